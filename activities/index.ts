@@ -1,0 +1,106 @@
+// All of a job's I/O, built by `createActivities(deps)` so tests and the worker inject real backends.
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Owner, ResolvedProfile } from '../common/contract';
+import { resolveProfile, type AgentlabConfig } from '../common/config';
+import { PermanentBackendError, type DestroyOutcome, type SandboxBackend } from '../backends/types';
+import { withHeartbeat } from './heartbeat';
+
+export interface ActivityDeps {
+  config: AgentlabConfig;
+  backends: Partial<Record<ResolvedProfile['backend'], SandboxBackend>>;
+}
+
+/** Error types the workflow must not retry at any level. */
+export const PERMANENT_ERROR_TYPES = ['PermanentBackendError', 'InvalidProfile'];
+/** The guest never came up: retry provisioning with a fresh VM, not the same activity. */
+export const GUEST_NOT_READY = 'GuestNotReady';
+
+const POLL_INTERVAL_MS = 250;
+
+export function createActivities({ config, backends }: ActivityDeps) {
+  function backendFor(kind: ResolvedProfile['backend']): SandboxBackend {
+    const backend = backends[kind];
+    if (!backend) {
+      throw ApplicationFailure.nonRetryable(
+        `backend "${kind}" is not enabled on worker node ${config.node} (enabled: ${Object.keys(backends).join(', ') || 'none'})`,
+        'InvalidProfile',
+      );
+    }
+    return backend;
+  }
+
+  /** Backend errors marked permanent become non-retryable failures that keep the backend's text. */
+  async function call<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await withHeartbeat(work);
+    } catch (err) {
+      if (err instanceof PermanentBackendError) throw ApplicationFailure.nonRetryable(err.message, err.name);
+      throw err;
+    }
+  }
+
+  return {
+    /** Runs on the shared task queue: picks the node and turns the profile into plain numbers. */
+    async resolveProfile(input: { name: string; node?: string }): Promise<ResolvedProfile> {
+      const profile = config.profiles.get(input.name);
+      if (!profile) {
+        const known = [...config.profiles.keys()].join(', ');
+        throw ApplicationFailure.nonRetryable(`unknown profile "${input.name}" (known: ${known})`, 'InvalidProfile');
+      }
+      return resolveProfile(profile, input.node ?? config.node);
+    },
+
+    async allocateVmid(input: { backend: ResolvedProfile['backend']; owner: Owner; attempt: number }): Promise<number> {
+      return call(() => backendFor(input.backend).allocate(input.owner, input.attempt));
+    },
+
+    async cloneVm(input: { vmid: number; profile: ResolvedProfile; owner: Owner }): Promise<void> {
+      await call(() => backendFor(input.profile.backend).clone(input.vmid, input.profile, input.owner));
+    },
+
+    async configureVm(input: { vmid: number; profile: ResolvedProfile; jobId: string }): Promise<{ tokenHash: string }> {
+      const job = { jobId: input.jobId, controllerUrl: config.guestApi.url };
+      return call(() => backendFor(input.profile.backend).configure(input.vmid, input.profile, job));
+    },
+
+    async startVm(input: { backend: ResolvedProfile['backend']; vmid: number }): Promise<void> {
+      await call(() => backendFor(input.backend).start(input.vmid));
+    },
+
+    async waitForGuestAddress(input: {
+      backend: ResolvedProfile['backend'];
+      vmid: number;
+      timeoutMs: number;
+    }): Promise<string> {
+      const backend = backendFor(input.backend);
+      const context = Context.current();
+      const deadline = Date.now() + input.timeoutMs;
+      for (;;) {
+        const address = await call(() => backend.guestAddress(input.vmid));
+        if (address) return address;
+        if (Date.now() >= deadline) {
+          throw ApplicationFailure.nonRetryable(
+            `guest of sandbox ${input.vmid} did not report an address within ${Math.round(input.timeoutMs / 1000)}s`,
+            GUEST_NOT_READY,
+          );
+        }
+        context.heartbeat();
+        await context.sleep(POLL_INTERVAL_MS); // cancellation-aware
+      }
+    },
+
+    async stopVm(input: { backend: ResolvedProfile['backend']; vmid: number }): Promise<void> {
+      await call(() => backendFor(input.backend).stop(input.vmid));
+    },
+
+    async deleteBootstrapSnippet(input: { backend: ResolvedProfile['backend']; vmid: number }): Promise<void> {
+      await call(() => backendFor(input.backend).deleteBootstrap(input.vmid));
+    },
+
+    async destroyVm(input: { backend: ResolvedProfile['backend']; vmid: number; owner: Owner }): Promise<DestroyOutcome> {
+      return call(() => backendFor(input.backend).destroy(input.vmid, input.owner));
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

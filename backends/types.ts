@@ -1,0 +1,42 @@
+// The one interface every sandbox backend implements; the workflow never knows which one it drives.
+import type { Owner, ResolvedProfile } from '../common/contract';
+
+export interface OwnedVm {
+  vmid: number;
+  jobId: string;
+  workflowId: string;
+  running: boolean;
+}
+
+export type DestroyOutcome = 'destroyed' | 'absent' | 'not-ours';
+
+export interface SandboxBackend {
+  readonly kind: 'local' | 'proxmox';
+  /** A VMID from our range, never one in use. Idempotent per (jobId, attempt). */
+  allocate(owner: Owner, attempt: number): Promise<number>;
+  /** Creates the VM (or reuses it if this owner already created it) and marks it as ours. */
+  clone(vmid: number, profile: ResolvedProfile, owner: Owner): Promise<void>;
+  /**
+   * Mints the one-time bootstrap token and writes it into the VM's cloud-init data; returns only its
+   * hash. The token itself is never an activity argument or result: those are workflow history.
+   */
+  configure(
+    vmid: number,
+    profile: ResolvedProfile,
+    job: { jobId: string; controllerUrl: string },
+  ): Promise<{ tokenHash: string }>;
+  start(vmid: number): Promise<void>;
+  /** undefined while the guest is still booting. */
+  guestAddress(vmid: number): Promise<string | undefined>;
+  stop(vmid: number): Promise<void>;
+  /** Removes the cloud-init snippet that carries the (now spent) bootstrap token. */
+  deleteBootstrap(vmid: number): Promise<void>;
+  /** Destroys only a VM that carries this owner's mark; a missing VM is success. */
+  destroy(vmid: number, owner: Owner): Promise<DestroyOutcome>;
+  listOwned(): Promise<OwnedVm[]>;
+}
+
+/** A failure retrying cannot fix (missing template, backend not available here). */
+export class PermanentBackendError extends Error {
+  override name = 'PermanentBackendError';
+}

@@ -1,0 +1,246 @@
+// `agentlab job run | show | list`.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { Command } from 'commander';
+import { MEMO_TASK_SUMMARY_LENGTH, SearchAttributes, describeQuery, type JobDescription, type JobRequest } from '../../common/contract';
+import { formatDuration } from '../../common/duration';
+import { describeIssues, durationSchema, isLocalRepo, jobRequestSchema } from '../../common/schemas';
+import { JOB_STATUSES, SANDBOX_STATES } from '../../common/states';
+import { CliContext, listJobs, resolveJobId } from '../context';
+import { ExitCode, usageError } from '../errors';
+import { followJob, jobSettled } from '../follow';
+import { formatTime, printFields, printJson, printTable, progress } from '../output';
+import { runAction } from '../run-action';
+
+interface RunOptions {
+  repo?: string;
+  task?: string;
+  taskFile?: string;
+  profile: string;
+  ref?: string;
+  ttl?: string;
+  keepalive?: boolean;
+  agentCommand?: string;
+  node?: string;
+  id?: string;
+  detach?: boolean;
+}
+
+/** Builds and validates the request; nothing is created when this throws. */
+export function buildJobRequest(ctx: CliContext, options: RunOptions & { requireTask: boolean }): JobRequest {
+  if (options.task !== undefined && options.taskFile !== undefined) throw usageError('give --task or --task-file, not both');
+  let task = options.task;
+  if (options.taskFile !== undefined) {
+    try {
+      task = readFileSync(options.taskFile, 'utf8');
+    } catch (err) {
+      throw usageError(`--task-file: cannot read ${options.taskFile}: ${(err as Error).message}`);
+    }
+  }
+  if (options.requireTask) {
+    if (!options.repo) throw usageError('--repo is required');
+    if (!task) throw usageError('--task or --task-file is required');
+  }
+  const profile = ctx.config.profiles.get(options.profile);
+  if (!profile) {
+    throw usageError(`--profile: unknown profile "${options.profile}" (known: ${[...ctx.config.profiles.keys()].join(', ')})`);
+  }
+  let ttlMs: number | undefined;
+  if (options.ttl !== undefined) {
+    const parsed = durationSchema.safeParse(options.ttl);
+    if (!parsed.success) throw usageError(`--ttl: ${describeIssues(parsed.error)}`);
+    ttlMs = parsed.data;
+    if (ttlMs > profile.maxTtl) {
+      throw usageError(`--ttl: ${options.ttl} is above the maximum ${formatDuration(profile.maxTtl)} of profile ${profile.name}`);
+    }
+  }
+  const request = {
+    jobId: options.id ?? `job-${randomBytes(5).toString('hex')}`,
+    repo: options.repo,
+    ref: options.ref,
+    task,
+    profile: options.profile,
+    ttlMs,
+    keepalive: options.keepalive,
+    agentCommand: options.agentCommand,
+    node: options.node,
+  };
+  const parsed = jobRequestSchema.safeParse(JSON.parse(JSON.stringify(request)));
+  if (!parsed.success) {
+    const flagNames: Record<string, string> = { jobId: 'id', agentCommand: 'agent-command', ttlMs: 'ttl' };
+    const message = parsed.error.issues
+      .map((issue) => {
+        const field = String(issue.path[0] ?? '');
+        return `--${flagNames[field] ?? field}: ${issue.message}`;
+      })
+      .join('; ');
+    throw usageError(message);
+  }
+  if (parsed.data.repo && isLocalRepo(parsed.data.repo) && profile.backend !== 'local') {
+    throw usageError(`--repo: local paths are only allowed with a local-backend profile, not ${profile.name} (${profile.backend})`);
+  }
+  return parsed.data;
+}
+
+export async function startJob(ctx: CliContext, request: JobRequest): Promise<void> {
+  const client = await ctx.client();
+  try {
+    await client.workflow.start('jobWorkflow', {
+      workflowId: request.jobId,
+      taskQueue: ctx.config.temporal.taskQueue,
+      args: [request],
+      workflowIdConflictPolicy: 'FAIL',
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      typedSearchAttributes: [
+        { key: SearchAttributes.state, value: 'REQUESTED' },
+        { key: SearchAttributes.jobStatus, value: 'QUEUED' },
+        { key: SearchAttributes.profile, value: request.profile },
+      ],
+      memo: {
+        ...(request.repo ? { repo: request.repo, ref: request.ref ?? 'HEAD' } : {}),
+        ...(request.task ? { task: request.task.slice(0, MEMO_TASK_SUMMARY_LENGTH) } : {}),
+      },
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) throw usageError(`--id: job ${request.jobId} already exists`);
+    throw err;
+  }
+}
+
+export function jobDocument(d: JobDescription) {
+  return {
+    jobId: d.jobId,
+    status: d.jobStatus,
+    exitCode: d.exitCode ?? null,
+    message: d.message ?? null,
+    profile: d.profile,
+    repo: d.repo ?? null,
+    ref: d.ref ?? null,
+    sandbox: {
+      vmid: d.vmid ?? null,
+      state: d.state,
+      node: d.node ?? null,
+      address: d.address ?? null,
+      leaseExpiresAt: formatTime(d.leaseExpiresAt) ?? null,
+      keepalive: d.keepalive,
+    },
+    timeline: d.timeline.map((t) => ({ state: t.state, at: formatTime(t.at), ...(t.note ? { note: t.note } : {}) })),
+  };
+}
+
+export function exitCodeFor(d: JobDescription): number {
+  switch (d.jobStatus) {
+    case 'COMPLETED':
+      return ExitCode.ok;
+    case 'TIMEOUT':
+      return ExitCode.timedOut;
+    default:
+      return ExitCode.failed;
+  }
+}
+
+function printJob(d: JobDescription): void {
+  printFields([
+    ['Job', d.jobId],
+    ['Status', d.jobStatus],
+    ['Exit code', d.exitCode ?? undefined],
+    ['Message', d.message],
+    ['Profile', d.profile],
+    ['Repo', d.repo ? `${d.repo} @ ${d.ref ?? 'HEAD'}` : undefined],
+    ['Sandbox', d.vmid !== undefined ? `vmid ${d.vmid} on ${d.node ?? '?'}` : undefined],
+    ['State', d.state],
+    ['Address', d.address],
+    ['Lease expires', formatTime(d.leaseExpiresAt)],
+    ['Keepalive', d.keepalive ? 'yes' : 'no'],
+  ]);
+}
+
+export function registerJobCommands(program: Command): void {
+  const job = program.command('job').description('run and inspect agent jobs');
+
+  job
+    .command('run')
+    .description('run an agent on a repository in a fresh sandbox, follow it, exit with its outcome')
+    .option('--repo <url>', 'git URL (https, ssh, git) or, for local profiles, a path')
+    .option('--task <text>', 'what the agent should do')
+    .option('--task-file <file>', 'read the task from a file')
+    .option('--profile <name>', 'sandbox profile', 'local')
+    .option('--ref <ref>', 'branch, tag or commit to check out')
+    .option('--ttl <duration>', 'sandbox lease, e.g. 30m or 2h (default: the profile\'s)')
+    .option('--keepalive', 'keep the sandbox after the job ends (until its lease expires)')
+    .option('--agent-command <cmd>', 'the agent command to run instead of the profile\'s')
+    .option('--node <node>', 'run on this worker host')
+    .option('--id <jobId>', 'choose the job id')
+    .option('--detach', 'start the job and return at once')
+    .option('--json', 'print one JSON document')
+    .action(
+      runAction(async (ctx, options: RunOptions) => {
+        const request = buildJobRequest(ctx, { ...options, requireTask: true });
+        await startJob(ctx, request);
+        const client = await ctx.client();
+        if (!ctx.json) progress(`job ${request.jobId} started; Web UI: ${ctx.config.temporal.uiUrl}/namespaces/${ctx.config.temporal.namespace}/workflows/${request.jobId}`);
+        if (options.detach) {
+          const d = await client.workflow.getHandle(request.jobId).query(describeQuery).catch(() => undefined);
+          if (ctx.json) printJson({ jobId: request.jobId, status: d?.jobStatus ?? 'QUEUED', sandbox: { vmid: d?.vmid ?? null, state: d?.state ?? 'REQUESTED' } });
+          else process.stdout.write(request.jobId + '\n');
+          return ExitCode.ok;
+        }
+        const final = await followJob(client, request.jobId, jobSettled, { quiet: false });
+        if (ctx.json) printJson(jobDocument(final));
+        else {
+          progress(`job ${final.jobId} ${final.jobStatus}${final.exitCode != null ? ` (exit code ${final.exitCode})` : ''}${final.message ? `: ${final.message}` : ''}`);
+          progress(`logs and artifacts: ${ctx.config.dataDir}/jobs/${final.jobId}/`);
+        }
+        return exitCodeFor(final);
+      }),
+    );
+
+  job
+    .command('show <job>')
+    .description('show a job (by job id or VMID)')
+    .option('--json', 'print one JSON document')
+    .action(
+      runAction(async (ctx, _options, ref: string) => {
+        const client = await ctx.client();
+        const jobId = await resolveJobId(client, ref);
+        const d = await client.workflow.getHandle(jobId).query(describeQuery);
+        if (ctx.json) printJson(jobDocument(d));
+        else printJob(d);
+        return ExitCode.ok;
+      }),
+    );
+
+  job
+    .command('list')
+    .description('list jobs, newest first')
+    .option('--status <status>', `only jobs with this status (${JOB_STATUSES.join(', ')})`)
+    .option('--state <state>', `only sandboxes in this state (${SANDBOX_STATES.join(', ')})`)
+    .option('--limit <n>', 'at most this many', '50')
+    .option('--json', 'print one JSON document')
+    .action(
+      runAction(async (ctx, options: { status?: string; state?: string; limit: string }) => {
+        const filters: string[] = [];
+        if (options.status) {
+          if (!(JOB_STATUSES as readonly string[]).includes(options.status)) throw usageError(`--status: expected one of ${JOB_STATUSES.join(', ')}`);
+          filters.push(`AgentlabJobStatus = "${options.status}"`);
+        }
+        if (options.state) {
+          if (!(SANDBOX_STATES as readonly string[]).includes(options.state)) throw usageError(`--state: expected one of ${SANDBOX_STATES.join(', ')}`);
+          filters.push(`AgentlabState = "${options.state}"`);
+        }
+        const limit = Number(options.limit);
+        if (!Number.isInteger(limit) || limit <= 0) throw usageError('--limit: expected a positive integer');
+        const jobs = await listJobs(await ctx.client(), filters.join(' AND '), limit);
+        if (ctx.json) printJson({ jobs });
+        else {
+          printTable(
+            ['JOB', 'STATUS', 'STATE', 'PROFILE', 'VMID', 'STARTED', 'TASK'],
+            jobs.map((j) => [j.jobId, j.jobStatus, j.state, j.profile, j.vmid, formatTime(j.startedAt), j.task?.split('\n')[0]?.slice(0, 40)]),
+          );
+        }
+        return ExitCode.ok;
+      }),
+    );
+}
+

@@ -1,0 +1,171 @@
+// `agentlab sandbox new | list | show | destroy | start | stop | lease renew`.
+import type { Command } from 'commander';
+import {
+  describeQuery,
+  destroyUpdate,
+  renewLeaseUpdate,
+  startUpdate,
+  stopUpdate,
+  SearchAttributes,
+  type JobDescription,
+} from '../../common/contract';
+import { describeIssues, durationSchema } from '../../common/schemas';
+import { SANDBOX_STATES, type SandboxState } from '../../common/states';
+import { CliContext, listJobs, resolveJobId, type ListedJob } from '../context';
+import { ExitCode, rejected, usageError } from '../errors';
+import { followJob, sandboxSettled } from '../follow';
+import { formatTime, printFields, printJson, printTable, progress } from '../output';
+import { runAction } from '../run-action';
+import { buildJobRequest, jobDocument, startJob } from './job';
+
+function sandboxDocument(d: JobDescription) {
+  const doc = jobDocument(d);
+  return { ...doc.sandbox, jobId: d.jobId, jobStatus: d.jobStatus, timeline: doc.timeline };
+}
+
+/** A closed workflow answers no messages: say what state it ended in instead of a gRPC error. */
+async function liveHandle(ctx: CliContext, ref: string) {
+  const client = await ctx.client();
+  const jobId = await resolveJobId(client, ref);
+  const handle = client.workflow.getHandle(jobId);
+  const execution = await handle.describe();
+  if (execution.status.name !== 'RUNNING') {
+    const state = execution.typedSearchAttributes.get(SearchAttributes.state) as SandboxState | undefined;
+    throw rejected(`sandbox of job ${jobId} is ${state ?? 'gone'}: its workflow has ended (${execution.status.name})`);
+  }
+  return handle;
+}
+
+export function registerSandboxCommands(program: Command): void {
+  const sandbox = program.command('sandbox').description('manage sandboxes (by VMID or job id)');
+
+  sandbox
+    .command('new')
+    .description('create a sandbox without a job; it lives until its lease expires or it is destroyed')
+    .option('--profile <name>', 'sandbox profile', 'local')
+    .option('--ttl <duration>', "lease, e.g. 30m or 2h (default: the profile's)")
+    .option('--node <node>', 'run on this worker host')
+    .option('--id <id>', 'choose the id')
+    .option('--detach', 'return at once')
+    .option('--json', 'print one JSON document')
+    .action(
+      runAction(async (ctx, options: { profile: string; ttl?: string; node?: string; id?: string; detach?: boolean }) => {
+        const request = buildJobRequest(ctx, { ...options, requireTask: false });
+        await startJob(ctx, request);
+        if (options.detach) {
+          if (ctx.json) printJson({ jobId: request.jobId, vmid: null, state: 'REQUESTED' });
+          else process.stdout.write(request.jobId + '\n');
+          return ExitCode.ok;
+        }
+        const d = await followJob(await ctx.client(), request.jobId, sandboxSettled, { quiet: ctx.json });
+        if (ctx.json) printJson(sandboxDocument(d));
+        else process.stdout.write(`${d.vmid ?? '-'}\t${d.state}\t${d.jobId}\n`);
+        return d.state === 'RUNNING' ? ExitCode.ok : ExitCode.failed;
+      }),
+    );
+
+  sandbox
+    .command('list')
+    .description('list sandboxes (live ones unless --all)')
+    .option('--all', 'include destroyed and failed sandboxes')
+    .option('--state <state>', `only this state (${SANDBOX_STATES.join(', ')})`)
+    .option('--limit <n>', 'at most this many', '100')
+    .option('--json', 'print one JSON document')
+    .action(
+      runAction(async (ctx, options: { all?: boolean; state?: string; limit: string }) => {
+        const filters: string[] = [];
+        if (options.state) {
+          if (!(SANDBOX_STATES as readonly string[]).includes(options.state)) throw usageError(`--state: expected one of ${SANDBOX_STATES.join(', ')}`);
+          filters.push(`AgentlabState = "${options.state}"`);
+        } else if (!options.all) {
+          filters.push('ExecutionStatus = "Running"');
+        }
+        const limit = Number(options.limit);
+        if (!Number.isInteger(limit) || limit <= 0) throw usageError('--limit: expected a positive integer');
+        const sandboxes = await listJobs(await ctx.client(), filters.join(' AND '), limit);
+        const row = (s: ListedJob) => [s.vmid, s.state, s.jobId, s.profile, s.node, formatTime(s.leaseExpiresAt)];
+        if (ctx.json) printJson({ sandboxes: sandboxes.map((s) => ({ vmid: s.vmid ?? null, state: s.state, jobId: s.jobId, jobStatus: s.jobStatus, profile: s.profile, node: s.node ?? null, leaseExpiresAt: formatTime(s.leaseExpiresAt) ?? null })) });
+        else printTable(['VMID', 'STATE', 'JOB', 'PROFILE', 'NODE', 'LEASE EXPIRES'], sandboxes.map(row));
+        return ExitCode.ok;
+      }),
+    );
+
+  sandbox
+    .command('show <sandbox>')
+    .description('show a sandbox (VMID or job id)')
+    .option('--json', 'print one JSON document')
+    .action(
+      runAction(async (ctx, _options, ref: string) => {
+        const client = await ctx.client();
+        const d = await client.workflow.getHandle(await resolveJobId(client, ref)).query(describeQuery);
+        if (ctx.json) printJson(sandboxDocument(d));
+        else {
+          printFields([
+            ['VMID', d.vmid],
+            ['State', d.state],
+            ['Job', `${d.jobId} (${d.jobStatus})`],
+            ['Profile', d.profile],
+            ['Node', d.node],
+            ['Address', d.address],
+            ['Lease expires', formatTime(d.leaseExpiresAt)],
+            ['Keepalive', d.keepalive ? 'yes' : 'no'],
+          ]);
+          printTable(['STATE', 'AT', 'NOTE'], d.timeline.map((t) => [t.state, formatTime(t.at), t.note]));
+        }
+        return ExitCode.ok;
+      }),
+    );
+
+  sandbox
+    .command('destroy <sandbox>')
+    .description('destroy a sandbox (READY, RUNNING or STOPPED; other states need --force)')
+    .option('--force', 'destroy in any state (e.g. TIMEOUT or FAILED)')
+    .option('--json', 'print one JSON document')
+    .action(
+      runAction(async (ctx, options: { force?: boolean }, ref: string) => {
+        const handle = await liveHandle(ctx, ref);
+        const { state } = await handle.executeUpdate(destroyUpdate, { args: [{ force: options.force === true, reason: 'operator' }] });
+        if (!ctx.json) progress(`destroy requested for sandbox of job ${handle.workflowId} (was ${state}); teardown runs in the workflow`);
+        else printJson({ jobId: handle.workflowId, requested: true, previousState: state });
+        return ExitCode.ok;
+      }),
+    );
+
+  for (const [name, update, description] of [
+    ['stop', stopUpdate, 'power a READY or RUNNING sandbox off'],
+    ['start', startUpdate, 'boot a STOPPED sandbox again'],
+  ] as const) {
+    sandbox
+      .command(`${name} <sandbox>`)
+      .description(description)
+      .option('--json', 'print one JSON document')
+      .action(
+        runAction(async (ctx, _options, ref: string) => {
+          const handle = await liveHandle(ctx, ref);
+          const { state } = await handle.executeUpdate(update, { args: [] });
+          if (ctx.json) printJson({ jobId: handle.workflowId, state });
+          else progress(`sandbox of job ${handle.workflowId} is ${state}`);
+          return ExitCode.ok;
+        }),
+      );
+  }
+
+  sandbox
+    .command('lease')
+    .description('manage a sandbox lease')
+    .command('renew <sandbox>')
+    .description('set the lease to expire --ttl from now (RUNNING only)')
+    .requiredOption('--ttl <duration>', 'new lease length from now, e.g. 30m or 2h')
+    .option('--json', 'print one JSON document')
+    .action(
+      runAction(async (ctx, options: { ttl: string }, ref: string) => {
+        const ttl = durationSchema.safeParse(options.ttl);
+        if (!ttl.success) throw usageError(`--ttl: ${describeIssues(ttl.error)}`);
+        const handle = await liveHandle(ctx, ref);
+        const { leaseExpiresAt } = await handle.executeUpdate(renewLeaseUpdate, { args: [{ ttlMs: ttl.data }] });
+        if (ctx.json) printJson({ jobId: handle.workflowId, leaseExpiresAt: formatTime(leaseExpiresAt) });
+        else progress(`lease of job ${handle.workflowId} now expires at ${formatTime(leaseExpiresAt)}`);
+        return ExitCode.ok;
+      }),
+    );
+}

@@ -1,0 +1,50 @@
+// Follows a job's workflow: prints each state transition as the workflow records it, until it settles.
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { describeQuery, type JobDescription } from '../common/contract';
+import { formatDuration } from '../common/duration';
+import { isTerminalJobStatus } from '../common/states';
+import { progress } from './output';
+
+const POLL_MS = 400;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export type SettledWhen = (description: JobDescription, closed: boolean) => boolean;
+
+/** A job has settled when its workflow closed, or (keepalive) when its job status is final. */
+export const jobSettled: SettledWhen = (d, closed) => closed || (isTerminalJobStatus(d.jobStatus) && d.state === 'RUNNING');
+/** A bare sandbox has settled once it is usable, or once it ended. */
+export const sandboxSettled: SettledWhen = (d, closed) => closed || d.state === 'RUNNING' || d.state === 'FAILED';
+
+export async function followJob(
+  client: Client,
+  jobId: string,
+  settled: SettledWhen,
+  options: { quiet: boolean },
+): Promise<JobDescription> {
+  const handle: WorkflowHandle = client.workflow.getHandle(jobId);
+  let printed = 0;
+  let warnedNoWorker = false;
+  for (;;) {
+    const execution = await handle.describe();
+    const closed = execution.status.name !== 'RUNNING';
+    let description: JobDescription | undefined;
+    try {
+      description = await handle.query(describeQuery);
+    } catch (err) {
+      if (closed) throw err;
+      if (!warnedNoWorker && !options.quiet) progress(`waiting for a worker to answer (${(err as Error).message})`);
+      warnedNoWorker = true;
+    }
+    if (description) {
+      for (; printed < description.timeline.length; printed++) {
+        const entry = description.timeline[printed]!;
+        const previous = description.timeline[printed - 1];
+        const took = previous ? ` (${previous.state} took ${formatDuration(entry.at - previous.at)})` : '';
+        const where = entry.state === 'READY' && description.vmid !== undefined ? ` vmid=${description.vmid}` : '';
+        if (!options.quiet) progress(`${new Date(entry.at).toISOString()}  ${entry.state}${where}${took}${entry.note ? `  ${entry.note}` : ''}`);
+      }
+      if (settled(description, closed)) return description;
+    }
+    await sleep(POLL_MS);
+  }
+}

@@ -1,0 +1,243 @@
+// Loads and validates agentlab's YAML config (Node only): embedded defaults, then the file, then env.
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir, hostname } from 'node:os';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { WORKFLOW_TASK_QUEUE, type ResolvedProfile } from './contract';
+import { describeIssues, durationSchema } from './schemas';
+
+const hostPortSchema = z.string().regex(/^[^:\s]+:\d{1,5}$/, 'expected host:port');
+
+const profileSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'expected lowercase letters, digits and "-"'),
+    description: z.string().prefault(''),
+    backend: z.enum(['local', 'proxmox']),
+    node: z.string().optional(),
+    templateVmid: z.number().int().positive().optional(),
+    resources: z
+      .object({ cores: z.number().int().positive().prefault(2), memoryMb: z.number().int().positive().prefault(2048) })
+      .strict()
+      .prefault({ cores: 2, memoryMb: 2048 }),
+    ttl: durationSchema.prefault('3h'),
+    maxTtl: durationSchema.prefault('24h'),
+    keepalive: z.boolean().prefault(false),
+    agent: z
+      .object({ command: z.string().min(1).optional(), timeout: durationSchema.optional() })
+      .strict()
+      .prefault({}),
+    provisioning: z
+      .object({
+        attempts: z.number().int().min(1).max(10).prefault(3),
+        bootTimeout: durationSchema.prefault('5m'),
+        bootstrapTimeout: durationSchema.prefault('10m'),
+      })
+      .strict()
+      .prefault({ attempts: 3, bootTimeout: '5m', bootstrapTimeout: '10m' }),
+    teardown: z
+      .object({ attempts: z.number().int().min(1).max(100).prefault(10) })
+      .strict()
+      .prefault({ attempts: 10 }),
+  })
+  .strict()
+  .superRefine((profile, ctx) => {
+    if (profile.backend === 'proxmox' && profile.templateVmid === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['templateVmid'], message: 'required for the proxmox backend' });
+    }
+    if (profile.ttl > profile.maxTtl) {
+      ctx.addIssue({ code: 'custom', path: ['ttl'], message: 'must not exceed maxTtl' });
+    }
+  });
+export type Profile = z.output<typeof profileSchema>;
+
+const DEFAULT_AGENT_COMMAND = 'claude -p --dangerously-skip-permissions';
+
+/** The seed's three Proxmox profiles and the embedded `local` one. A config file may override any. */
+const DEFAULT_PROFILES: z.input<typeof profileSchema>[] = [
+  {
+    name: 'yolo-ephemeral',
+    description: 'One-shot job in a throwaway VM',
+    backend: 'proxmox',
+    templateVmid: 9000,
+    resources: { cores: 4, memoryMb: 6144 },
+    ttl: '3h',
+    agent: { command: DEFAULT_AGENT_COMMAND },
+  },
+  {
+    name: 'yolo-workspace',
+    description: 'Job whose sandbox stays up after the agent finishes',
+    backend: 'proxmox',
+    templateVmid: 9000,
+    resources: { cores: 4, memoryMb: 6144 },
+    ttl: '8h',
+    keepalive: true,
+    agent: { command: DEFAULT_AGENT_COMMAND },
+  },
+  {
+    name: 'interactive-dev',
+    description: 'Human development session',
+    backend: 'proxmox',
+    templateVmid: 9000,
+    resources: { cores: 6, memoryMb: 8192 },
+    ttl: '12h',
+    keepalive: true,
+    agent: { command: DEFAULT_AGENT_COMMAND },
+  },
+  {
+    name: 'local',
+    description: 'Sandbox on this host (the embedded default)',
+    backend: 'local',
+    ttl: '1h',
+    agent: { command: DEFAULT_AGENT_COMMAND },
+  },
+];
+
+const fileSchema = z
+  .object({
+    node: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/)
+      .optional(),
+    dataDir: z.string().optional(),
+    temporal: z
+      .object({
+        address: hostPortSchema.optional(),
+        namespace: z.string().optional(),
+        /** Task queue of the workflows; host activities use `agentlab-host-<node>`. */
+        taskQueue: z.string().optional(),
+        uiUrl: z.string().url().optional(),
+      })
+      .strict()
+      .prefault({}),
+    worker: z
+      .object({
+        backends: z.array(z.enum(['local', 'proxmox'])).prefault(['local']),
+        shutdownGraceTime: durationSchema.prefault('30s'),
+      })
+      .strict()
+      .prefault({ backends: ['local'], shutdownGraceTime: '30s' }),
+    guestApi: z
+      .object({
+        listen: hostPortSchema.prefault('127.0.0.1:8844'),
+        /** The URL guests use; derived from `listen` when absent. */
+        url: z.string().url().optional(),
+      })
+      .strict()
+      .prefault({ listen: '127.0.0.1:8844' }),
+    vmidRange: z
+      .object({ min: z.number().int().min(100), max: z.number().int().max(999_999_999) })
+      .strict()
+      .refine((r) => r.min <= r.max, 'min must not exceed max')
+      .prefault({ min: 7000, max: 7999 }),
+    local: z
+      .object({
+        /** Emulated VM latencies, for demos and tests of timing-sensitive paths. */
+        cloneDelay: z.union([z.literal('0s'), durationSchema]).prefault('0s'),
+        bootDelay: z.union([z.literal('0s'), durationSchema]).prefault('0s'),
+      })
+      .strict()
+      .prefault({ cloneDelay: '0s', bootDelay: '0s' }),
+    profiles: z.array(z.unknown()).prefault([]),
+  })
+  .strict();
+
+export interface AgentlabConfig {
+  source: string;
+  node: string;
+  dataDir: string;
+  temporal: { address: string; namespace: string; taskQueue: string; uiUrl: string };
+  worker: { backends: ('local' | 'proxmox')[]; shutdownGraceTimeMs: number };
+  guestApi: { host: string; port: number; url: string };
+  vmidRange: { min: number; max: number };
+  local: { cloneDelayMs: number; bootDelayMs: number };
+  profiles: Map<string, Profile>;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.AGENTLAB_CONFIG) return env.AGENTLAB_CONFIG;
+  const userConfig = join(env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'agentlab', 'config.yaml');
+  for (const candidate of ['/etc/agentlab/config.yaml', userConfig]) if (existsSync(candidate)) return candidate;
+  return undefined;
+}
+
+function defaultDataDir(env: NodeJS.ProcessEnv): string {
+  return join(env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'agentlab');
+}
+
+const zeroOr = (value: number | '0s'): number => (value === '0s' ? 0 : value);
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentlabConfig {
+  const path = defaultConfigPath(env);
+  let raw: unknown = {};
+  if (path) {
+    if (!existsSync(path)) throw new ConfigError(`config file ${path} (from AGENTLAB_CONFIG) does not exist`);
+    try {
+      raw = YAML.parse(readFileSync(path, 'utf8')) ?? {};
+    } catch (err) {
+      throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message}`);
+    }
+  }
+  return parseConfig(raw, path ?? 'embedded defaults', env);
+}
+
+export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv = process.env): AgentlabConfig {
+  const parsed = fileSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(`${source}: ${describeIssues(parsed.error)}`);
+  const file = parsed.data;
+
+  const profiles = new Map<string, Profile>();
+  const overrides = file.profiles.map((p, i) => {
+    const result = profileSchema.safeParse(p);
+    if (!result.success) throw new ConfigError(`${source}: ${describeIssues(result.error, `profiles.${i}`)}`);
+    return result.data;
+  });
+  for (const profile of [...DEFAULT_PROFILES.map((p) => profileSchema.parse(p)), ...overrides]) {
+    profiles.set(profile.name, profile);
+  }
+
+  const [host, port] = file.guestApi.listen.split(':') as [string, string];
+  const address = env.TEMPORAL_ADDRESS ?? file.temporal.address ?? '127.0.0.1:7233';
+  const uiUrl = env.AGENTLAB_TEMPORAL_UI_URL ?? file.temporal.uiUrl ?? 'http://127.0.0.1:8233';
+  return {
+    source,
+    node: file.node ?? hostname().split('.')[0]!.replace(/[^A-Za-z0-9.-]/g, '-'),
+    dataDir: file.dataDir ?? defaultDataDir(env),
+    temporal: {
+      address,
+      namespace: env.TEMPORAL_NAMESPACE ?? file.temporal.namespace ?? 'default',
+      taskQueue: file.temporal.taskQueue ?? WORKFLOW_TASK_QUEUE,
+      uiUrl,
+    },
+    worker: { backends: file.worker.backends, shutdownGraceTimeMs: file.worker.shutdownGraceTime },
+    guestApi: { host, port: Number(port), url: file.guestApi.url ?? `http://${host}:${port}` },
+    vmidRange: file.vmidRange,
+    local: { cloneDelayMs: zeroOr(file.local.cloneDelay), bootDelayMs: zeroOr(file.local.bootDelay) },
+    profiles,
+  };
+}
+
+/** The workflow's view of a profile: plain numbers, resolved for one node. */
+export function resolveProfile(profile: Profile, node: string): ResolvedProfile {
+  return {
+    name: profile.name,
+    backend: profile.backend,
+    node: profile.node ?? node,
+    ttlMs: profile.ttl,
+    maxTtlMs: profile.maxTtl,
+    keepalive: profile.keepalive,
+    agentCommand: profile.agent.command,
+    agentTimeoutMs: profile.agent.timeout ?? 0,
+    provisioningAttempts: profile.provisioning.attempts,
+    bootTimeoutMs: profile.provisioning.bootTimeout,
+    bootstrapTimeoutMs: profile.provisioning.bootstrapTimeout,
+    teardownAttempts: profile.teardown.attempts,
+    cores: profile.resources.cores,
+    memoryMb: profile.resources.memoryMb,
+    templateVmid: profile.templateVmid,
+  };
+}

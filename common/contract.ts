@@ -1,0 +1,130 @@
+// The contract between workflows, activities, worker and CLI: names, messages, search attributes, shapes.
+// Workflow code imports this module, so it must stay free of Node imports.
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { JobStatus, SandboxState } from './states';
+
+export const WORKFLOW_TASK_QUEUE = 'agentlab';
+/** Host-bound activities (the backend) run on the task queue of the host that owns the sandbox. */
+export const hostTaskQueue = (node: string): string => `agentlab-host-${node}`;
+
+export const SearchAttributes = {
+  state: defineSearchAttributeKey('AgentlabState', SearchAttributeType.KEYWORD),
+  jobStatus: defineSearchAttributeKey('AgentlabJobStatus', SearchAttributeType.KEYWORD),
+  profile: defineSearchAttributeKey('AgentlabProfile', SearchAttributeType.KEYWORD),
+  vmid: defineSearchAttributeKey('AgentlabVmid', SearchAttributeType.INT),
+  node: defineSearchAttributeKey('AgentlabNode', SearchAttributeType.KEYWORD),
+  leaseExpiresAt: defineSearchAttributeKey('AgentlabLeaseExpiresAt', SearchAttributeType.DATETIME),
+} as const;
+export const ALL_SEARCH_ATTRIBUTES = Object.values(SearchAttributes);
+
+/** What the operator asked for. Validated by `jobRequestSchema` (common/schemas.ts) at every boundary. */
+export interface JobRequest {
+  jobId: string;
+  /** Absent for a sandbox without a job (`sandbox new`). */
+  repo?: string;
+  ref?: string;
+  task?: string;
+  profile: string;
+  /** Lease length in ms; the profile's default when absent. */
+  ttlMs?: number;
+  keepalive?: boolean;
+  agentCommand?: string;
+  /** Pin the sandbox to a host; otherwise the profile's or the first worker's node. */
+  node?: string;
+}
+
+/** The profile as the workflow needs it, resolved on a worker from its config. */
+export interface ResolvedProfile {
+  name: string;
+  backend: 'local' | 'proxmox';
+  node: string;
+  ttlMs: number;
+  maxTtlMs: number;
+  keepalive: boolean;
+  agentCommand?: string;
+  agentTimeoutMs: number;
+  provisioningAttempts: number;
+  bootTimeoutMs: number;
+  bootstrapTimeoutMs: number;
+  teardownAttempts: number;
+  cores: number;
+  memoryMb: number;
+  templateVmid?: number;
+}
+
+export interface Owner {
+  jobId: string;
+  workflowId: string;
+}
+
+export interface TimelineEntry {
+  state: SandboxState;
+  at: number;
+  note?: string;
+}
+
+export interface JobResult {
+  status: Extract<JobStatus, 'COMPLETED' | 'FAILED' | 'TIMEOUT'>;
+  exitCode: number | null;
+  message: string;
+}
+
+/** What `describe` returns: everything the CLI shows. Never a secret. */
+export interface JobDescription {
+  jobId: string;
+  state: SandboxState;
+  jobStatus: JobStatus;
+  hasJob: boolean;
+  profile: string;
+  node?: string;
+  vmid?: number;
+  address?: string;
+  leaseExpiresAt?: number;
+  keepalive: boolean;
+  repo?: string;
+  ref?: string;
+  exitCode?: number | null;
+  message?: string;
+  provisioningAttempt: number;
+  timeline: TimelineEntry[];
+}
+
+export interface JobOutcome {
+  jobId: string;
+  status: JobStatus;
+  state: SandboxState;
+  vmid?: number;
+  exitCode?: number | null;
+  message?: string;
+}
+
+export interface ClaimBootstrapRequest {
+  tokenHash: string;
+  runnerCredentialHash: string;
+}
+
+export interface ClaimBootstrapResponse {
+  job: null | {
+    jobId: string;
+    repo: string;
+    ref: string;
+    task: string;
+    agentCommand: string;
+    timeoutSeconds: number;
+  };
+}
+
+export const describeQuery = defineQuery<JobDescription>('describe');
+/** The guest API checks runner credentials against this hash; a hash is not a secret. */
+export const runnerCredentialHashQuery = defineQuery<string | null>('runnerCredentialHash');
+export const claimBootstrapUpdate = defineUpdate<ClaimBootstrapResponse, [ClaimBootstrapRequest]>('claimBootstrap');
+export const renewLeaseUpdate = defineUpdate<{ leaseExpiresAt: number }, [{ ttlMs: number }]>('renewLease');
+export const destroyUpdate = defineUpdate<{ state: SandboxState }, [{ force: boolean; reason?: string }]>('destroy');
+/** Fire-and-forget destroy; accepted even while no worker runs. Same rules as the Update. */
+export const destroySignal = defineSignal<[{ force: boolean; reason?: string }]>('destroyRequested');
+export const stopUpdate = defineUpdate<{ state: SandboxState }, []>('stop');
+export const startUpdate = defineUpdate<{ state: SandboxState }, []>('start');
+export const reportResultSignal = defineSignal<[JobResult]>('reportResult');
+
+export const MEMO_TASK_SUMMARY_LENGTH = 120;

@@ -1,0 +1,64 @@
+// The sandbox states, job statuses and the allowed-operations table: the one place both the workflow and the CLI read.
+
+export const SANDBOX_STATES = [
+  'REQUESTED',
+  'PROVISIONING',
+  'BOOTING',
+  'READY',
+  'RUNNING',
+  'STOPPED',
+  'TIMEOUT',
+  'DESTROYED',
+  'FAILED',
+] as const;
+export type SandboxState = (typeof SANDBOX_STATES)[number];
+
+export const JOB_STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'TIMEOUT', 'CANCELLED'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['COMPLETED', 'FAILED', 'TIMEOUT', 'CANCELLED'];
+export const isTerminalJobStatus = (status: JobStatus): boolean => TERMINAL_JOB_STATUSES.includes(status);
+
+export type SandboxOperation = 'show' | 'logs' | 'destroy' | 'renew' | 'start' | 'stop';
+
+/**
+ * The seed's table. `stop` is not in the seed's table but its daemon allowed it from READY and
+ * RUNNING; we keep that. `destroy` in any other live state needs `--force`.
+ */
+const ALLOWED: Record<SandboxState, readonly SandboxOperation[]> = {
+  REQUESTED: ['show', 'logs'],
+  PROVISIONING: ['show', 'logs'],
+  BOOTING: ['show', 'logs'],
+  READY: ['show', 'logs', 'destroy', 'stop'],
+  RUNNING: ['show', 'logs', 'destroy', 'renew', 'stop'],
+  STOPPED: ['show', 'logs', 'start', 'destroy'],
+  TIMEOUT: ['show', 'logs'],
+  DESTROYED: ['show'],
+  FAILED: ['show', 'logs'],
+};
+
+/** Operations that `--force` unlocks, per state (DESIGN: destroy in TIMEOUT/FAILED/any with --force). */
+const FORCE_ALLOWED: Partial<Record<SandboxState, readonly SandboxOperation[]>> = {
+  REQUESTED: ['destroy'],
+  PROVISIONING: ['destroy'],
+  BOOTING: ['destroy'],
+  TIMEOUT: ['destroy'],
+  FAILED: ['destroy'],
+};
+
+export function statesAllowing(operation: SandboxOperation): SandboxState[] {
+  return SANDBOX_STATES.filter((state) => ALLOWED[state].includes(operation));
+}
+
+/** Returns undefined when allowed, else a message naming the state, the allowed states and any hint. */
+export function operationRejection(
+  state: SandboxState,
+  operation: SandboxOperation,
+  options: { force?: boolean } = {},
+): string | undefined {
+  if (ALLOWED[state].includes(operation)) return undefined;
+  const forceable = FORCE_ALLOWED[state]?.includes(operation) ?? false;
+  if (forceable && options.force) return undefined;
+  const allowedIn = statesAllowing(operation);
+  const hint = forceable ? '; use --force to override' : '';
+  return `cannot ${operation} sandbox in state ${state}: ${operation} is allowed only in ${allowedIn.join(', ')}${hint}`;
+}

@@ -1,0 +1,142 @@
+// Leases are durable timers; renew and destroy follow the seed's allowed-operations table.
+import { createExampleRepo } from '../common/example-repo';
+import { SCRIPTED_AGENT, TestStack, journal, liveSandboxes, setFaults } from './support/stack';
+
+describe('leases, renew and destroy', () => {
+  let stack: TestStack;
+  let repo: string;
+  const sleepyAgent = (seconds: number) => `SCRIPTED_AGENT_SLEEP=${seconds} ${SCRIPTED_AGENT}`;
+
+  beforeAll(async () => {
+    stack = await new TestStack({
+      profiles: [
+        {
+          name: 'local-fragile',
+          backend: 'local',
+          ttl: '10m',
+          provisioning: { attempts: 1, bootTimeout: '2s', bootstrapTimeout: '60s' },
+          teardown: { attempts: 2 },
+        },
+      ],
+    }).init();
+    await stack.startWorker();
+    repo = await createExampleRepo(stack.home);
+  });
+  afterEach(() => setFaults(stack, {}));
+  afterAll(() => stack.close());
+
+  const runDetached = async (id: string, extra: string[]) => {
+    const result = await stack.cli(['job', 'run', '--repo', repo, '--task', 'wait a while', '--id', id, '--detach', ...extra]);
+    expect(result.code).toBe(0);
+  };
+
+  test('lease expiry while the agent runs gives TIMEOUT, teardown, and exit code 4', async () => {
+    const result = await stack.cli([
+      'job', 'run', '--repo', repo, '--task', 'take too long', '--id', 'job-lease-expiry', '--ttl', '6s',
+      '--agent-command', sleepyAgent(120), '--json',
+    ]);
+    expect(result.code).toBe(4);
+    const doc = JSON.parse(result.stdout);
+    expect(doc).toMatchObject({ status: 'TIMEOUT', sandbox: { state: 'DESTROYED' } });
+    const states = doc.timeline.map((t: { state: string }) => t.state);
+    expect(states).toEqual(expect.arrayContaining(['RUNNING', 'TIMEOUT', 'DESTROYED']));
+    expect(states.indexOf('TIMEOUT')).toBeGreaterThan(states.indexOf('RUNNING'));
+    expect(liveSandboxes(stack)).not.toContain(doc.sandbox.vmid);
+  });
+
+  test('renew in RUNNING extends the lease past its old expiry; destroy from RUNNING tears down', async () => {
+    await runDetached('job-renew', ['--ttl', '8s', '--agent-command', sleepyAgent(120)]);
+    const running = await stack.waitForState('job-renew', (d) => d.state === 'RUNNING', 'RUNNING');
+    const renew = await stack.cli(['sandbox', 'lease', 'renew', String(running.vmid), '--ttl', '10m', '--json']);
+    expect(renew.code).toBe(0);
+    const renewed = Date.parse(JSON.parse(renew.stdout).leaseExpiresAt);
+    expect(renewed).toBeGreaterThan(running.leaseExpiresAt! + 60_000);
+    // Past the original expiry, it still runs.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, running.leaseExpiresAt! - Date.now()) + 2000));
+    expect((await stack.describe('job-renew')).state).toBe('RUNNING');
+
+    const destroy = await stack.cli(['sandbox', 'destroy', String(running.vmid)]);
+    expect(destroy.code).toBe(0);
+    await stack.waitForClose('job-renew');
+    const final = await stack.describe('job-renew');
+    expect(final).toMatchObject({ state: 'DESTROYED', jobStatus: 'CANCELLED' });
+  });
+
+  test('renew is rejected outside RUNNING, naming the state; destroy works from STOPPED', async () => {
+    const created = await stack.cli(['sandbox', 'new', '--id', 'sbx-stopped', '--json']);
+    expect(created.code).toBe(0);
+    const vmid = String(JSON.parse(created.stdout).vmid);
+    expect((await stack.cli(['sandbox', 'stop', vmid])).code).toBe(0);
+    expect((await stack.describe('sbx-stopped')).state).toBe('STOPPED');
+
+    const renew = await stack.cli(['sandbox', 'lease', 'renew', vmid, '--ttl', '30m']);
+    expect(renew.code).toBe(1);
+    expect(renew.stderr).toContain('cannot renew sandbox in state STOPPED: renew is allowed only in RUNNING');
+
+    const tooLong = await stack.cli(['sandbox', 'start', vmid]);
+    expect(tooLong.code).toBe(0);
+    const aboveMax = await stack.cli(['sandbox', 'lease', 'renew', vmid, '--ttl', '25h']);
+    expect(aboveMax.code).toBe(1);
+    expect(aboveMax.stderr).toContain('ttl 25h is above the maximum 24h of profile local');
+    expect((await stack.cli(['sandbox', 'stop', vmid])).code).toBe(0);
+
+    expect((await stack.cli(['sandbox', 'destroy', vmid])).code).toBe(0);
+    await stack.waitForClose('sbx-stopped');
+    expect((await stack.describe('sbx-stopped')).state).toBe('DESTROYED');
+    expect(liveSandboxes(stack)).not.toContain(Number(vmid));
+  });
+
+  test('destroy works from READY (a guest that never claims its bootstrap)', async () => {
+    setFaults(stack, { guestRunnerBroken: true });
+    await runDetached('job-ready', ['--agent-command', SCRIPTED_AGENT]);
+    const ready = await stack.waitForState('job-ready', (d) => d.state === 'READY', 'READY');
+    const destroy = await stack.cli(['sandbox', 'destroy', 'job-ready']);
+    expect(destroy.code).toBe(0);
+    await stack.waitForClose('job-ready');
+    expect(await stack.describe('job-ready')).toMatchObject({ state: 'DESTROYED', jobStatus: 'CANCELLED' });
+    expect(liveSandboxes(stack)).not.toContain(ready.vmid);
+  });
+
+  test('TIMEOUT with a failed teardown needs --force, which then destroys the VM', async () => {
+    setFaults(stack, { failDestroy: true });
+    await runDetached('job-timeout-force', ['--ttl', '4s', '--agent-command', sleepyAgent(120)]);
+    const timedOut = await stack.waitForState(
+      'job-timeout-force',
+      (d) => d.state === 'TIMEOUT' && d.timeline.some((t) => t.state === 'TIMEOUT'),
+      'TIMEOUT',
+    );
+    expect(timedOut.jobStatus).toBe('TIMEOUT');
+    // Teardown gave up (2 attempts) and the workflow waits for an operator.
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    expect(liveSandboxes(stack)).toContain(timedOut.vmid);
+
+    const plain = await stack.cli(['sandbox', 'destroy', String(timedOut.vmid)]);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toContain('cannot destroy sandbox in state TIMEOUT');
+    expect(plain.stderr).toContain('--force');
+
+    setFaults(stack, {});
+    const forced = await stack.cli(['sandbox', 'destroy', String(timedOut.vmid), '--force']);
+    expect(forced.code).toBe(0);
+    await stack.waitForClose('job-timeout-force');
+    expect((await stack.describe('job-timeout-force')).state).toBe('DESTROYED');
+    expect(liveSandboxes(stack)).not.toContain(timedOut.vmid);
+  });
+
+  test('FAILED provisioning with a failed teardown needs --force, which then destroys the VM', async () => {
+    setFaults(stack, { neverReady: true, failDestroy: true });
+    await runDetached('job-failed-force', ['--profile', 'local-fragile', '--agent-command', SCRIPTED_AGENT]);
+    const failed = await stack.waitForState('job-failed-force', (d) => d.state === 'FAILED', 'FAILED', 60_000);
+    expect(failed.jobStatus).toBe('FAILED');
+    expect(failed.message).toContain('did not report an address');
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    expect(liveSandboxes(stack)).toContain(failed.vmid);
+
+    setFaults(stack, {});
+    const forced = await stack.cli(['sandbox', 'destroy', 'job-failed-force', '--force']);
+    expect(forced.code).toBe(0);
+    await stack.waitForClose('job-failed-force');
+    expect((await stack.describe('job-failed-force')).state).toBe('DESTROYED');
+    expect(journal(stack, 'job-failed-force').filter((e) => e.op === 'destroy')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,30 @@
+// Starts ONE real Temporal dev server for the whole test run, with agentlab's search attributes.
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ALL_SEARCH_ATTRIBUTES } from '../../common/contract';
+import { temporalCliPath } from '../../common/temporal-server';
+
+declare global {
+  var agentlabTestEnv: TestWorkflowEnvironment | undefined;
+}
+
+export default async function globalSetup(): Promise<void> {
+  let lastError: unknown;
+  // The SDK gives the server 5 s to come up; a loaded 2-core CI machine occasionally needs a second try.
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    try {
+      const env = await TestWorkflowEnvironment.createLocal({
+        server: {
+          executable: { type: 'existing-path', path: temporalCliPath() },
+          searchAttributes: ALL_SEARCH_ATTRIBUTES,
+          log: { format: 'pretty', level: 'warn' },
+        },
+      });
+      globalThis.agentlabTestEnv = env;
+      process.env.AGENTLAB_TEST_TEMPORAL_ADDRESS = env.connection.options.address;
+      return;
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw lastError;
+}

@@ -1,0 +1,207 @@
+// A test's own agentlab installation: config, data dir, worker processes and the CLI, on the shared server.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import YAML from 'yaml';
+import { describeQuery, type JobDescription } from '../../common/contract';
+
+const ROOT = join(__dirname, '..', '..');
+export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+export const WORKER = join(ROOT, 'dist', 'worker', 'main.js');
+export const SCRIPTED_AGENT = join(ROOT, 'examples', 'agents', 'scripted-agent.sh');
+
+export function temporalAddress(): string {
+  const address = process.env.AGENTLAB_TEST_TEMPORAL_ADDRESS;
+  if (!address) throw new Error('AGENTLAB_TEST_TEMPORAL_ADDRESS is unset: the Jest globalSetup did not run');
+  return address;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    await sleep(200);
+  }
+  throw new Error(`timed out waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface StackOptions {
+  profiles?: Record<string, unknown>[];
+  local?: { cloneDelay?: string; bootDelay?: string };
+}
+
+export class TestStack {
+  readonly home: string;
+  readonly dataDir: string;
+  readonly configPath: string;
+  readonly node = `t${randomBytes(3).toString('hex')}`;
+  readonly taskQueue = `agentlab-test-${randomBytes(4).toString('hex')}`;
+  private guestPort = 0;
+  private readonly workers = new Set<ChildProcess>();
+  workerLog = '';
+  client!: Client;
+
+  constructor(private readonly options: StackOptions = {}) {
+    this.home = mkdtempSync(join(tmpdir(), 'agentlab-test-'));
+    this.dataDir = join(this.home, 'data');
+    this.configPath = join(this.home, 'config.yaml');
+  }
+
+  async init(): Promise<this> {
+    this.guestPort = await freePort();
+    const config = {
+      node: this.node,
+      dataDir: this.dataDir,
+      temporal: { address: temporalAddress(), namespace: 'default', taskQueue: this.taskQueue },
+      worker: { backends: ['local'], shutdownGraceTime: '5s' },
+      guestApi: { listen: `127.0.0.1:${this.guestPort}` },
+      vmidRange: { min: 7000, max: 7999 },
+      local: this.options.local ?? {},
+      profiles: [
+        {
+          name: 'local',
+          backend: 'local',
+          ttl: '10m',
+          provisioning: { attempts: 3, bootTimeout: '20s', bootstrapTimeout: '60s' },
+          teardown: { attempts: 2 },
+        },
+        ...(this.options.profiles ?? []),
+      ],
+    };
+    writeFileSync(this.configPath, YAML.stringify(config));
+    this.client = new Client({ connection: await Connection.connect({ address: temporalAddress() }) });
+    return this;
+  }
+
+  get env(): NodeJS.ProcessEnv {
+    return { ...process.env, AGENTLAB_CONFIG: this.configPath, AGENTLAB_LOG_LEVEL: 'info' };
+  }
+
+  get guestApiUrl(): string {
+    return `http://127.0.0.1:${this.guestPort}`;
+  }
+
+  async startWorker(): Promise<ChildProcess> {
+    const worker = spawn(process.execPath, [WORKER], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    worker.stdout!.on('data', (d: Buffer) => (this.workerLog += d.toString()));
+    worker.stderr!.on('data', (d: Buffer) => (this.workerLog += d.toString()));
+    this.workers.add(worker);
+    worker.once('exit', () => this.workers.delete(worker));
+    await eventually(
+      'the worker to serve its guest API',
+      async () => (await fetch(`${this.guestApiUrl}/healthz`)).ok,
+      30_000,
+    );
+    return worker;
+  }
+
+  /** SIGKILL: no graceful shutdown, exactly what a crash looks like. */
+  async killWorkers(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const exits = [...this.workers].map((w) => new Promise((resolve) => (w.exitCode !== null ? resolve(null) : w.once('exit', resolve))));
+    for (const worker of this.workers) worker.kill(signal);
+    await Promise.all(exits);
+  }
+
+  cli(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [CLI, ...args], { env: { ...this.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`agentlab ${args.join(' ')} timed out\nstdout: ${stdout}\nstderr: ${stderr}`));
+      }, options.timeoutMs ?? 120_000);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? -1, stdout, stderr });
+      });
+    });
+  }
+
+  describe(jobId: string): Promise<JobDescription> {
+    return this.client.workflow.getHandle(jobId).query(describeQuery);
+  }
+
+  async waitForState(jobId: string, predicate: (d: JobDescription) => boolean, what: string, timeoutMs = 60_000): Promise<JobDescription> {
+    return eventually(`job ${jobId}: ${what}`, async () => {
+      const d = await this.describe(jobId);
+      return predicate(d) ? d : undefined;
+    }, timeoutMs);
+  }
+
+  async waitForClose(jobId: string, timeoutMs = 90_000): Promise<void> {
+    await eventually(`job ${jobId} to close`, async () => (await this.client.workflow.getHandle(jobId).describe()).status.name !== 'RUNNING', timeoutMs);
+  }
+
+  async close(): Promise<void> {
+    await this.killWorkers('SIGTERM');
+    await this.client?.connection.close();
+  }
+}
+
+export interface Faults {
+  neverReady?: boolean;
+  guestRunnerBroken?: boolean;
+  failDestroy?: boolean;
+}
+
+/** Sets the local backend's fault injection file (read on every backend operation). */
+export function setFaults(stack: TestStack, faults: Faults): void {
+  mkdirSync(join(stack.dataDir, 'sandboxes'), { recursive: true });
+  writeFileSync(join(stack.dataDir, 'sandboxes', 'faults.json'), JSON.stringify(faults));
+}
+
+export interface JournalEntry {
+  op: 'clone' | 'destroy';
+  vmid: number;
+  jobId: string;
+}
+
+/** The local backend's record of every VM it really created or destroyed. */
+export function journal(stack: TestStack, jobId?: string): JournalEntry[] {
+  const path = join(stack.dataDir, 'sandboxes', 'journal.ndjson');
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as JournalEntry)
+    .filter((entry) => jobId === undefined || entry.jobId === jobId);
+}
+
+/** VMIDs whose sandbox directory still exists. */
+export function liveSandboxes(stack: TestStack): number[] {
+  const root = join(stack.dataDir, 'sandboxes');
+  if (!existsSync(root)) return [];
+  return readdirSync(root).filter((e) => /^\d+$/.test(e)).map(Number);
+}

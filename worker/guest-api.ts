@@ -1,0 +1,217 @@
+// The guest API: the only door from a sandbox to the host. Translates guest calls into Updates and Signals.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import {
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import {
+  claimBootstrapUpdate,
+  describeQuery,
+  reportResultSignal,
+  runnerCredentialHashQuery,
+} from '../common/contract';
+import { jobIdSchema } from '../common/schemas';
+import { isTerminalJobStatus } from '../common/states';
+import { JobFiles } from './job-files';
+
+export interface GuestApiOptions {
+  client: Client;
+  files: JobFiles;
+  logger: Logger;
+  maxArtifactBytes?: number;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly body: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+const MAX_JSON_BYTES = 64 * 1024;
+const MAX_LOG_CHUNK_BYTES = 4 * 1024 * 1024;
+const DEFAULT_MAX_ARTIFACT_BYTES = 256 * 1024 * 1024;
+
+const bootstrapBody = z.object({ token: z.string().min(16).max(256), jobId: jobIdSchema, vmid: z.number().int() }).strict();
+const resultBody = z
+  .object({
+    status: z.enum(['COMPLETED', 'FAILED', 'TIMEOUT']),
+    exitCode: z.number().int().nullable(),
+    message: z.string().max(16_384),
+  })
+  .strict();
+const heartbeatBody = z.object({ phase: z.string().max(64), message: z.string().max(4096).optional() }).strict();
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new HttpError(413, `body exceeds ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new HttpError(413, `body exceeds ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T> {
+  const raw = await readBody(req, MAX_JSON_BYTES);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'body is not JSON');
+  }
+  const result = schema.safeParse(parsed);
+  if (!result.success) throw new HttpError(400, result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  return result.data;
+}
+
+function send(res: ServerResponse, status: number, body: Record<string, unknown>): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Temporal being unreachable is the guest's cue to retry; a missing workflow is not. */
+function temporalError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof WorkflowNotFoundError) return new HttpError(404, 'job not found or already finished');
+  return new HttpError(503, 'control plane unavailable, retry');
+}
+
+export class GuestApi {
+  private readonly credentialHashes = new Map<string, string>();
+  private server?: Server;
+
+  constructor(private readonly options: GuestApiOptions) {}
+
+  private handle(jobId: string): WorkflowHandle {
+    return this.options.client.workflow.getHandle(jobId);
+  }
+
+  private async authorize(req: IncomingMessage, jobId: string): Promise<void> {
+    const presented = /^Bearer ([0-9a-f]{64})$/.exec(req.headers.authorization ?? '')?.[1];
+    if (!presented) throw new HttpError(401, 'runner credential required');
+    let expected = this.credentialHashes.get(jobId);
+    if (!expected) {
+      const fromWorkflow = await this.handle(jobId)
+        .query(runnerCredentialHashQuery)
+        .catch((err: unknown) => {
+          throw temporalError(err);
+        });
+      if (!fromWorkflow) throw new HttpError(403, 'no runner credential issued for this job');
+      expected = fromWorkflow;
+      this.credentialHashes.set(jobId, expected);
+    }
+    const a = Buffer.from(sha256(presented), 'hex');
+    const b = Buffer.from(expected, 'hex');
+    if (a.length !== b.length || !timingSafeEqual(a, b)) throw new HttpError(403, 'runner credential not valid for this job');
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://guest-api');
+    const method = req.method ?? 'GET';
+    if (method === 'GET' && url.pathname === '/healthz') return send(res, 200, { ok: true });
+
+    if (method === 'POST' && url.pathname === '/v1/bootstrap') {
+      const body = await readJson(req, bootstrapBody);
+      const runnerCredential = randomBytes(32).toString('hex');
+      try {
+        const response = await this.handle(body.jobId).executeUpdate(claimBootstrapUpdate, {
+          args: [{ tokenHash: sha256(body.token), runnerCredentialHash: sha256(runnerCredential) }],
+        });
+        this.credentialHashes.set(body.jobId, sha256(runnerCredential));
+        this.options.logger.info({ jobId: body.jobId, vmid: body.vmid }, 'bootstrap claimed');
+        return send(res, 200, { runnerCredential, job: response.job });
+      } catch (err) {
+        if (err instanceof WorkflowUpdateFailedError) {
+          this.options.logger.warn({ jobId: body.jobId, reason: err.cause?.message }, 'bootstrap claim rejected');
+          throw new HttpError(403, 'bootstrap token invalid, expired or already used');
+        }
+        throw temporalError(err);
+      }
+    }
+
+    const jobRoute = /^\/v1\/jobs\/([^/]+)\/(logs|heartbeat|result|artifacts)(?:\/([^/]+))?$/.exec(url.pathname);
+    if (!jobRoute) throw new HttpError(404, 'no such route');
+    const [, jobId, action, name] = jobRoute as unknown as [string, string, string, string | undefined];
+    if (!jobIdSchema.safeParse(jobId).success) throw new HttpError(400, 'invalid job id');
+    await this.authorize(req, jobId);
+    const { files } = this.options;
+
+    if (method === 'POST' && action === 'logs') {
+      const offset = Number(url.searchParams.get('offset'));
+      if (!Number.isSafeInteger(offset) || offset < 0) throw new HttpError(400, 'offset must be a non-negative integer');
+      const chunk = await readBody(req, MAX_LOG_CHUNK_BYTES);
+      const { size, gap } = await files.appendLog(jobId, offset, chunk);
+      return send(res, gap ? 409 : 200, { size });
+    }
+    if (method === 'POST' && action === 'heartbeat') {
+      const beat = await readJson(req, heartbeatBody);
+      await fs.mkdir(files.dir(jobId), { recursive: true });
+      await fs.writeFile(join(files.dir(jobId), 'guest-heartbeat.json'), JSON.stringify({ ...beat, at: new Date().toISOString() }));
+      return send(res, 200, { ok: true });
+    }
+    if (method === 'PUT' && action === 'artifacts' && name) {
+      const body = await readBody(req, this.options.maxArtifactBytes ?? DEFAULT_MAX_ARTIFACT_BYTES);
+      try {
+        return send(res, 200, await files.writeArtifact(jobId, decodeURIComponent(name), body));
+      } catch (err) {
+        throw new HttpError(400, (err as Error).message);
+      }
+    }
+    if (method === 'POST' && action === 'result') {
+      const result = await readJson(req, resultBody);
+      const handle = this.handle(jobId);
+      try {
+        const current = await handle.query(describeQuery);
+        if (isTerminalJobStatus(current.jobStatus)) {
+          if (current.jobStatus === result.status && current.exitCode === result.exitCode) {
+            return send(res, 200, { accepted: true, duplicate: true });
+          }
+          throw new HttpError(409, `job already finished as ${current.jobStatus}`);
+        }
+        await handle.signal(reportResultSignal, result);
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) throw new HttpError(409, 'job already finished');
+        throw temporalError(err);
+      }
+      this.options.logger.info({ jobId, status: result.status, exitCode: result.exitCode }, 'result reported');
+      return send(res, 200, { accepted: true });
+    }
+    throw new HttpError(405, `${method} not allowed on ${url.pathname}`);
+  }
+
+  listen(host: string, port: number): Promise<void> {
+    this.server = createServer((req, res) => {
+      this.route(req, res).catch((err: unknown) => {
+        const httpError = err instanceof HttpError ? err : new HttpError(500, 'internal error');
+        if (!(err instanceof HttpError)) this.options.logger.error({ err }, 'guest API error');
+        if (!res.headersSent) send(res, httpError.status, { error: httpError.message, ...httpError.body });
+        else res.destroy();
+      });
+    });
+    return new Promise((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => resolve());
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}

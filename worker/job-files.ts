@@ -1,0 +1,70 @@
+// Bulk job data on the worker host: <dataDir>/jobs/<jobId>/ holds the guest log and the artifacts.
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { jobIdSchema } from '../common/schemas';
+
+export const ARTIFACT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export class JobFiles {
+  /** Appends are serialised per job so concurrent log posts cannot interleave. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly dataDir: string) {}
+
+  dir(jobId: string): string {
+    if (!jobIdSchema.safeParse(jobId).success) throw new Error(`invalid job id "${jobId}"`);
+    return join(this.dataDir, 'jobs', jobId);
+  }
+
+  logPath(jobId: string): string {
+    return join(this.dir(jobId), 'agent.log');
+  }
+
+  private serialise<T>(jobId: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(jobId) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    this.queues.set(jobId, next.catch(() => undefined));
+    return next;
+  }
+
+  async logSize(jobId: string): Promise<number> {
+    return fs.stat(this.logPath(jobId)).then(
+      (s) => s.size,
+      () => 0,
+    );
+  }
+
+  /**
+   * Appends the part of `chunk` (which starts at byte `offset` of the guest's log) that we do not hold yet.
+   * Returns the size we hold, and whether the chunk left a gap (offset beyond our size).
+   */
+  appendLog(jobId: string, offset: number, chunk: Buffer): Promise<{ size: number; gap: boolean }> {
+    return this.serialise(jobId, async () => {
+      await fs.mkdir(this.dir(jobId), { recursive: true });
+      const size = await this.logSize(jobId);
+      if (offset > size) return { size, gap: true };
+      const fresh = chunk.subarray(size - offset);
+      if (fresh.length > 0) await fs.appendFile(this.logPath(jobId), fresh);
+      return { size: size + fresh.length, gap: false };
+    });
+  }
+
+  async writeArtifact(jobId: string, name: string, body: Buffer): Promise<{ name: string; size: number; sha256: string }> {
+    if (!ARTIFACT_NAME.test(name) || name.includes('..')) throw new Error(`invalid artifact name "${name}"`);
+    const dir = join(this.dir(jobId), 'artifacts');
+    await fs.mkdir(dir, { recursive: true });
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    const tmp = join(dir, `.${name}.tmp`);
+    await fs.writeFile(tmp, body);
+    await fs.rename(tmp, join(dir, name));
+    const record = { name, size: body.length, sha256 };
+    await this.serialise(jobId, async () => {
+      const indexPath = join(dir, 'index.json');
+      const index = JSON.parse(await fs.readFile(indexPath, 'utf8').catch(() => '{}')) as Record<string, unknown>;
+      index[name] = record;
+      await fs.writeFile(indexPath, JSON.stringify(index, null, 2));
+    });
+    return record;
+  }
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// agentlab-worker: runs jobWorkflow, the host's backend activities and the guest API, in one process.
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { LocalBackend } from '../backends/local';
+import type { SandboxBackend } from '../backends/types';
+import { loadConfig } from '../common/config';
+import { hostTaskQueue } from '../common/contract';
+import { connectClient } from '../common/temporal';
+import { GuestApi } from './guest-api';
+import { JobFiles } from './job-files';
+import { createLogger } from './logger';
+import { workflowSource } from './workflow-bundle';
+
+async function run(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger('agentlab-worker');
+  Runtime.install({
+    logger: new DefaultLogger('WARN', (entry) =>
+      logger[entry.level.toLowerCase() as Lowercase<LogLevel>]?.(entry.meta ?? {}, entry.message),
+    ),
+  });
+
+  const backends: Partial<Record<'local' | 'proxmox', SandboxBackend>> = {};
+  if (config.worker.backends.includes('local')) {
+    backends.local = new LocalBackend({
+      dataDir: config.dataDir,
+      vmidRange: config.vmidRange,
+      cloneDelayMs: config.local.cloneDelayMs,
+      bootDelayMs: config.local.bootDelayMs,
+    });
+  }
+  const activities = createActivities({ config, backends });
+  const { resolveProfile, ...hostActivities } = activities;
+
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const common = { connection, namespace: config.temporal.namespace, shutdownGraceTime: config.worker.shutdownGraceTimeMs };
+  const workflowWorker = await Worker.create({
+    ...common,
+    taskQueue: config.temporal.taskQueue,
+    ...workflowSource(),
+    activities: { resolveProfile },
+  });
+  const hostWorker = await Worker.create({
+    ...common,
+    taskQueue: hostTaskQueue(config.node),
+    activities: hostActivities,
+  });
+
+  const client = await connectClient(config);
+  const guestApi = new GuestApi({ client, files: new JobFiles(config.dataDir), logger });
+  await guestApi.listen(config.guestApi.host, config.guestApi.port);
+
+  logger.info(
+    { node: config.node, temporal: config.temporal.address, guestApi: config.guestApi.url, config: config.source },
+    'worker started',
+  );
+  try {
+    // Runtime.install's default shutdown signals (SIGINT, SIGTERM) drain both workers gracefully.
+    await Promise.all([workflowWorker.run(), hostWorker.run()]);
+  } finally {
+    await guestApi.close();
+    await client.connection.close();
+    await connection.close();
+    logger.info('worker stopped');
+  }
+}
+
+run().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

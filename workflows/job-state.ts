@@ -1,0 +1,104 @@
+// The job's observable state: every change is mirrored into search attributes so the Web UI and `list` see it.
+import { upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
+import {
+  SearchAttributes,
+  type JobDescription,
+  type JobOutcome,
+  type JobRequest,
+  type ResolvedProfile,
+  type TimelineEntry,
+} from '../common/contract';
+import { isTerminalJobStatus, type JobStatus, type SandboxState } from '../common/states';
+
+export class JobState {
+  state: SandboxState = 'REQUESTED';
+  jobStatus: JobStatus = 'QUEUED';
+  readonly hasJob: boolean;
+  readonly timeline: TimelineEntry[];
+  vmid?: number;
+  address?: string;
+  node?: string;
+  leaseExpiresAt?: number;
+  keepalive = false;
+  provisioningAttempt = 0;
+  exitCode?: number | null;
+  message?: string;
+
+  constructor(private readonly request: JobRequest) {
+    this.hasJob = request.task !== undefined;
+    this.timeline = [{ state: 'REQUESTED', at: workflowInfo().startTime.getTime() }];
+  }
+
+  transition(state: SandboxState, note?: string): void {
+    if (this.state === 'DESTROYED') return; // terminal: a late handler must not resurrect it
+    this.state = state;
+    this.timeline.push({ state, at: Date.now(), ...(note ? { note } : {}) });
+    this.publish([{ key: SearchAttributes.state, value: state }]);
+  }
+
+  setJobStatus(status: JobStatus): void {
+    if (isTerminalJobStatus(this.jobStatus)) return; // exactly one terminal status
+    this.jobStatus = status;
+    this.publish([{ key: SearchAttributes.jobStatus, value: status }]);
+  }
+
+  finish(status: JobStatus, message: string, exitCode?: number | null): void {
+    if (isTerminalJobStatus(this.jobStatus)) return;
+    this.message = message;
+    if (exitCode !== undefined) this.exitCode = exitCode;
+    this.setJobStatus(status);
+  }
+
+  setProfile(profile: ResolvedProfile, keepalive: boolean): void {
+    this.node = profile.node;
+    this.keepalive = keepalive;
+    this.publish([{ key: SearchAttributes.node, value: profile.node }]);
+  }
+
+  setVmid(vmid: number): void {
+    this.vmid = vmid;
+    this.publish([{ key: SearchAttributes.vmid, value: vmid }]);
+  }
+
+  setLease(expiresAt: number): void {
+    this.leaseExpiresAt = expiresAt;
+    this.publish([{ key: SearchAttributes.leaseExpiresAt, value: new Date(expiresAt) }]);
+  }
+
+  private publish(pairs: SearchAttributeUpdatePair[]): void {
+    upsertSearchAttributes(pairs);
+  }
+
+  describe(): JobDescription {
+    return {
+      jobId: this.request.jobId,
+      state: this.state,
+      jobStatus: this.jobStatus,
+      hasJob: this.hasJob,
+      profile: this.request.profile,
+      node: this.node,
+      vmid: this.vmid,
+      address: this.address,
+      leaseExpiresAt: this.leaseExpiresAt,
+      keepalive: this.keepalive,
+      repo: this.request.repo,
+      ref: this.request.ref,
+      exitCode: this.exitCode,
+      message: this.message,
+      provisioningAttempt: this.provisioningAttempt,
+      timeline: this.timeline,
+    };
+  }
+
+  outcome(): JobOutcome {
+    return {
+      jobId: this.request.jobId,
+      status: this.jobStatus,
+      state: this.state,
+      vmid: this.vmid,
+      exitCode: this.exitCode,
+      message: this.message,
+    };
+  }
+}

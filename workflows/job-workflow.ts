@@ -1,0 +1,372 @@
+// jobWorkflow: one durable workflow per job (or per bare sandbox): provision, run, always tear down.
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import {
+  claimBootstrapUpdate,
+  describeQuery,
+  destroySignal,
+  destroyUpdate,
+  renewLeaseUpdate,
+  reportResultSignal,
+  runnerCredentialHashQuery,
+  startUpdate,
+  stopUpdate,
+  type ClaimBootstrapResponse,
+  type JobOutcome,
+  type JobRequest,
+  type JobResult,
+  type Owner,
+  type ResolvedProfile,
+} from '../common/contract';
+import { hostTaskQueue } from '../common/contract';
+import { formatDuration } from '../common/duration';
+import { operationRejection } from '../common/states';
+import { JobState } from './job-state';
+
+/** A bootstrap token is good for this long after it was written into the VM (seed: 10 min). */
+export const BOOTSTRAP_TOKEN_TTL_MS = 10 * 60_000;
+const PERMANENT_ERROR_TYPES = ['PermanentBackendError', 'InvalidProfile'];
+const GUEST_NOT_READY = 'GuestNotReady';
+
+const controlPlane = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: PERMANENT_ERROR_TYPES },
+});
+
+function hostActivities(profile: ResolvedProfile, overrides: Partial<ActivityOptions> = {}) {
+  return proxyActivities<Activities>({
+    taskQueue: hostTaskQueue(profile.node),
+    startToCloseTimeout: '5m',
+    heartbeatTimeout: '10s',
+    retry: {
+      initialInterval: '1s',
+      backoffCoefficient: 2,
+      maximumInterval: '30s',
+      maximumAttempts: 6,
+      nonRetryableErrorTypes: [...PERMANENT_ERROR_TYPES, GUEST_NOT_READY],
+    },
+    ...overrides,
+  });
+}
+
+/** Why the job scope was interrupted from outside the main flow. */
+type Interruption = 'lease-expired' | 'destroy-requested';
+
+export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
+  const owner: Owner = { jobId: request.jobId, workflowId: workflowInfo().workflowId };
+  const job = new JobState(request);
+  let profile: ResolvedProfile | undefined;
+  let host: Activities | undefined;
+  let bootstrap: { tokenHash: string; issuedAt: number } | undefined;
+  let claimedCredentialHash: string | null = null;
+  let result: JobResult | undefined;
+  let destroyRequested = false;
+  let forceDestroyRequested = false;
+  let mainFlowDone = false;
+  /** VMIDs this workflow created (recorded right after a successful clone) and not yet destroyed. */
+  const created: number[] = [];
+
+  const jobScope = new CancellationScope();
+
+  // ---- messages ---------------------------------------------------------------------------------
+  setHandler(describeQuery, () => job.describe());
+  setHandler(runnerCredentialHashQuery, () => claimedCredentialHash);
+
+  setHandler(
+    claimBootstrapUpdate,
+    ({ runnerCredentialHash }): ClaimBootstrapResponse => {
+      claimedCredentialHash = runnerCredentialHash;
+      if (!request.repo || !request.task) return { job: null };
+      return {
+        job: {
+          jobId: request.jobId,
+          repo: request.repo,
+          ref: request.ref ?? 'HEAD',
+          task: request.task,
+          agentCommand: (request.agentCommand ?? profile?.agentCommand)!,
+          timeoutSeconds: Math.ceil((profile?.agentTimeoutMs ?? 0) / 1000),
+        },
+      };
+    },
+    {
+      validator: ({ tokenHash }) => {
+        if (claimedCredentialHash !== null) throw new Error('bootstrap token already used');
+        if (!bootstrap) throw new Error('no bootstrap token was issued for this job');
+        const claimable = job.state === 'BOOTING' || job.state === 'READY' || (job.state === 'RUNNING' && !job.hasJob);
+        if (!claimable) throw new Error(`sandbox is ${job.state}`);
+        if (Date.now() - bootstrap.issuedAt > BOOTSTRAP_TOKEN_TTL_MS) throw new Error('bootstrap token expired');
+        if (tokenHash !== bootstrap.tokenHash) throw new Error('bootstrap token invalid');
+      },
+    },
+  );
+
+  setHandler(reportResultSignal, (reported) => {
+    if (result === undefined && job.hasJob && claimedCredentialHash !== null) result = reported;
+  });
+
+  setHandler(
+    renewLeaseUpdate,
+    ({ ttlMs }) => {
+      job.setLease(Date.now() + ttlMs);
+      return { leaseExpiresAt: job.leaseExpiresAt! };
+    },
+    {
+      validator: ({ ttlMs }) => {
+        const rejection = operationRejection(job.state, 'renew');
+        if (rejection) throw new Error(rejection);
+        if (!(ttlMs > 0)) throw new Error(`ttl must be positive, got ${ttlMs}ms`);
+        if (profile && ttlMs > profile.maxTtlMs) {
+          throw new Error(
+            `ttl ${formatDuration(ttlMs)} is above the maximum ${formatDuration(profile.maxTtlMs)} of profile ${profile.name}`,
+          );
+        }
+      },
+    },
+  );
+
+  function requestDestroy(): void {
+    if (mainFlowDone) forceDestroyRequested = true; // teardown is waiting for an operator's --force
+    else destroyRequested = true;
+  }
+  const destroyRejection = (force: boolean): string | undefined =>
+    job.state === 'DESTROYED' ? 'sandbox is already DESTROYED' : operationRejection(job.state, 'destroy', { force });
+
+  setHandler(
+    destroyUpdate,
+    () => {
+      requestDestroy();
+      return { state: job.state };
+    },
+    {
+      validator: ({ force }) => {
+        const rejection = destroyRejection(force);
+        if (rejection) throw new Error(rejection);
+      },
+    },
+  );
+  setHandler(destroySignal, ({ force }) => {
+    const rejection = destroyRejection(force);
+    if (rejection) log.warn('destroy signal ignored', { rejection });
+    else requestDestroy();
+  });
+
+  setHandler(
+    stopUpdate,
+    async () => {
+      await jobScope.run(() => host!.stopVm({ backend: profile!.backend, vmid: job.vmid! }));
+      job.transition('STOPPED');
+      return { state: job.state };
+    },
+    {
+      validator: () => {
+        const rejection = operationRejection(job.state, 'stop');
+        if (rejection) throw new Error(rejection);
+      },
+    },
+  );
+
+  setHandler(
+    startUpdate,
+    async () => {
+      job.transition('BOOTING');
+      await jobScope.run(async () => {
+        await host!.startVm({ backend: profile!.backend, vmid: job.vmid! });
+        job.address = await host!.waitForGuestAddress({
+          backend: profile!.backend,
+          vmid: job.vmid!,
+          timeoutMs: profile!.bootTimeoutMs,
+        });
+      });
+      job.transition(claimedCredentialHash !== null || !job.hasJob ? 'RUNNING' : 'READY');
+      return { state: job.state };
+    },
+    {
+      validator: () => {
+        const rejection = operationRejection(job.state, 'start');
+        if (rejection) throw new Error(rejection);
+      },
+    },
+  );
+
+  // ---- main flow --------------------------------------------------------------------------------
+  async function provision(p: ResolvedProfile, activities: Activities): Promise<void> {
+    for (let attempt = 1; attempt <= p.provisioningAttempts; attempt++) {
+      job.provisioningAttempt = attempt;
+      job.transition('PROVISIONING', attempt > 1 ? `attempt ${attempt} of ${p.provisioningAttempts}` : undefined);
+      const vmid = await activities.allocateVmid({ backend: p.backend, owner, attempt });
+      job.setVmid(vmid);
+      try {
+        try {
+          await activities.cloneVm({ vmid, profile: p, owner });
+        } finally {
+          // Recorded as soon as the clone may have created something; destroy re-checks our mark.
+          created.push(vmid);
+        }
+        bootstrap = { ...(await activities.configureVm({ vmid, profile: p, jobId: request.jobId })), issuedAt: Date.now() };
+        await activities.startVm({ backend: p.backend, vmid });
+        job.transition('BOOTING');
+        job.address = await activities.waitForGuestAddress({ backend: p.backend, vmid, timeoutMs: p.bootTimeoutMs });
+        job.transition('READY');
+        return;
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const permanent = isPermanent(err);
+        const reason = failureMessage(err);
+        if (permanent || attempt === p.provisioningAttempts) {
+          throw ApplicationFailure.nonRetryable(
+            permanent ? reason : `provisioning failed after ${attempt} attempt(s): ${reason}`,
+            'ProvisioningFailed',
+          );
+        }
+        log.warn('provisioning attempt failed; destroying the VM and retrying', { attempt, vmid, reason });
+        await destroyCreated(p, activities); // compensate before the next attempt
+      }
+    }
+  }
+
+  async function mainFlow(): Promise<void> {
+    profile = await controlPlane.resolveProfile({ name: request.profile, node: request.node });
+    const ttlMs = request.ttlMs ?? profile.ttlMs;
+    if (ttlMs > profile.maxTtlMs) {
+      throw ApplicationFailure.nonRetryable(
+        `ttl ${formatDuration(ttlMs)} is above the maximum ${formatDuration(profile.maxTtlMs)} of profile ${profile.name}`,
+        'InvalidProfile',
+      );
+    }
+    if (job.hasJob && !(request.agentCommand ?? profile.agentCommand)) {
+      throw ApplicationFailure.nonRetryable(`profile ${profile.name} has no agent command`, 'InvalidProfile');
+    }
+    job.setProfile(profile, request.keepalive ?? profile.keepalive);
+    job.setLease(workflowInfo().startTime.getTime() + ttlMs);
+    host = hostActivities(profile);
+
+    await provision(profile, host);
+
+    if (!job.hasJob) {
+      job.transition('RUNNING');
+      job.setJobStatus('RUNNING');
+      await condition(() => false); // a bare sandbox lives until its lease expires or it is destroyed
+    }
+
+    const claimed = await condition(() => claimedCredentialHash !== null, profile.bootstrapTimeoutMs);
+    if (!claimed) {
+      throw ApplicationFailure.nonRetryable(
+        `the guest did not claim its bootstrap within ${formatDuration(profile.bootstrapTimeoutMs)}`,
+        'BootstrapTimeout',
+      );
+    }
+    if (job.state !== 'STOPPED') job.transition('RUNNING');
+    job.setJobStatus('RUNNING');
+    await host.deleteBootstrapSnippet({ backend: profile.backend, vmid: job.vmid! });
+
+    await condition(() => result !== undefined);
+    job.finish(result!.status, result!.message, result!.exitCode);
+    if (job.keepalive) await condition(() => false); // the sandbox outlives the job until lease or destroy
+  }
+
+  /** Ends the job scope when the lease expires or an operator destroys the sandbox. */
+  async function watchLeaseAndDestroy(): Promise<Interruption | undefined> {
+    for (;;) {
+      if (mainFlowDone) return undefined;
+      if (destroyRequested) return 'destroy-requested';
+      const lease = job.leaseExpiresAt;
+      if (lease !== undefined && Date.now() >= lease) return 'lease-expired';
+      const changed = () => mainFlowDone || destroyRequested || job.leaseExpiresAt !== lease;
+      if (lease === undefined) await condition(changed);
+      else await condition(changed, lease - Date.now());
+    }
+  }
+
+  async function destroyCreated(p: ResolvedProfile, activities: Activities): Promise<boolean> {
+    let allGone = true;
+    for (const vmid of [...created]) {
+      try {
+        const outcome = await activities.destroyVm({ backend: p.backend, vmid, owner });
+        if (outcome === 'not-ours') log.error('refused to destroy a VM we do not own', { vmid });
+        created.splice(created.indexOf(vmid), 1);
+      } catch (err) {
+        log.error('destroying the VM failed', { vmid, reason: failureMessage(err) });
+        allGone = false;
+      }
+    }
+    return allGone;
+  }
+
+  async function teardown(): Promise<void> {
+    if (!profile || created.length === 0) {
+      if (job.state !== 'FAILED') job.transition(job.jobStatus === 'FAILED' ? 'FAILED' : 'DESTROYED');
+      return;
+    }
+    const teardownActivities = hostActivities(profile, {
+      retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: profile.teardownAttempts },
+    });
+    for (;;) {
+      if (await destroyCreated(profile, teardownActivities)) {
+        job.transition('DESTROYED');
+        return;
+      }
+      // The VM may still exist: stay visible in a state that allows `destroy --force`, and wait for it.
+      if (job.state !== 'TIMEOUT' && job.state !== 'FAILED') job.transition('FAILED', 'teardown failed');
+      forceDestroyRequested = false;
+      await condition(() => forceDestroyRequested);
+    }
+  }
+
+  let interruption: Interruption | undefined;
+  const watcher = watchLeaseAndDestroy().then(
+    (reason) => {
+      interruption = reason;
+      if (reason) jobScope.cancel();
+    },
+    () => undefined, // the whole workflow was cancelled; the main flow sees it too
+  );
+
+  try {
+    await jobScope.run(mainFlow);
+  } catch (err) {
+    if (isCancellation(err) && interruption === 'lease-expired') {
+      job.transition('TIMEOUT', 'lease expired');
+      job.finish('TIMEOUT', 'the sandbox lease expired');
+    } else if (isCancellation(err) && interruption === 'destroy-requested') {
+      job.finish(job.hasJob ? 'CANCELLED' : 'COMPLETED', 'sandbox destroyed by operator');
+    } else if (isCancellation(err)) {
+      job.finish('CANCELLED', 'job cancelled');
+    } else {
+      const message = failureMessage(err);
+      if (job.state === 'PROVISIONING' || job.state === 'BOOTING' || job.state === 'REQUESTED') {
+        job.transition('FAILED', message);
+      }
+      job.finish('FAILED', message);
+    }
+  } finally {
+    mainFlowDone = true;
+    await CancellationScope.nonCancellable(async () => {
+      await watcher;
+      await teardown();
+    });
+  }
+  return job.outcome();
+}
+
+function isPermanent(err: unknown): boolean {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return cause instanceof ApplicationFailure && PERMANENT_ERROR_TYPES.includes(cause.type ?? '');
+}
+
+/** The innermost message: "Activity task failed" says nothing to an operator. */
+function failureMessage(err: unknown): string {
+  let current: unknown = err;
+  while (current instanceof ActivityFailure && current.cause) current = current.cause;
+  return current instanceof Error ? current.message : String(current);
+}
