@@ -24,9 +24,19 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['node:*'], message: 'Workflow code cannot import Node modules.' },
-            { group: ['fs', 'path', 'os', 'child_process', 'crypto', 'http', 'net'], message: 'Workflow code cannot import Node modules.' },
-            { group: ['execa', 'pino', 'yaml', '@temporalio/client', '@temporalio/worker', '@temporalio/activity'], message: 'Workflow code must stay deterministic.' },
-            { group: ['**/activities', '**/backends/*', '**/worker/*', '**/cli/*'], allowTypeImports: true, message: 'Import activities type-only.' },
+            {
+              group: ['fs', 'path', 'os', 'child_process', 'crypto', 'http', 'net'],
+              message: 'Workflow code cannot import Node modules.',
+            },
+            {
+              group: ['execa', 'pino', 'yaml', '@temporalio/client', '@temporalio/worker', '@temporalio/activity'],
+              message: 'Workflow code must stay deterministic.',
+            },
+            {
+              group: ['**/activities', '**/backends/*', '**/worker/*', '**/cli/*'],
+              allowTypeImports: true,
+              message: 'Import activities type-only.',
+            },
           ],
         },
       ],
@@ -34,7 +44,24 @@ export default tseslint.config(
   },
   {
     files: ['guest/**/*.js', 'examples/**/*.js'],
-    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', process: 'readonly', Buffer: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', __dirname: 'readonly', module: 'writable', URL: 'readonly', fetch: 'readonly', AbortSignal: 'readonly' } },
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: {
+        require: 'readonly',
+        process: 'readonly',
+        Buffer: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        __dirname: 'readonly',
+        module: 'writable',
+        URL: 'readonly',
+        fetch: 'readonly',
+        AbortSignal: 'readonly',
+      },
+    },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

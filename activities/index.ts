@@ -58,7 +58,11 @@ export function createActivities({ config, backends }: ActivityDeps) {
       await call(() => backendFor(input.profile.backend).clone(input.vmid, input.profile, input.owner));
     },
 
-    async configureVm(input: { vmid: number; profile: ResolvedProfile; jobId: string }): Promise<{ tokenHash: string }> {
+    async configureVm(input: {
+      vmid: number;
+      profile: ResolvedProfile;
+      jobId: string;
+    }): Promise<{ tokenHash: string }> {
       const job = { jobId: input.jobId, controllerUrl: config.guestApi.url };
       return call(() => backendFor(input.profile.backend).configure(input.vmid, input.profile, job));
     },
@@ -97,7 +101,11 @@ export function createActivities({ config, backends }: ActivityDeps) {
       await call(() => backendFor(input.backend).deleteBootstrap(input.vmid));
     },
 
-    async destroyVm(input: { backend: ResolvedProfile['backend']; vmid: number; owner: Owner }): Promise<DestroyOutcome> {
+    async destroyVm(input: {
+      backend: ResolvedProfile['backend'];
+      vmid: number;
+      owner: Owner;
+    }): Promise<DestroyOutcome> {
       return call(() => backendFor(input.backend).destroy(input.vmid, input.owner));
     },
   };

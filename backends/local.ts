@@ -150,7 +150,10 @@ export class LocalBackend implements SandboxBackend {
     await this.requireOwned(vmid);
     if (await this.bootRecord(vmid)) return; // already running
     const dir = this.dir(vmid);
-    const console = openSync(join(dir, 'console.log'), fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT);
+    const console = openSync(
+      join(dir, 'console.log'),
+      fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT,
+    );
     const bootDelaySeconds = (this.options.bootDelayMs ?? 0) / 1000;
     // `exec` keeps one pid from "power on" to the runner; the sleep emulates the boot.
     const script = 'sleep "$1"; shift; exec "$@"';
@@ -212,7 +215,13 @@ export class LocalBackend implements SandboxBackend {
     const owned: OwnedVm[] = [];
     for (const vmid of await this.vmids()) {
       const record = await this.readOwner(vmid);
-      if (record) owned.push({ vmid, jobId: record.jobId, workflowId: record.workflowId, running: !!(await this.bootRecord(vmid)) });
+      if (record)
+        owned.push({
+          vmid,
+          jobId: record.jobId,
+          workflowId: record.workflowId,
+          running: !!(await this.bootRecord(vmid)),
+        });
     }
     return owned;
   }
@@ -222,7 +231,9 @@ export class LocalBackend implements SandboxBackend {
     const groups: number[] = [];
     const boot = await this.bootRecord(vmid);
     if (boot) groups.push(boot.pid);
-    const agentPid = Number((await fs.readFile(join(this.dir(vmid), 'state', 'agent.pid'), 'utf8').catch(() => '')).trim());
+    const agentPid = Number(
+      (await fs.readFile(join(this.dir(vmid), 'state', 'agent.pid'), 'utf8').catch(() => '')).trim(),
+    );
     if (agentPid > 0) groups.push(agentPid);
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
       for (const pid of groups) killGroup(pid, signal);

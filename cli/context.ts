@@ -64,7 +64,9 @@ export function toListedJob(info: WorkflowExecutionInfo): ListedJob {
 
 export async function listJobs(client: Client, query: string, limit: number): Promise<ListedJob[]> {
   const jobs: ListedJob[] = [];
-  for await (const info of client.workflow.list({ query: `WorkflowType = "jobWorkflow"${query ? ` AND ${query}` : ''}` })) {
+  for await (const info of client.workflow.list({
+    query: `WorkflowType = "jobWorkflow"${query ? ` AND ${query}` : ''}`,
+  })) {
     jobs.push(toListedJob(info));
     if (jobs.length >= limit) break;
   }

@@ -24,13 +24,16 @@ export class CliError extends Error {
   }
 }
 
-export const usageError = (message: string, details?: unknown) => new CliError(message, ExitCode.usage, 'usage', details);
+export const usageError = (message: string, details?: unknown) =>
+  new CliError(message, ExitCode.usage, 'usage', details);
 export const notFound = (message: string) => new CliError(message, ExitCode.notFound, 'not_found');
 export const rejected = (message: string) => new CliError(message, ExitCode.failed, 'rejected');
 
 function isUnavailable(err: unknown): boolean {
   const text = `${(err as Error)?.name ?? ''} ${(err as Error)?.message ?? ''}`;
-  return /UNAVAILABLE|ECONNREFUSED|failed to connect|Connection dropped|DEADLINE_EXCEEDED|No connection established/i.test(text);
+  return /UNAVAILABLE|ECONNREFUSED|failed to connect|Connection dropped|DEADLINE_EXCEEDED|No connection established/i.test(
+    text,
+  );
 }
 
 export function toCliError(err: unknown, temporalAddress?: string): CliError {

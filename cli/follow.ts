@@ -11,7 +11,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export type SettledWhen = (description: JobDescription, closed: boolean) => boolean;
 
 /** A job has settled when its workflow closed, or (keepalive) when its job status is final. */
-export const jobSettled: SettledWhen = (d, closed) => closed || (isTerminalJobStatus(d.jobStatus) && d.state === 'RUNNING');
+export const jobSettled: SettledWhen = (d, closed) =>
+  closed || (isTerminalJobStatus(d.jobStatus) && d.state === 'RUNNING');
 /** A bare sandbox has settled once it is usable, or once it ended. */
 export const sandboxSettled: SettledWhen = (d, closed) => closed || d.state === 'RUNNING' || d.state === 'FAILED';
 
@@ -41,7 +42,10 @@ export async function followJob(
         const previous = description.timeline[printed - 1];
         const took = previous ? ` (${previous.state} took ${formatDuration(entry.at - previous.at)})` : '';
         const where = entry.state === 'READY' && description.vmid !== undefined ? ` vmid=${description.vmid}` : '';
-        if (!options.quiet) progress(`${new Date(entry.at).toISOString()}  ${entry.state}${where}${took}${entry.note ? `  ${entry.note}` : ''}`);
+        if (!options.quiet)
+          progress(
+            `${new Date(entry.at).toISOString()}  ${entry.state}${where}${took}${entry.note ? `  ${entry.note}` : ''}`,
+          );
       }
       if (settled(description, closed)) return description;
     }

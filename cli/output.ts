@@ -14,14 +14,18 @@ export function printTable(headers: string[], rows: (string | number | undefined
   const cells = [headers, ...rows.map((row) => row.map((c) => (c === undefined || c === '' ? '-' : String(c))))];
   const widths = headers.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
   for (const row of cells) {
-    process.stdout.write(row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ') + '\n');
+    process.stdout.write(
+      row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ') + '\n',
+    );
   }
 }
 
 export function printFields(fields: [string, string | number | undefined | null][]): void {
   const width = Math.max(...fields.map(([k]) => k.length));
   for (const [key, value] of fields) {
-    process.stdout.write(`${(key + ':').padEnd(width + 1)} ${value === undefined || value === null || value === '' ? '-' : value}\n`);
+    process.stdout.write(
+      `${(key + ':').padEnd(width + 1)} ${value === undefined || value === null || value === '' ? '-' : value}\n`,
+    );
   }
 }
 

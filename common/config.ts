@@ -205,7 +205,11 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
   const uiUrl = env.AGENTLAB_TEMPORAL_UI_URL ?? file.temporal.uiUrl ?? 'http://127.0.0.1:8233';
   return {
     source,
-    node: file.node ?? hostname().split('.')[0]!.replace(/[^A-Za-z0-9.-]/g, '-'),
+    node:
+      file.node ??
+      hostname()
+        .split('.')[0]!
+        .replace(/[^A-Za-z0-9.-]/g, '-'),
     dataDir: file.dataDir ?? defaultDataDir(env),
     temporal: {
       address,

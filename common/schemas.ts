@@ -32,8 +32,7 @@ export const gitRefSchema = z
   .string()
   .min(1)
   .max(250)
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what we reject
-  .regex(/^[^-\s\x00-\x1f~^:?*[\\][^\s\x00-\x1f~^:?*[\\]*$/, 'expected a branch, tag or commit (no spaces, no leading "-")');
+  .regex(/^[^-\s\p{Cc}~^:?*[\\][^\s\p{Cc}~^:?*[\\]*$/u, 'expected a branch, tag or commit (no spaces, no leading "-")');
 
 export const durationSchema = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
@@ -46,7 +45,10 @@ export const durationSchema = z.string().transform((text, ctx) => {
 
 export const jobIdSchema = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-]{2,62}$/, 'expected 3-63 lowercase letters, digits or "-", starting with a letter or digit');
+  .regex(
+    /^[a-z0-9][a-z0-9-]{2,62}$/,
+    'expected 3-63 lowercase letters, digits or "-", starting with a letter or digit',
+  );
 
 export const jobRequestSchema = z
   .object({

@@ -18,11 +18,13 @@ const TYPE_NAMES: Record<string, string> = {
 /** `TEMPORAL_CLI_PATH` wins; else the project-local install from scripts/install-temporal.sh. */
 export function temporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.TEMPORAL_CLI_PATH) {
-    if (!existsSync(env.TEMPORAL_CLI_PATH)) throw new Error(`TEMPORAL_CLI_PATH ${env.TEMPORAL_CLI_PATH} does not exist`);
+    if (!existsSync(env.TEMPORAL_CLI_PATH))
+      throw new Error(`TEMPORAL_CLI_PATH ${env.TEMPORAL_CLI_PATH} does not exist`);
     return env.TEMPORAL_CLI_PATH;
   }
   const local = join(packageRoot(), '.tools', 'bin', 'temporal');
-  if (!existsSync(local)) throw new Error(`the temporal CLI is not installed at ${local}: run \`npm run setup:temporal\``);
+  if (!existsSync(local))
+    throw new Error(`the temporal CLI is not installed at ${local}: run \`npm run setup:temporal\``);
   return local;
 }
 

@@ -102,7 +102,8 @@ function writeJsonFile(file, value, mode = 0o600) {
 function repoUrlProblem(repo, allowLocalRepos) {
   if (typeof repo !== 'string' || repo.length === 0) return 'repository URL is empty';
   if (repo.startsWith('-')) return `repository URL "${repo}" looks like a command-line option`;
-  if (/^[a-z][a-z0-9+.-]*::/i.test(repo)) return `repository URL scheme "${repo.split('::')[0]}::" (git remote helper) is not allowed`;
+  if (/^[a-z][a-z0-9+.-]*::/i.test(repo))
+    return `repository URL scheme "${repo.split('::')[0]}::" (git remote helper) is not allowed`;
   if (/^(https|ssh|git):\/\/[^/\s]+\/\S+$/i.test(repo)) return undefined;
   if (/^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+$/.test(repo)) return undefined;
   if (/^file:\/\//i.test(repo) || repo.startsWith('/')) {
@@ -156,7 +157,8 @@ class JobApi {
 
   async postLog(offset, chunk) {
     const res = await call('POST', `${this.base}/logs?offset=${offset}`, { body: chunk, headers: this.auth });
-    if (res.status !== 200 && res.status !== 409) throw new PermanentError(`log upload rejected: HTTP ${res.status} ${res.body.error || ''}`);
+    if (res.status !== 200 && res.status !== 409)
+      throw new PermanentError(`log upload rejected: HTTP ${res.status} ${res.body.error || ''}`);
     return Number(res.body.size);
   }
 
@@ -174,8 +176,12 @@ class JobApi {
   }
 
   async putArtifact(name, content) {
-    const res = await call('PUT', `${this.base}/artifacts/${encodeURIComponent(name)}`, { body: content, headers: this.auth });
-    if (res.status !== 200) throw new PermanentError(`artifact ${name} rejected: HTTP ${res.status} ${res.body.error || ''}`);
+    const res = await call('PUT', `${this.base}/artifacts/${encodeURIComponent(name)}`, {
+      body: content,
+      headers: this.auth,
+    });
+    if (res.status !== 200)
+      throw new PermanentError(`artifact ${name} rejected: HTTP ${res.status} ${res.body.error || ''}`);
     return res.body;
   }
 
@@ -272,7 +278,8 @@ class Runner {
     const res = await call('POST', `${bootstrap.controllerUrl.replace(/\/$/, '')}/v1/bootstrap`, {
       json: { token: bootstrap.token, jobId: bootstrap.jobId, vmid: bootstrap.vmid },
     });
-    if (res.status !== 200) throw new PermanentError(`bootstrap claim refused: HTTP ${res.status} ${res.body.error || ''}`);
+    if (res.status !== 200)
+      throw new PermanentError(`bootstrap claim refused: HTTP ${res.status} ${res.body.error || ''}`);
     const claim = {
       controllerUrl: bootstrap.controllerUrl,
       allowLocalRepos: bootstrap.allowLocalRepos === true,
@@ -303,7 +310,8 @@ class Runner {
   /** The agent writes straight to agent.log and survives a runner crash; a wrapper records its exit code. */
   startAgent(job) {
     const logFd = fs.openSync(this.files.log, 'a');
-    const wrapper = '/bin/sh -c "$AGENTLAB_AGENT_COMMAND" < "$AGENTLAB_TASK_FILE"; code=$?; echo "$code" > "$1.tmp"; mv "$1.tmp" "$1"';
+    const wrapper =
+      '/bin/sh -c "$AGENTLAB_AGENT_COMMAND" < "$AGENTLAB_TASK_FILE"; code=$?; echo "$code" > "$1.tmp"; mv "$1.tmp" "$1"';
     const child = spawn('/bin/sh', ['-c', wrapper, 'agent-wrapper', this.files.agentExit], {
       cwd: this.repoDir,
       detached: true,
@@ -329,8 +337,11 @@ class Runner {
     let lastBeat = 0;
     let killedAt;
     for (;;) {
-      const exit = fs.existsSync(this.files.agentExit) ? fs.readFileSync(this.files.agentExit, 'utf8').trim() : undefined;
-      if (exit !== undefined && exit !== '') return killedAt ? { code: 124, timedOut: true } : { code: Number(exit), timedOut: false };
+      const exit = fs.existsSync(this.files.agentExit)
+        ? fs.readFileSync(this.files.agentExit, 'utf8').trim()
+        : undefined;
+      if (exit !== undefined && exit !== '')
+        return killedAt ? { code: 124, timedOut: true } : { code: Number(exit), timedOut: false };
       if (!isAlive(pid)) return killedAt ? { code: 124, timedOut: true } : { code: null, timedOut: false };
       const now = Date.now();
       if (killedAt === undefined && now >= deadline) {
@@ -369,7 +380,14 @@ class Runner {
         baseCommit = this.prepareRepo(job, claim.allowLocalRepos);
       } catch (err) {
         this.appendLog(`preparing the repository failed: ${err.message}`);
-        return { status: 'FAILED', exitCode: null, message: err.message, durationSeconds: 0, baseCommit: null, headCommit: null };
+        return {
+          status: 'FAILED',
+          exitCode: null,
+          message: err.message,
+          durationSeconds: 0,
+          baseCommit: null,
+          headCommit: null,
+        };
       }
       this.appendLog(`cloned ${job.repo} at ${job.ref || 'HEAD'} (${baseCommit}); starting the agent`);
       pid = this.startAgent(job);
@@ -386,12 +404,43 @@ class Runner {
       headCommit = this.collectChanges(baseCommit);
     } catch (err) {
       this.appendLog(`collecting the agent's changes failed: ${err.message}`);
-      return { status: 'FAILED', exitCode: code, message: `collecting changes failed: ${err.message}`, durationSeconds, baseCommit, headCommit };
+      return {
+        status: 'FAILED',
+        exitCode: code,
+        message: `collecting changes failed: ${err.message}`,
+        durationSeconds,
+        baseCommit,
+        headCommit,
+      };
     }
-    if (timedOut) return { status: 'TIMEOUT', exitCode: 124, message: `agent timed out after ${job.timeoutSeconds}s`, durationSeconds, baseCommit, headCommit };
-    if (code === 0) return { status: 'COMPLETED', exitCode: 0, message: 'agent finished', durationSeconds, baseCommit, headCommit };
-    if (code === null) return { status: 'FAILED', exitCode: null, message: 'the agent process disappeared without an exit code', durationSeconds, baseCommit, headCommit };
-    return { status: 'FAILED', exitCode: code, message: `agent exited with code ${code}`, durationSeconds, baseCommit, headCommit };
+    if (timedOut)
+      return {
+        status: 'TIMEOUT',
+        exitCode: 124,
+        message: `agent timed out after ${job.timeoutSeconds}s`,
+        durationSeconds,
+        baseCommit,
+        headCommit,
+      };
+    if (code === 0)
+      return { status: 'COMPLETED', exitCode: 0, message: 'agent finished', durationSeconds, baseCommit, headCommit };
+    if (code === null)
+      return {
+        status: 'FAILED',
+        exitCode: null,
+        message: 'the agent process disappeared without an exit code',
+        durationSeconds,
+        baseCommit,
+        headCommit,
+      };
+    return {
+      status: 'FAILED',
+      exitCode: code,
+      message: `agent exited with code ${code}`,
+      durationSeconds,
+      baseCommit,
+      headCommit,
+    };
   }
 
   /** Logs first, then artifacts, then the result: the host holds everything once the job is final. */
@@ -433,7 +482,14 @@ class Runner {
         outcome = await this.runJob(claim, api);
       } catch (err) {
         this.appendLog(`runner failed: ${err.message}`);
-        outcome = { status: 'FAILED', exitCode: null, message: `runner failed: ${err.message}`, durationSeconds: 0, baseCommit: null, headCommit: null };
+        outcome = {
+          status: 'FAILED',
+          exitCode: null,
+          message: `runner failed: ${err.message}`,
+          durationSeconds: 0,
+          baseCommit: null,
+          headCommit: null,
+        };
       }
       writeJsonFile(this.files.result, outcome);
     }

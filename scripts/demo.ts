@@ -11,7 +11,9 @@ const SCRIPTED_AGENT = join(packageRoot(), 'examples', 'agents', 'scripted-agent
 
 function agentlab(args: string[], capture = false): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', capture ? 'pipe' : 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      stdio: ['ignore', capture ? 'pipe' : 'inherit', 'inherit'],
+    });
     let stdout = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
     child.once('exit', (code) => resolve({ code: code ?? 1, stdout }));
@@ -24,7 +26,9 @@ async function run(): Promise<void> {
   const up = await agentlab(['up', '--json'], true);
   if (up.code !== 0) process.exit(up.code);
   const stack = JSON.parse(up.stdout) as { temporal: { status: string }; worker: { status: string } };
-  console.error(`    Temporal ${stack.temporal.status}, worker ${stack.worker.status}; Web UI: ${config.temporal.uiUrl}`);
+  console.error(
+    `    Temporal ${stack.temporal.status}, worker ${stack.worker.status}; Web UI: ${config.temporal.uiUrl}`,
+  );
 
   let exitCode = 1;
   try {
@@ -32,13 +36,25 @@ async function run(): Promise<void> {
     const jobId = `demo-${Date.now().toString(36)}`;
     console.error(`==> agentlab job run --repo ${repo} --task "..." --profile local --agent-command ${SCRIPTED_AGENT}`);
     const run = await agentlab([
-      'job', 'run', '--repo', repo, '--profile', 'local', '--id', jobId,
-      '--task', 'Add a friendly greeting to the README and write NOTES.md',
-      '--agent-command', SCRIPTED_AGENT,
+      'job',
+      'run',
+      '--repo',
+      repo,
+      '--profile',
+      'local',
+      '--id',
+      jobId,
+      '--task',
+      'Add a friendly greeting to the README and write NOTES.md',
+      '--agent-command',
+      SCRIPTED_AGENT,
     ]);
     exitCode = run.code;
     const jobDir = join(config.dataDir, 'jobs', jobId);
-    for (const [title, file] of [['agent log', 'agent.log'], ['changes.patch', 'artifacts/changes.patch']] as const) {
+    for (const [title, file] of [
+      ['agent log', 'agent.log'],
+      ['changes.patch', 'artifacts/changes.patch'],
+    ] as const) {
       const path = join(jobDir, file);
       if (existsSync(path)) console.error(`==> ${title} (${path})\n${readFileSync(path, 'utf8')}`);
     }

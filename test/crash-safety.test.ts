@@ -23,8 +23,17 @@ describe('crash safety', () => {
     ['RUNNING', 'job-crash-running'],
   ])('worker SIGKILLed during %s: the job completes, one VM created, none left', async (state, jobId) => {
     const started = await stack.cli([
-      'job', 'run', '--repo', repo, '--task', `survive a crash in ${state}`, '--id', jobId, '--detach',
-      '--agent-command', `SCRIPTED_AGENT_SLEEP=4 ${SCRIPTED_AGENT}`,
+      'job',
+      'run',
+      '--repo',
+      repo,
+      '--task',
+      `survive a crash in ${state}`,
+      '--id',
+      jobId,
+      '--detach',
+      '--agent-command',
+      `SCRIPTED_AGENT_SLEEP=4 ${SCRIPTED_AGENT}`,
     ]);
     expect(started.code).toBe(0);
     await stack.waitForState(jobId, (d) => d.state === state, state);

@@ -1,13 +1,17 @@
 // Bad input gets a clear error naming the field: repo URLs, durations, config files.
 import { parseConfig, ConfigError } from '../common/config';
 import { formatDuration, parseDuration } from '../common/duration';
-import { repoUrlProblem } from '../common/schemas';
+import { gitRefSchema, repoUrlProblem } from '../common/schemas';
 
 describe('repo URLs', () => {
-  test.each(['https://github.com/acme/app.git', 'ssh://git@host/acme/app.git', 'git://host/app', 'git@github.com:acme/app.git', '/srv/repos/app', 'file:///srv/repos/app'])(
-    'accepts %s',
-    (url) => expect(repoUrlProblem(url)).toBeUndefined(),
-  );
+  test.each([
+    'https://github.com/acme/app.git',
+    'ssh://git@host/acme/app.git',
+    'git://host/app',
+    'git@github.com:acme/app.git',
+    '/srv/repos/app',
+    'file:///srv/repos/app',
+  ])('accepts %s', (url) => expect(repoUrlProblem(url)).toBeUndefined());
   test.each([
     ['ext::sh -c touch% /tmp/pwned', /remote helper/],
     ['--upload-pack=touch /tmp/pwned', /command-line option/],
@@ -45,6 +49,19 @@ describe('config', () => {
   test('embedded defaults carry the seed profiles and the local one', () => {
     const config = parseConfig({}, 'embedded defaults', {});
     expect([...config.profiles.keys()]).toEqual(['yolo-ephemeral', 'yolo-workspace', 'interactive-dev', 'local']);
-    expect(config.profiles.get('yolo-ephemeral')).toMatchObject({ backend: 'proxmox', templateVmid: 9000, ttl: 3 * 3_600_000 });
+    expect(config.profiles.get('yolo-ephemeral')).toMatchObject({
+      backend: 'proxmox',
+      templateVmid: 9000,
+      ttl: 3 * 3_600_000,
+    });
+  });
+});
+
+describe('git refs', () => {
+  test.each(['main', 'v1.2.0', 'feature/x', '0123abcd'])('accepts %s', (ref) => {
+    expect(gitRefSchema.safeParse(ref).success).toBe(true);
+  });
+  test.each(['-x', '--upload-pack=x', 'a b', 'a\u0001b', 'HEAD~1', ''])('rejects %j', (ref) => {
+    expect(gitRefSchema.safeParse(ref).success).toBe(false);
   });
 });

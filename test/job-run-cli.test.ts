@@ -19,16 +19,35 @@ describe('agentlab job run', () => {
 
   test('runs the agent on a cloned repo, reports COMPLETED and destroys the sandbox', async () => {
     const result = await stack.cli([
-      'job', 'run', '--repo', repo, '--task', 'add a greeting for the reviewers',
-      '--agent-command', SCRIPTED_AGENT, '--id', 'job-e2e-ok', '--json',
+      'job',
+      'run',
+      '--repo',
+      repo,
+      '--task',
+      'add a greeting for the reviewers',
+      '--agent-command',
+      SCRIPTED_AGENT,
+      '--id',
+      'job-e2e-ok',
+      '--json',
     ]);
     expect(result.stderr).toContain('PROVISIONING');
     expect(result.code).toBe(0);
     const doc = JSON.parse(result.stdout);
-    expect(doc).toMatchObject({ jobId: 'job-e2e-ok', status: 'COMPLETED', exitCode: 0, sandbox: { state: 'DESTROYED' } });
+    expect(doc).toMatchObject({
+      jobId: 'job-e2e-ok',
+      status: 'COMPLETED',
+      exitCode: 0,
+      sandbox: { state: 'DESTROYED' },
+    });
     expect(typeof doc.sandbox.vmid).toBe('number');
     expect(doc.timeline.map((t: { state: string }) => t.state)).toEqual([
-      'REQUESTED', 'PROVISIONING', 'BOOTING', 'READY', 'RUNNING', 'DESTROYED',
+      'REQUESTED',
+      'PROVISIONING',
+      'BOOTING',
+      'READY',
+      'RUNNING',
+      'DESTROYED',
     ]);
 
     // The agent really ran on a real clone: its output and its edits came back.
@@ -41,13 +60,26 @@ describe('agentlab job run', () => {
 
     // Visible to Temporal's own CLI by our search attribute.
     const listed = await execa(temporalCliPath(), [
-      'workflow', 'list', '--address', temporalAddress(), '--output', 'json',
-      '--query', `AgentlabState="DESTROYED" AND WorkflowId="job-e2e-ok"`,
+      'workflow',
+      'list',
+      '--address',
+      temporalAddress(),
+      '--output',
+      'json',
+      '--query',
+      `AgentlabState="DESTROYED" AND WorkflowId="job-e2e-ok"`,
     ]);
     const rows = JSON.parse(listed.stdout || '[]');
     expect(rows).toHaveLength(1);
     const attributes = JSON.stringify(rows[0].searchAttributes);
-    for (const name of ['AgentlabState', 'AgentlabJobStatus', 'AgentlabProfile', 'AgentlabVmid', 'AgentlabNode', 'AgentlabLeaseExpiresAt']) {
+    for (const name of [
+      'AgentlabState',
+      'AgentlabJobStatus',
+      'AgentlabProfile',
+      'AgentlabVmid',
+      'AgentlabNode',
+      'AgentlabLeaseExpiresAt',
+    ]) {
       expect(attributes).toContain(name);
     }
   });
@@ -55,11 +87,24 @@ describe('agentlab job run', () => {
   test('a failing agent gives FAILED with its exit code, and exit 1', async () => {
     // The sandbox gets a minimal environment, so the failure is part of the agent command itself.
     const failing = await stack.cli([
-      'job', 'run', '--repo', repo, '--task', 'fail please', '--id', 'job-e2e-fail-7', '--json',
-      '--agent-command', `SCRIPTED_AGENT_EXIT=7 ${SCRIPTED_AGENT}`,
+      'job',
+      'run',
+      '--repo',
+      repo,
+      '--task',
+      'fail please',
+      '--id',
+      'job-e2e-fail-7',
+      '--json',
+      '--agent-command',
+      `SCRIPTED_AGENT_EXIT=7 ${SCRIPTED_AGENT}`,
     ]);
     expect(failing.code).toBe(1);
-    expect(JSON.parse(failing.stdout)).toMatchObject({ status: 'FAILED', exitCode: 7, sandbox: { state: 'DESTROYED' } });
+    expect(JSON.parse(failing.stdout)).toMatchObject({
+      status: 'FAILED',
+      exitCode: 7,
+      sandbox: { state: 'DESTROYED' },
+    });
   });
 
   test.each([
@@ -69,7 +114,18 @@ describe('agentlab job run', () => {
     [['--repo', 'not a url'], /--repo: /],
     [['--ttl', 'forever'], /--ttl: "forever" is not a duration/],
   ])('rejects bad input %j before anything is created', async (override, message) => {
-    const args = ['job', 'run', '--repo', repo, '--task', 'x', '--agent-command', SCRIPTED_AGENT, '--id', 'job-bad-input'];
+    const args = [
+      'job',
+      'run',
+      '--repo',
+      repo,
+      '--task',
+      'x',
+      '--agent-command',
+      SCRIPTED_AGENT,
+      '--id',
+      'job-bad-input',
+    ];
     for (let i = 0; i < override.length; i += 2) {
       const at = args.indexOf(override[i]!);
       if (at >= 0) args[at + 1] = override[i + 1]!;

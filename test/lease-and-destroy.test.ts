@@ -1,6 +1,18 @@
 // Leases are durable timers; renew and destroy follow the seed's allowed-operations table.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import execa from 'execa';
 import { createExampleRepo } from '../common/example-repo';
-import { SCRIPTED_AGENT, TestStack, journal, liveSandboxes, setFaults } from './support/stack';
+import { temporalCliPath } from '../common/temporal-server';
+import { SCRIPTED_AGENT, TestStack, journal, liveSandboxes, setFaults, temporalAddress } from './support/stack';
+
+/** History JSON carries payloads base64-encoded: decode every "data" field to search the plain text. */
+function decodePayloads(historyJson: string): string {
+  return [...historyJson.matchAll(/"data":\s*"([A-Za-z0-9+/=]+)"/g)]
+    .map((m) => Buffer.from(m[1]!, 'base64').toString('utf8'))
+    .join('\n');
+}
 
 describe('leases, renew and destroy', () => {
   let stack: TestStack;
@@ -26,14 +38,36 @@ describe('leases, renew and destroy', () => {
   afterAll(() => stack.close());
 
   const runDetached = async (id: string, extra: string[]) => {
-    const result = await stack.cli(['job', 'run', '--repo', repo, '--task', 'wait a while', '--id', id, '--detach', ...extra]);
+    const result = await stack.cli([
+      'job',
+      'run',
+      '--repo',
+      repo,
+      '--task',
+      'wait a while',
+      '--id',
+      id,
+      '--detach',
+      ...extra,
+    ]);
     expect(result.code).toBe(0);
   };
 
   test('lease expiry while the agent runs gives TIMEOUT, teardown, and exit code 4', async () => {
     const result = await stack.cli([
-      'job', 'run', '--repo', repo, '--task', 'take too long', '--id', 'job-lease-expiry', '--ttl', '6s',
-      '--agent-command', sleepyAgent(120), '--json',
+      'job',
+      'run',
+      '--repo',
+      repo,
+      '--task',
+      'take too long',
+      '--id',
+      'job-lease-expiry',
+      '--ttl',
+      '6s',
+      '--agent-command',
+      sleepyAgent(120),
+      '--json',
     ]);
     expect(result.code).toBe(4);
     const doc = JSON.parse(result.stdout);
@@ -90,6 +124,26 @@ describe('leases, renew and destroy', () => {
     setFaults(stack, { guestRunnerBroken: true });
     await runDetached('job-ready', ['--agent-command', SCRIPTED_AGENT]);
     const ready = await stack.waitForState('job-ready', (d) => d.state === 'READY', 'READY');
+    // Nobody claimed, so the cloud-init snippet still holds the token: only its hash may be in history.
+    const bootstrap = JSON.parse(
+      readFileSync(join(stack.dataDir, 'sandboxes', String(ready.vmid), 'cloud-init', 'bootstrap.json'), 'utf8'),
+    );
+    const history = JSON.stringify(await stack.client.workflow.getHandle('job-ready').fetchHistory());
+    const historyJson = await execa(temporalCliPath(), [
+      'workflow',
+      'show',
+      '--address',
+      temporalAddress(),
+      '--workflow-id',
+      'job-ready',
+      '--output',
+      'json',
+    ]);
+    const tokenHash = createHash('sha256').update(bootstrap.token).digest('hex');
+    for (const text of [history, Buffer.from(historyJson.stdout).toString(), decodePayloads(historyJson.stdout)]) {
+      expect(text).not.toContain(bootstrap.token);
+    }
+    expect(decodePayloads(historyJson.stdout)).toContain(tokenHash);
     const destroy = await stack.cli(['sandbox', 'destroy', 'job-ready']);
     expect(destroy.code).toBe(0);
     await stack.waitForClose('job-ready');

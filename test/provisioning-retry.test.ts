@@ -25,14 +25,27 @@ describe('provisioning retries', () => {
   test('a guest that never becomes ready: each attempt is compensated, then FAILED with the reason', async () => {
     setFaults(stack, { neverReady: true });
     const result = await stack.cli([
-      'job', 'run', '--repo', repo, '--task', 'never runs', '--profile', 'local-retry',
-      '--agent-command', SCRIPTED_AGENT, '--id', 'job-never-ready', '--json',
+      'job',
+      'run',
+      '--repo',
+      repo,
+      '--task',
+      'never runs',
+      '--profile',
+      'local-retry',
+      '--agent-command',
+      SCRIPTED_AGENT,
+      '--id',
+      'job-never-ready',
+      '--json',
     ]);
     setFaults(stack, {});
     expect(result.code).toBe(1);
     const doc = JSON.parse(result.stdout);
     expect(doc.status).toBe('FAILED');
-    expect(doc.message).toMatch(/provisioning failed after 3 attempt\(s\): guest of sandbox \d+ did not report an address within 2s/);
+    expect(doc.message).toMatch(
+      /provisioning failed after 3 attempt\(s\): guest of sandbox \d+ did not report an address within 2s/,
+    );
     expect(doc.sandbox.state).toBe('DESTROYED');
     const entries = journal(stack, 'job-never-ready');
     expect(entries.filter((e) => e.op === 'clone')).toHaveLength(3);
@@ -45,8 +58,19 @@ describe('provisioning retries', () => {
   test('a permanent error (backend not available here) fails at once with a clear message', async () => {
     const started = Date.now();
     const result = await stack.cli([
-      'job', 'run', '--repo', 'https://git.example.invalid/acme/app.git', '--task', 'x', '--profile', 'proxmox-only',
-      '--agent-command', SCRIPTED_AGENT, '--id', 'job-permanent', '--json',
+      'job',
+      'run',
+      '--repo',
+      'https://git.example.invalid/acme/app.git',
+      '--task',
+      'x',
+      '--profile',
+      'proxmox-only',
+      '--agent-command',
+      SCRIPTED_AGENT,
+      '--id',
+      'job-permanent',
+      '--json',
     ]);
     expect(result.code).toBe(1);
     const doc = JSON.parse(result.stdout);

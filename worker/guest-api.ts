@@ -3,20 +3,10 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import {
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-  type Client,
-  type WorkflowHandle,
-} from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import {
-  claimBootstrapUpdate,
-  describeQuery,
-  reportResultSignal,
-  runnerCredentialHashQuery,
-} from '../common/contract';
+import { claimBootstrapUpdate, describeQuery, reportResultSignal, runnerCredentialHashQuery } from '../common/contract';
 import { jobIdSchema } from '../common/schemas';
 import { isTerminalJobStatus } from '../common/states';
 import { JobFiles } from './job-files';
@@ -42,7 +32,9 @@ const MAX_JSON_BYTES = 64 * 1024;
 const MAX_LOG_CHUNK_BYTES = 4 * 1024 * 1024;
 const DEFAULT_MAX_ARTIFACT_BYTES = 256 * 1024 * 1024;
 
-const bootstrapBody = z.object({ token: z.string().min(16).max(256), jobId: jobIdSchema, vmid: z.number().int() }).strict();
+const bootstrapBody = z
+  .object({ token: z.string().min(16).max(256), jobId: jobIdSchema, vmid: z.number().int() })
+  .strict();
 const resultBody = z
   .object({
     status: z.enum(['COMPLETED', 'FAILED', 'TIMEOUT']),
@@ -76,7 +68,8 @@ async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<
     throw new HttpError(400, 'body is not JSON');
   }
   const result = schema.safeParse(parsed);
-  if (!result.success) throw new HttpError(400, result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  if (!result.success)
+    throw new HttpError(400, result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   return result.data;
 }
 
@@ -119,7 +112,8 @@ export class GuestApi {
     }
     const a = Buffer.from(sha256(presented), 'hex');
     const b = Buffer.from(expected, 'hex');
-    if (a.length !== b.length || !timingSafeEqual(a, b)) throw new HttpError(403, 'runner credential not valid for this job');
+    if (a.length !== b.length || !timingSafeEqual(a, b))
+      throw new HttpError(403, 'runner credential not valid for this job');
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -155,7 +149,8 @@ export class GuestApi {
 
     if (method === 'POST' && action === 'logs') {
       const offset = Number(url.searchParams.get('offset'));
-      if (!Number.isSafeInteger(offset) || offset < 0) throw new HttpError(400, 'offset must be a non-negative integer');
+      if (!Number.isSafeInteger(offset) || offset < 0)
+        throw new HttpError(400, 'offset must be a non-negative integer');
       const chunk = await readBody(req, MAX_LOG_CHUNK_BYTES);
       const { size, gap } = await files.appendLog(jobId, offset, chunk);
       return send(res, gap ? 409 : 200, { size });
@@ -163,7 +158,10 @@ export class GuestApi {
     if (method === 'POST' && action === 'heartbeat') {
       const beat = await readJson(req, heartbeatBody);
       await fs.mkdir(files.dir(jobId), { recursive: true });
-      await fs.writeFile(join(files.dir(jobId), 'guest-heartbeat.json'), JSON.stringify({ ...beat, at: new Date().toISOString() }));
+      await fs.writeFile(
+        join(files.dir(jobId), 'guest-heartbeat.json'),
+        JSON.stringify({ ...beat, at: new Date().toISOString() }),
+      );
       return send(res, 200, { ok: true });
     }
     if (method === 'PUT' && action === 'artifacts' && name) {

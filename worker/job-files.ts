@@ -24,7 +24,10 @@ export class JobFiles {
   private serialise<T>(jobId: string, work: () => Promise<T>): Promise<T> {
     const previous = this.queues.get(jobId) ?? Promise.resolve();
     const next = previous.then(work, work);
-    this.queues.set(jobId, next.catch(() => undefined));
+    this.queues.set(
+      jobId,
+      next.catch(() => undefined),
+    );
     return next;
   }
 
@@ -50,7 +53,11 @@ export class JobFiles {
     });
   }
 
-  async writeArtifact(jobId: string, name: string, body: Buffer): Promise<{ name: string; size: number; sha256: string }> {
+  async writeArtifact(
+    jobId: string,
+    name: string,
+    body: Buffer,
+  ): Promise<{ name: string; size: number; sha256: string }> {
     if (!ARTIFACT_NAME.test(name) || name.includes('..')) throw new Error(`invalid artifact name "${name}"`);
     const dir = join(this.dir(jobId), 'artifacts');
     await fs.mkdir(dir, { recursive: true });

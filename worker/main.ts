@@ -34,7 +34,11 @@ async function run(): Promise<void> {
   const { resolveProfile, ...hostActivities } = activities;
 
   const connection = await NativeConnection.connect({ address: config.temporal.address });
-  const common = { connection, namespace: config.temporal.namespace, shutdownGraceTime: config.worker.shutdownGraceTimeMs };
+  const common = {
+    connection,
+    namespace: config.temporal.namespace,
+    shutdownGraceTime: config.worker.shutdownGraceTimeMs,
+  };
   const workflowWorker = await Worker.create({
     ...common,
     taskQueue: config.temporal.taskQueue,

@@ -136,7 +136,8 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
   );
 
   function requestDestroy(): void {
-    if (mainFlowDone) forceDestroyRequested = true; // teardown is waiting for an operator's --force
+    if (mainFlowDone)
+      forceDestroyRequested = true; // teardown is waiting for an operator's --force
     else destroyRequested = true;
   }
   const destroyRejection = (force: boolean): string | undefined =>
@@ -213,7 +214,10 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
           // Recorded as soon as the clone may have created something; destroy re-checks our mark.
           created.push(vmid);
         }
-        bootstrap = { ...(await activities.configureVm({ vmid, profile: p, jobId: request.jobId })), issuedAt: Date.now() };
+        bootstrap = {
+          ...(await activities.configureVm({ vmid, profile: p, jobId: request.jobId })),
+          issuedAt: Date.now(),
+        };
         await activities.startVm({ backend: p.backend, vmid });
         job.transition('BOOTING');
         job.address = await activities.waitForGuestAddress({ backend: p.backend, vmid, timeoutMs: p.bootTimeoutMs });

@@ -3,7 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Command } from 'commander';
-import { MEMO_TASK_SUMMARY_LENGTH, SearchAttributes, describeQuery, type JobDescription, type JobRequest } from '../../common/contract';
+import {
+  MEMO_TASK_SUMMARY_LENGTH,
+  SearchAttributes,
+  describeQuery,
+  type JobDescription,
+  type JobRequest,
+} from '../../common/contract';
 import { formatDuration } from '../../common/duration';
 import { describeIssues, durationSchema, isLocalRepo, jobRequestSchema } from '../../common/schemas';
 import { JOB_STATUSES, SANDBOX_STATES } from '../../common/states';
@@ -29,7 +35,8 @@ interface RunOptions {
 
 /** Builds and validates the request; nothing is created when this throws. */
 export function buildJobRequest(ctx: CliContext, options: RunOptions & { requireTask: boolean }): JobRequest {
-  if (options.task !== undefined && options.taskFile !== undefined) throw usageError('give --task or --task-file, not both');
+  if (options.task !== undefined && options.taskFile !== undefined)
+    throw usageError('give --task or --task-file, not both');
   let task = options.task;
   if (options.taskFile !== undefined) {
     try {
@@ -44,7 +51,9 @@ export function buildJobRequest(ctx: CliContext, options: RunOptions & { require
   }
   const profile = ctx.config.profiles.get(options.profile);
   if (!profile) {
-    throw usageError(`--profile: unknown profile "${options.profile}" (known: ${[...ctx.config.profiles.keys()].join(', ')})`);
+    throw usageError(
+      `--profile: unknown profile "${options.profile}" (known: ${[...ctx.config.profiles.keys()].join(', ')})`,
+    );
   }
   let ttlMs: number | undefined;
   if (options.ttl !== undefined) {
@@ -52,7 +61,9 @@ export function buildJobRequest(ctx: CliContext, options: RunOptions & { require
     if (!parsed.success) throw usageError(`--ttl: ${describeIssues(parsed.error)}`);
     ttlMs = parsed.data;
     if (ttlMs > profile.maxTtl) {
-      throw usageError(`--ttl: ${options.ttl} is above the maximum ${formatDuration(profile.maxTtl)} of profile ${profile.name}`);
+      throw usageError(
+        `--ttl: ${options.ttl} is above the maximum ${formatDuration(profile.maxTtl)} of profile ${profile.name}`,
+      );
     }
   }
   const request = {
@@ -78,7 +89,9 @@ export function buildJobRequest(ctx: CliContext, options: RunOptions & { require
     throw usageError(message);
   }
   if (parsed.data.repo && isLocalRepo(parsed.data.repo) && profile.backend !== 'local') {
-    throw usageError(`--repo: local paths are only allowed with a local-backend profile, not ${profile.name} (${profile.backend})`);
+    throw usageError(
+      `--repo: local paths are only allowed with a local-backend profile, not ${profile.name} (${profile.backend})`,
+    );
   }
   return parsed.data;
 }
@@ -103,7 +116,8 @@ export async function startJob(ctx: CliContext, request: JobRequest): Promise<vo
       },
     });
   } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) throw usageError(`--id: job ${request.jobId} already exists`);
+    if (err instanceof WorkflowExecutionAlreadyStartedError)
+      throw usageError(`--id: job ${request.jobId} already exists`);
     throw err;
   }
 }
@@ -167,9 +181,9 @@ export function registerJobCommands(program: Command): void {
     .option('--task-file <file>', 'read the task from a file')
     .option('--profile <name>', 'sandbox profile', 'local')
     .option('--ref <ref>', 'branch, tag or commit to check out')
-    .option('--ttl <duration>', 'sandbox lease, e.g. 30m or 2h (default: the profile\'s)')
+    .option('--ttl <duration>', "sandbox lease, e.g. 30m or 2h (default: the profile's)")
     .option('--keepalive', 'keep the sandbox after the job ends (until its lease expires)')
-    .option('--agent-command <cmd>', 'the agent command to run instead of the profile\'s')
+    .option('--agent-command <cmd>', "the agent command to run instead of the profile's")
     .option('--node <node>', 'run on this worker host')
     .option('--id <jobId>', 'choose the job id')
     .option('--detach', 'start the job and return at once')
@@ -179,17 +193,30 @@ export function registerJobCommands(program: Command): void {
         const request = buildJobRequest(ctx, { ...options, requireTask: true });
         await startJob(ctx, request);
         const client = await ctx.client();
-        if (!ctx.json) progress(`job ${request.jobId} started; Web UI: ${ctx.config.temporal.uiUrl}/namespaces/${ctx.config.temporal.namespace}/workflows/${request.jobId}`);
+        if (!ctx.json)
+          progress(
+            `job ${request.jobId} started; Web UI: ${ctx.config.temporal.uiUrl}/namespaces/${ctx.config.temporal.namespace}/workflows/${request.jobId}`,
+          );
         if (options.detach) {
-          const d = await client.workflow.getHandle(request.jobId).query(describeQuery).catch(() => undefined);
-          if (ctx.json) printJson({ jobId: request.jobId, status: d?.jobStatus ?? 'QUEUED', sandbox: { vmid: d?.vmid ?? null, state: d?.state ?? 'REQUESTED' } });
+          const d = await client.workflow
+            .getHandle(request.jobId)
+            .query(describeQuery)
+            .catch(() => undefined);
+          if (ctx.json)
+            printJson({
+              jobId: request.jobId,
+              status: d?.jobStatus ?? 'QUEUED',
+              sandbox: { vmid: d?.vmid ?? null, state: d?.state ?? 'REQUESTED' },
+            });
           else process.stdout.write(request.jobId + '\n');
           return ExitCode.ok;
         }
         const final = await followJob(client, request.jobId, jobSettled, { quiet: false });
         if (ctx.json) printJson(jobDocument(final));
         else {
-          progress(`job ${final.jobId} ${final.jobStatus}${final.exitCode != null ? ` (exit code ${final.exitCode})` : ''}${final.message ? `: ${final.message}` : ''}`);
+          progress(
+            `job ${final.jobId} ${final.jobStatus}${final.exitCode != null ? ` (exit code ${final.exitCode})` : ''}${final.message ? `: ${final.message}` : ''}`,
+          );
           progress(`logs and artifacts: ${ctx.config.dataDir}/jobs/${final.jobId}/`);
         }
         return exitCodeFor(final);
@@ -222,11 +249,13 @@ export function registerJobCommands(program: Command): void {
       runAction(async (ctx, options: { status?: string; state?: string; limit: string }) => {
         const filters: string[] = [];
         if (options.status) {
-          if (!(JOB_STATUSES as readonly string[]).includes(options.status)) throw usageError(`--status: expected one of ${JOB_STATUSES.join(', ')}`);
+          if (!(JOB_STATUSES as readonly string[]).includes(options.status))
+            throw usageError(`--status: expected one of ${JOB_STATUSES.join(', ')}`);
           filters.push(`AgentlabJobStatus = "${options.status}"`);
         }
         if (options.state) {
-          if (!(SANDBOX_STATES as readonly string[]).includes(options.state)) throw usageError(`--state: expected one of ${SANDBOX_STATES.join(', ')}`);
+          if (!(SANDBOX_STATES as readonly string[]).includes(options.state))
+            throw usageError(`--state: expected one of ${SANDBOX_STATES.join(', ')}`);
           filters.push(`AgentlabState = "${options.state}"`);
         }
         const limit = Number(options.limit);
@@ -236,11 +265,18 @@ export function registerJobCommands(program: Command): void {
         else {
           printTable(
             ['JOB', 'STATUS', 'STATE', 'PROFILE', 'VMID', 'STARTED', 'TASK'],
-            jobs.map((j) => [j.jobId, j.jobStatus, j.state, j.profile, j.vmid, formatTime(j.startedAt), j.task?.split('\n')[0]?.slice(0, 40)]),
+            jobs.map((j) => [
+              j.jobId,
+              j.jobStatus,
+              j.state,
+              j.profile,
+              j.vmid,
+              formatTime(j.startedAt),
+              j.task?.split('\n')[0]?.slice(0, 40),
+            ]),
           );
         }
         return ExitCode.ok;
       }),
     );
 }
-

@@ -49,19 +49,21 @@ export function registerSandboxCommands(program: Command): void {
     .option('--detach', 'return at once')
     .option('--json', 'print one JSON document')
     .action(
-      runAction(async (ctx, options: { profile: string; ttl?: string; node?: string; id?: string; detach?: boolean }) => {
-        const request = buildJobRequest(ctx, { ...options, requireTask: false });
-        await startJob(ctx, request);
-        if (options.detach) {
-          if (ctx.json) printJson({ jobId: request.jobId, vmid: null, state: 'REQUESTED' });
-          else process.stdout.write(request.jobId + '\n');
-          return ExitCode.ok;
-        }
-        const d = await followJob(await ctx.client(), request.jobId, sandboxSettled, { quiet: ctx.json });
-        if (ctx.json) printJson(sandboxDocument(d));
-        else process.stdout.write(`${d.vmid ?? '-'}\t${d.state}\t${d.jobId}\n`);
-        return d.state === 'RUNNING' ? ExitCode.ok : ExitCode.failed;
-      }),
+      runAction(
+        async (ctx, options: { profile: string; ttl?: string; node?: string; id?: string; detach?: boolean }) => {
+          const request = buildJobRequest(ctx, { ...options, requireTask: false });
+          await startJob(ctx, request);
+          if (options.detach) {
+            if (ctx.json) printJson({ jobId: request.jobId, vmid: null, state: 'REQUESTED' });
+            else process.stdout.write(request.jobId + '\n');
+            return ExitCode.ok;
+          }
+          const d = await followJob(await ctx.client(), request.jobId, sandboxSettled, { quiet: ctx.json });
+          if (ctx.json) printJson(sandboxDocument(d));
+          else process.stdout.write(`${d.vmid ?? '-'}\t${d.state}\t${d.jobId}\n`);
+          return d.state === 'RUNNING' ? ExitCode.ok : ExitCode.failed;
+        },
+      ),
     );
 
   sandbox
@@ -75,7 +77,8 @@ export function registerSandboxCommands(program: Command): void {
       runAction(async (ctx, options: { all?: boolean; state?: string; limit: string }) => {
         const filters: string[] = [];
         if (options.state) {
-          if (!(SANDBOX_STATES as readonly string[]).includes(options.state)) throw usageError(`--state: expected one of ${SANDBOX_STATES.join(', ')}`);
+          if (!(SANDBOX_STATES as readonly string[]).includes(options.state))
+            throw usageError(`--state: expected one of ${SANDBOX_STATES.join(', ')}`);
           filters.push(`AgentlabState = "${options.state}"`);
         } else if (!options.all) {
           filters.push('ExecutionStatus = "Running"');
@@ -84,7 +87,18 @@ export function registerSandboxCommands(program: Command): void {
         if (!Number.isInteger(limit) || limit <= 0) throw usageError('--limit: expected a positive integer');
         const sandboxes = await listJobs(await ctx.client(), filters.join(' AND '), limit);
         const row = (s: ListedJob) => [s.vmid, s.state, s.jobId, s.profile, s.node, formatTime(s.leaseExpiresAt)];
-        if (ctx.json) printJson({ sandboxes: sandboxes.map((s) => ({ vmid: s.vmid ?? null, state: s.state, jobId: s.jobId, jobStatus: s.jobStatus, profile: s.profile, node: s.node ?? null, leaseExpiresAt: formatTime(s.leaseExpiresAt) ?? null })) });
+        if (ctx.json)
+          printJson({
+            sandboxes: sandboxes.map((s) => ({
+              vmid: s.vmid ?? null,
+              state: s.state,
+              jobId: s.jobId,
+              jobStatus: s.jobStatus,
+              profile: s.profile,
+              node: s.node ?? null,
+              leaseExpiresAt: formatTime(s.leaseExpiresAt) ?? null,
+            })),
+          });
         else printTable(['VMID', 'STATE', 'JOB', 'PROFILE', 'NODE', 'LEASE EXPIRES'], sandboxes.map(row));
         return ExitCode.ok;
       }),
@@ -110,7 +124,10 @@ export function registerSandboxCommands(program: Command): void {
             ['Lease expires', formatTime(d.leaseExpiresAt)],
             ['Keepalive', d.keepalive ? 'yes' : 'no'],
           ]);
-          printTable(['STATE', 'AT', 'NOTE'], d.timeline.map((t) => [t.state, formatTime(t.at), t.note]));
+          printTable(
+            ['STATE', 'AT', 'NOTE'],
+            d.timeline.map((t) => [t.state, formatTime(t.at), t.note]),
+          );
         }
         return ExitCode.ok;
       }),
@@ -124,8 +141,13 @@ export function registerSandboxCommands(program: Command): void {
     .action(
       runAction(async (ctx, options: { force?: boolean }, ref: string) => {
         const handle = await liveHandle(ctx, ref);
-        const { state } = await handle.executeUpdate(destroyUpdate, { args: [{ force: options.force === true, reason: 'operator' }] });
-        if (!ctx.json) progress(`destroy requested for sandbox of job ${handle.workflowId} (was ${state}); teardown runs in the workflow`);
+        const { state } = await handle.executeUpdate(destroyUpdate, {
+          args: [{ force: options.force === true, reason: 'operator' }],
+        });
+        if (!ctx.json)
+          progress(
+            `destroy requested for sandbox of job ${handle.workflowId} (was ${state}); teardown runs in the workflow`,
+          );
         else printJson({ jobId: handle.workflowId, requested: true, previousState: state });
         return ExitCode.ok;
       }),

@@ -51,7 +51,11 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
     if (await check()) return;
     await sleep(250);
   }
-  throw new CliError(`${what} did not come up within ${timeoutMs / 1000}s; see ${logFile}`, ExitCode.unavailable, 'unavailable');
+  throw new CliError(
+    `${what} did not come up within ${timeoutMs / 1000}s; see ${logFile}`,
+    ExitCode.unavailable,
+    'unavailable',
+  );
 }
 
 function spawnDetached(config: AgentlabConfig, name: string, command: string, args: string[]): string {
@@ -110,7 +114,9 @@ export function registerStackCommands(program: Command): void {
         }
         let worker = 'already running';
         if (!(await guestApiHealthy(config))) {
-          const log = spawnDetached(config, 'worker', process.execPath, [join(packageRoot(), 'dist', 'worker', 'main.js')]);
+          const log = spawnDetached(config, 'worker', process.execPath, [
+            join(packageRoot(), 'dist', 'worker', 'main.js'),
+          ]);
           if (!ctx.json) progress(`starting worker (log: ${log})`);
           await waitFor('the worker', () => guestApiHealthy(config), 60_000, log);
           worker = 'started';
@@ -141,8 +147,12 @@ export function registerStackCommands(program: Command): void {
       runAction(async (ctx) => {
         const worker = await stopProcess(ctx.config, 'worker', ctx.config.worker.shutdownGraceTimeMs + 5000);
         const temporal = await stopProcess(ctx.config, 'temporal', 15_000);
-        if (ctx.json) printJson({ worker: worker ? 'stopped' : 'not running', temporal: temporal ? 'stopped' : 'not running' });
-        else progress(`worker ${worker ? 'stopped' : 'was not running'}; Temporal ${temporal ? 'stopped' : 'was not started by agentlab up'}`);
+        if (ctx.json)
+          printJson({ worker: worker ? 'stopped' : 'not running', temporal: temporal ? 'stopped' : 'not running' });
+        else
+          progress(
+            `worker ${worker ? 'stopped' : 'was not running'}; Temporal ${temporal ? 'stopped' : 'was not started by agentlab up'}`,
+          );
         return ExitCode.ok;
       }),
     );
@@ -160,7 +170,9 @@ export function registerStackCommands(program: Command): void {
         if (reachable) {
           const client = await ctx.client();
           for (const state of SANDBOX_STATES) {
-            const { count } = await client.workflow.count(`WorkflowType = "jobWorkflow" AND AgentlabState = "${state}"`);
+            const { count } = await client.workflow.count(
+              `WorkflowType = "jobWorkflow" AND AgentlabState = "${state}"`,
+            );
             counts[state] = count;
           }
         }

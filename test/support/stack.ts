@@ -33,7 +33,11 @@ export async function freePort(): Promise<number> {
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
@@ -126,14 +130,19 @@ export class TestStack {
 
   /** SIGKILL: no graceful shutdown, exactly what a crash looks like. */
   async killWorkers(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const exits = [...this.workers].map((w) => new Promise((resolve) => (w.exitCode !== null ? resolve(null) : w.once('exit', resolve))));
+    const exits = [...this.workers].map(
+      (w) => new Promise((resolve) => (w.exitCode !== null ? resolve(null) : w.once('exit', resolve))),
+    );
     for (const worker of this.workers) worker.kill(signal);
     await Promise.all(exits);
   }
 
   cli(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args], { env: { ...this.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [CLI, ...args], {
+        env: { ...this.env, ...options.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -153,15 +162,28 @@ export class TestStack {
     return this.client.workflow.getHandle(jobId).query(describeQuery);
   }
 
-  async waitForState(jobId: string, predicate: (d: JobDescription) => boolean, what: string, timeoutMs = 60_000): Promise<JobDescription> {
-    return eventually(`job ${jobId}: ${what}`, async () => {
-      const d = await this.describe(jobId);
-      return predicate(d) ? d : undefined;
-    }, timeoutMs);
+  async waitForState(
+    jobId: string,
+    predicate: (d: JobDescription) => boolean,
+    what: string,
+    timeoutMs = 60_000,
+  ): Promise<JobDescription> {
+    return eventually(
+      `job ${jobId}: ${what}`,
+      async () => {
+        const d = await this.describe(jobId);
+        return predicate(d) ? d : undefined;
+      },
+      timeoutMs,
+    );
   }
 
   async waitForClose(jobId: string, timeoutMs = 90_000): Promise<void> {
-    await eventually(`job ${jobId} to close`, async () => (await this.client.workflow.getHandle(jobId).describe()).status.name !== 'RUNNING', timeoutMs);
+    await eventually(
+      `job ${jobId} to close`,
+      async () => (await this.client.workflow.getHandle(jobId).describe()).status.name !== 'RUNNING',
+      timeoutMs,
+    );
   }
 
   async close(): Promise<void> {
@@ -203,5 +225,7 @@ export function journal(stack: TestStack, jobId?: string): JournalEntry[] {
 export function liveSandboxes(stack: TestStack): number[] {
   const root = join(stack.dataDir, 'sandboxes');
   if (!existsSync(root)) return [];
-  return readdirSync(root).filter((e) => /^\d+$/.test(e)).map(Number);
+  return readdirSync(root)
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number);
 }
