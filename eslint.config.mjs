@@ -43,7 +43,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['guest/**/*.js', 'examples/**/*.js'],
+    files: ['guest/**/*.js', 'examples/**/*.js', 'test/**/*.js'],
     languageOptions: {
       sourceType: 'commonjs',
       globals: {

@@ -9,4 +9,5 @@ module.exports = {
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 120_000,
   modulePathIgnorePatterns: ['<rootDir>/dist'],
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
 };
