@@ -1,16 +1,26 @@
-// The `local` backend: a sandbox is a directory plus a detached guest-runner process on this host.
-// Isolation (namespaces, bridge, nftables) is layered on in a later step; the lifecycle is final.
+// The `local` backend: a sandbox is a directory plus the guest runner in its own Linux namespaces
+// (net, mount, pid, uts, ipc) on this host, joined to the agentlab bridge; or, with isolation `none`,
+// a plain detached process (development machines without root).
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs, openSync, closeSync, constants as fsConstants } from 'node:fs';
 import { join } from 'node:path';
 import type { Owner, ResolvedProfile } from '../common/contract';
 import { agentRunnerPath } from '../common/paths';
+import execa from 'execa';
+import { LocalNetwork, sandboxNetns } from './local-network';
 import { PermanentBackendError, type DestroyOutcome, type OwnedVm, type SandboxBackend } from './types';
 
 export interface LocalBackendOptions {
   dataDir: string;
   vmidRange: { min: number; max: number };
+  /** `namespaces` (default): the real sandbox. `none`: a plain process, for machines without root. */
+  isolation?: 'namespaces' | 'none';
+  network?: LocalNetwork;
+  /** Host paths hidden inside the sandbox (the host filesystem is otherwise visible read-only). */
+  maskPaths?: string[];
+  /** Host directories whose git repositories a job may clone by path; bound read-only. */
+  repoRoots?: string[];
   /** Emulated VM latencies (demos, tests of crash windows). */
   cloneDelayMs?: number;
   bootDelayMs?: number;
@@ -38,12 +48,43 @@ interface Faults {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Secrets and credentials live here inside a sandbox: a tmpfs no other sandbox and no disk sees. */
+export const SANDBOX_SECRETS_DIR = '/run/agentlab/secrets';
+// Everything the sandbox gets of its own lives under /run, a tmpfs bwrap creates: mount points can be
+// made there whatever the host's (read-only) root looks like.
+const SANDBOX_WORK_DIR = '/run/sandbox/work';
+const SANDBOX_STATE_DIR = '/run/sandbox/state';
+const SANDBOX_CLOUD_INIT_DIR = '/run/cloud-init';
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
 export class LocalBackend implements SandboxBackend {
   readonly kind = 'local' as const;
   private readonly root: string;
+  private readonly isolated: boolean;
 
   constructor(private readonly options: LocalBackendOptions) {
     this.root = join(options.dataDir, 'sandboxes');
+    this.isolated = (options.isolation ?? 'namespaces') === 'namespaces';
+    if (this.isolated && !options.network) throw new Error('the namespaces isolation needs a network');
+  }
+
+  /** Checks what isolation needs and sets up the bridge and ruleset; the worker calls it at start. */
+  async prepareHost(): Promise<void> {
+    await fs.mkdir(this.root, { recursive: true });
+    if (!this.isolated) return;
+    if (process.getuid?.() !== 0) {
+      throw new PermanentBackendError(
+        `the local backend isolates sandboxes with namespaces, which needs root (running as uid ${process.getuid?.()}): ` +
+          'run the worker as root, or set `local.isolation: none` for an unisolated development sandbox',
+      );
+    }
+    for (const tool of ['bwrap', 'ip', 'nft', 'bridge']) {
+      if (!(await onPath(tool))) {
+        const pkg = { bwrap: 'bubblewrap', ip: 'iproute2', nft: 'nftables', bridge: 'iproute2' }[tool];
+        throw new PermanentBackendError(`${tool} is not installed: apt-get install ${pkg}`);
+      }
+    }
+    await this.options.network!.ensureHost();
   }
 
   private dir(vmid: number): string {
@@ -112,7 +153,7 @@ export class LocalBackend implements SandboxBackend {
     return record;
   }
 
-  async clone(vmid: number, _profile: ResolvedProfile, owner: Owner): Promise<void> {
+  async clone(vmid: number, profile: ResolvedProfile, owner: Owner): Promise<void> {
     await this.requireOwned(vmid, owner);
     const marker = join(this.dir(vmid), 'cloned');
     if (await exists(marker)) return;
@@ -120,6 +161,10 @@ export class LocalBackend implements SandboxBackend {
     for (const sub of ['work', 'state', 'cloud-init']) {
       await fs.mkdir(join(this.dir(vmid), sub), { recursive: true, mode: 0o700 });
     }
+    await fs.writeFile(
+      join(this.dir(vmid), 'limits.json'),
+      JSON.stringify({ cores: profile.cores, memoryMb: profile.memoryMb }),
+    );
     await fs.writeFile(marker, new Date().toISOString());
     await this.journal('clone', vmid, owner.jobId);
   }
@@ -150,31 +195,25 @@ export class LocalBackend implements SandboxBackend {
     await this.requireOwned(vmid);
     if (await this.bootRecord(vmid)) return; // already running
     const dir = this.dir(vmid);
+    if (this.isolated) await this.options.network!.createSandbox(vmid);
+    const cgroup = this.isolated ? await this.createCgroup(vmid) : undefined;
     const console = openSync(
       join(dir, 'console.log'),
       fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT,
     );
     const bootDelaySeconds = (this.options.bootDelayMs ?? 0) / 1000;
-    // `exec` keeps one pid from "power on" to the runner; the sleep emulates the boot.
-    const script = 'sleep "$1"; shift; exec "$@"';
-    const runner = (await this.faults()).guestRunnerBroken
-      ? ['sleep', '2147483647']
-      : [
-          process.execPath,
-          agentRunnerPath(),
-          '--bootstrap',
-          join(dir, 'cloud-init', 'bootstrap.json'),
-          '--state-dir',
-          join(dir, 'state'),
-          '--work-dir',
-          join(dir, 'work'),
-        ];
-    const child = spawn('/bin/sh', ['-c', script, 'sandbox-boot', String(bootDelaySeconds), ...runner], {
-      detached: true,
-      stdio: ['ignore', console, console],
-      cwd: dir,
-      env: sandboxEnv(),
-    });
+    // One pid from "power on" to the sandbox: the shell joins the cgroup, emulates the boot, then execs.
+    const script = '[ -n "$1" ] && echo $$ > "$1/cgroup.procs"; sleep "$2"; shift 2; exec "$@"';
+    const child = spawn(
+      '/bin/sh',
+      ['-c', script, 'sandbox-boot', cgroup ?? '', String(bootDelaySeconds), ...(await this.bootCommand(vmid))],
+      {
+        detached: true,
+        stdio: ['ignore', console, console],
+        cwd: dir,
+        env: sandboxEnv(),
+      },
+    );
     closeSync(console);
     child.unref();
     if (child.pid === undefined) throw new Error(`could not start sandbox ${vmid}`);
@@ -182,18 +221,142 @@ export class LocalBackend implements SandboxBackend {
     await fs.writeFile(join(dir, 'boot.json'), JSON.stringify(record));
   }
 
+  /** What runs as the sandbox's init: the guest runner, restarted if it crashes, as systemd would. */
+  private async bootCommand(vmid: number): Promise<string[]> {
+    const dir = this.dir(vmid);
+    const broken = (await this.faults()).guestRunnerBroken;
+    if (!this.isolated) {
+      if (broken) return ['sleep', '2147483647'];
+      const runner = [
+        agentRunnerPath(),
+        '--bootstrap',
+        join(dir, 'cloud-init', 'bootstrap.json'),
+        '--state-dir',
+        join(dir, 'state'),
+        '--work-dir',
+        join(dir, 'work'),
+      ];
+      return [process.execPath, ...runner];
+    }
+    const runner = [
+      agentRunnerPath(),
+      '--bootstrap',
+      join(SANDBOX_CLOUD_INIT_DIR, 'bootstrap.json'),
+      '--state-dir',
+      SANDBOX_STATE_DIR,
+      '--work-dir',
+      SANDBOX_WORK_DIR,
+      '--secrets-dir',
+      SANDBOX_SECRETS_DIR,
+    ];
+    const init = broken
+      ? ['sleep', '2147483647']
+      : ['/bin/sh', '-c', 'until "$0" "$@"; do sleep 1; done; exec sleep 2147483647', process.execPath, ...runner];
+    const masks: string[] = [];
+    for (const path of [
+      '/root',
+      '/home',
+      '/etc/agentlab',
+      '/var/lib/agentlab',
+      this.options.dataDir,
+      ...(this.options.maskPaths ?? []),
+    ]) {
+      if (await exists(path)) masks.push('--tmpfs', path);
+    }
+    for (const file of ['/etc/shadow', '/etc/gshadow']) {
+      if (await exists(file)) masks.push('--ro-bind', '/dev/null', file);
+    }
+    const repoBinds: string[] = [];
+    for (const repoRoot of this.options.repoRoots ?? []) {
+      if (await exists(repoRoot)) repoBinds.push('--ro-bind', repoRoot, repoRoot);
+    }
+    return [
+      'ip',
+      'netns',
+      'exec',
+      sandboxNetns(vmid),
+      'bwrap',
+      '--die-with-parent',
+      '--new-session',
+      '--unshare-pid',
+      '--unshare-uts',
+      '--unshare-ipc',
+      '--unshare-cgroup-try',
+      '--hostname',
+      `sandbox-${vmid}`,
+      '--cap-drop',
+      'ALL',
+      '--ro-bind',
+      '/',
+      '/',
+      '--dev',
+      '/dev',
+      '--proc',
+      '/proc',
+      '--tmpfs',
+      '/tmp',
+      '--tmpfs',
+      '/run',
+      ...masks,
+      '--perms',
+      '0700',
+      '--tmpfs',
+      SANDBOX_SECRETS_DIR,
+      '--bind',
+      join(dir, 'work'),
+      SANDBOX_WORK_DIR,
+      '--bind',
+      join(dir, 'state'),
+      SANDBOX_STATE_DIR,
+      '--ro-bind',
+      join(dir, 'cloud-init'),
+      SANDBOX_CLOUD_INIT_DIR,
+      ...repoBinds,
+      '--setenv',
+      'HOME',
+      SANDBOX_WORK_DIR,
+      '--chdir',
+      SANDBOX_WORK_DIR,
+      ...init,
+    ];
+  }
+
+  /** cgroup v2 limits from the profile, where the host delegates the controllers; else none. */
+  private async createCgroup(vmid: number): Promise<string | undefined> {
+    const controllers = await fs.readFile(join(CGROUP_ROOT, 'cgroup.controllers'), 'utf8').catch(() => '');
+    if (!/\bmemory\b/.test(controllers) || !/\bcpu\b/.test(controllers)) return undefined;
+    const parent = join(CGROUP_ROOT, 'agentlab');
+    await fs.mkdir(parent, { recursive: true });
+    await fs.writeFile(join(parent, 'cgroup.subtree_control'), '+memory +cpu').catch(() => undefined);
+    const group = join(parent, `sandbox-${vmid}`);
+    await fs.mkdir(group, { recursive: true });
+    const limits = JSON.parse(await fs.readFile(join(this.dir(vmid), 'limits.json'), 'utf8').catch(() => '{}')) as {
+      cores?: number;
+      memoryMb?: number;
+    };
+    if (limits.memoryMb) await fs.writeFile(join(group, 'memory.max'), String(limits.memoryMb * 1024 * 1024));
+    if (limits.cores) await fs.writeFile(join(group, 'cpu.max'), `${limits.cores * 100_000} 100000`);
+    return group;
+  }
+
+  private async removeCgroup(vmid: number): Promise<void> {
+    await fs.rmdir(join(CGROUP_ROOT, 'agentlab', `sandbox-${vmid}`)).catch(() => undefined);
+  }
+
   async guestAddress(vmid: number): Promise<string | undefined> {
     await this.requireOwned(vmid);
     if ((await this.faults()).neverReady) return undefined;
     const boot = await this.bootRecord(vmid);
     if (!boot) return undefined;
-    return Date.now() - boot.startedAt >= (this.options.bootDelayMs ?? 0) ? '127.0.0.1' : undefined;
+    if (Date.now() - boot.startedAt < (this.options.bootDelayMs ?? 0)) return undefined;
+    return this.isolated ? this.options.network!.address(vmid) : '127.0.0.1';
   }
 
   async stop(vmid: number): Promise<void> {
     await this.requireOwned(vmid);
     await this.killProcesses(vmid);
     await fs.rm(join(this.dir(vmid), 'boot.json'), { force: true });
+    await this.releaseHostResources(vmid);
   }
 
   async deleteBootstrap(vmid: number): Promise<void> {
@@ -206,6 +369,7 @@ export class LocalBackend implements SandboxBackend {
     if (record.workflowId !== owner.workflowId) return 'not-ours';
     if ((await this.faults()).failDestroy) throw new Error(`injected fault: destroy of sandbox ${vmid} failed`);
     await this.killProcesses(vmid);
+    await this.releaseHostResources(vmid);
     await fs.rm(this.dir(vmid), { recursive: true, force: true });
     await this.journal('destroy', vmid, record.jobId);
     return 'destroyed';
@@ -226,21 +390,40 @@ export class LocalBackend implements SandboxBackend {
     return owned;
   }
 
+  private async releaseHostResources(vmid: number): Promise<void> {
+    if (!this.isolated) return;
+    await this.options.network!.destroySandbox(vmid);
+    await this.removeCgroup(vmid);
+  }
+
   /** Powers the sandbox off: the runner's process group and the agent's, which the runner detaches. */
   private async killProcesses(vmid: number): Promise<void> {
     const groups: number[] = [];
     const boot = await this.bootRecord(vmid);
     if (boot) groups.push(boot.pid);
-    const agentPid = Number(
-      (await fs.readFile(join(this.dir(vmid), 'state', 'agent.pid'), 'utf8').catch(() => '')).trim(),
-    );
-    if (agentPid > 0) groups.push(agentPid);
+    if (!this.isolated) {
+      // Unisolated, the agent runs in a process group of its own. (Isolated, agent.pid is a pid inside
+      // the sandbox's pid namespace: it must never be signalled from the host.)
+      const agentPid = Number(
+        (await fs.readFile(join(this.dir(vmid), 'state', 'agent.pid'), 'utf8').catch(() => '')).trim(),
+      );
+      if (agentPid > 0) groups.push(agentPid);
+    }
+    const remaining = async (): Promise<number[]> => [...groups.filter(isAlive), ...(await this.netnsPids(vmid))];
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
       for (const pid of groups) killGroup(pid, signal);
+      for (const pid of await this.netnsPids(vmid)) killGroup(pid, signal);
       const deadline = Date.now() + 2000;
-      while (groups.some(isAlive) && Date.now() < deadline) await sleep(50);
-      if (!groups.some(isAlive)) return;
+      while ((await remaining()).length > 0 && Date.now() < deadline) await sleep(50);
+      if ((await remaining()).length === 0) return;
     }
+  }
+
+  /** Host pids of every process inside the sandbox's network namespace. */
+  private async netnsPids(vmid: number): Promise<number[]> {
+    if (!this.isolated || !(await this.options.network!.sandboxExists(vmid))) return [];
+    const { stdout } = await execa('ip', ['netns', 'pids', sandboxNetns(vmid)], { reject: false });
+    return stdout.split('\n').filter(Boolean).map(Number);
   }
 }
 
@@ -265,6 +448,13 @@ function isAlive(pid: number): boolean {
   }
 }
 
+async function onPath(tool: string): Promise<boolean> {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin'])) {
+    if (await exists(join(dir, tool))) return true;
+  }
+  return false;
+}
+
 async function exists(path: string): Promise<boolean> {
   return fs.access(path).then(
     () => true,
@@ -274,6 +464,7 @@ async function exists(path: string): Promise<boolean> {
 
 /** The guest sees a minimal environment, never the worker's (which holds credentials). */
 function sandboxEnv(): NodeJS.ProcessEnv {
-  const { PATH, HOME, LANG, TZ } = process.env;
-  return { PATH: PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: HOME ?? '/tmp', LANG: LANG ?? 'C.UTF-8', TZ };
+  const { HOME, LANG, TZ } = process.env;
+  const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+  return { PATH, HOME: HOME ?? '/tmp', LANG: LANG ?? 'C.UTF-8', ...(TZ ? { TZ } : {}) };
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // agentlab: the operator's CLI. Wires the commands; each lives in cli/commands/.
 import { Command, CommanderError } from 'commander';
+import { registerDoctorCommand } from './commands/doctor';
 import { registerJobCommands } from './commands/job';
 import { registerSandboxCommands } from './commands/sandbox';
 import { registerStackCommands } from './commands/stack';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerStackCommands(program);
   registerJobCommands(program);
   registerSandboxCommands(program);
+  registerDoctorCommand(program);
   // Usage errors exit 2 (commander's default is 1); --help and --version exit 0.
   const exitTwo = (cmd: Command) => {
     cmd.exitOverride();

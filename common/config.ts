@@ -1,6 +1,6 @@
 // Loads and validates agentlab's YAML config (Node only): embedded defaults, then the file, then env.
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir, hostname } from 'node:os';
+import { homedir, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
@@ -119,12 +119,13 @@ const fileSchema = z
       .prefault({ backends: ['local'], shutdownGraceTime: '30s' }),
     guestApi: z
       .object({
-        listen: hostPortSchema.prefault('127.0.0.1:8844'),
+        /** Default: the local bridge's gateway (namespaces isolation) or loopback (none), port 8844. */
+        listen: hostPortSchema.optional(),
         /** The URL guests use; derived from `listen` when absent. */
         url: z.string().url().optional(),
       })
       .strict()
-      .prefault({ listen: '127.0.0.1:8844' }),
+      .prefault({}),
     vmidRange: z
       .object({ min: z.number().int().min(100), max: z.number().int().max(999_999_999) })
       .strict()
@@ -135,9 +136,24 @@ const fileSchema = z
         /** Emulated VM latencies, for demos and tests of timing-sensitive paths. */
         cloneDelay: z.union([z.literal('0s'), durationSchema]).prefault('0s'),
         bootDelay: z.union([z.literal('0s'), durationSchema]).prefault('0s'),
+        isolation: z.enum(['namespaces', 'none']).prefault('namespaces'),
+        bridge: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]{1,15}$/, 'expected an interface name')
+          .prefault('agentlab0'),
+        /** Must not collide with Proxmox's vmbr1 (10.77.0.0/16); the gateway is its first address. */
+        subnet: z
+          .string()
+          .regex(/^(\d{1,3}\.){3}\d{1,3}\/(1[6-9]|2[0-9])$/, 'expected an IPv4 subnet a.b.c.d/16..29')
+          .prefault('10.78.0.0/22'),
+        uplink: z.string().optional(),
+        /** Host directories whose repositories jobs may clone by path (bound read-only into sandboxes). */
+        repoRoots: z.array(z.string().startsWith('/')).optional(),
+        /** Extra host paths hidden inside sandboxes. */
+        maskPaths: z.array(z.string().startsWith('/')).prefault([]),
       })
       .strict()
-      .prefault({ cloneDelay: '0s', bootDelay: '0s' }),
+      .prefault({}),
     profiles: z.array(z.unknown()).prefault([]),
   })
   .strict();
@@ -150,7 +166,17 @@ export interface AgentlabConfig {
   worker: { backends: ('local' | 'proxmox')[]; shutdownGraceTimeMs: number };
   guestApi: { host: string; port: number; url: string };
   vmidRange: { min: number; max: number };
-  local: { cloneDelayMs: number; bootDelayMs: number };
+  local: {
+    cloneDelayMs: number;
+    bootDelayMs: number;
+    isolation: 'namespaces' | 'none';
+    bridge: string;
+    subnet: string;
+    gateway: string;
+    uplink?: string;
+    repoRoots: string[];
+    maskPaths: string[];
+  };
   profiles: Map<string, Profile>;
 }
 
@@ -170,6 +196,16 @@ function defaultDataDir(env: NodeJS.ProcessEnv): string {
 }
 
 const zeroOr = (value: number | '0s'): number => (value === '0s' ? 0 : value);
+
+/** The first host address of a subnet: the gateway on the sandbox bridge. */
+function firstAddress(subnet: string): string {
+  const octets = subnet.split('/')[0]!.split('.').map(Number);
+  octets[3] = octets[3]! + 1;
+  return octets.join('.');
+}
+
+/** Where `npm run demo` puts its example repositories; the default local repo root. */
+export const exampleRepoRoot = (): string => join(tmpdir(), 'agentlab-repos');
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentlabConfig {
   const path = defaultConfigPath(env);
@@ -200,7 +236,9 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
     profiles.set(profile.name, profile);
   }
 
-  const [host, port] = file.guestApi.listen.split(':') as [string, string];
+  const gateway = firstAddress(file.local.subnet);
+  const defaultListen = `${file.local.isolation === 'namespaces' ? gateway : '127.0.0.1'}:8844`;
+  const [host, port] = (file.guestApi.listen ?? defaultListen).split(':') as [string, string];
   const address = env.TEMPORAL_ADDRESS ?? file.temporal.address ?? '127.0.0.1:7233';
   const uiUrl = env.AGENTLAB_TEMPORAL_UI_URL ?? file.temporal.uiUrl ?? 'http://127.0.0.1:8233';
   return {
@@ -220,7 +258,17 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
     worker: { backends: file.worker.backends, shutdownGraceTimeMs: file.worker.shutdownGraceTime },
     guestApi: { host, port: Number(port), url: file.guestApi.url ?? `http://${host}:${port}` },
     vmidRange: file.vmidRange,
-    local: { cloneDelayMs: zeroOr(file.local.cloneDelay), bootDelayMs: zeroOr(file.local.bootDelay) },
+    local: {
+      cloneDelayMs: zeroOr(file.local.cloneDelay),
+      bootDelayMs: zeroOr(file.local.bootDelay),
+      isolation: file.local.isolation,
+      bridge: file.local.bridge,
+      subnet: file.local.subnet,
+      gateway,
+      uplink: file.local.uplink,
+      repoRoots: file.local.repoRoots ?? [exampleRepoRoot()],
+      maskPaths: file.local.maskPaths,
+    },
     profiles,
   };
 }

@@ -1,12 +1,13 @@
 // Turns examples/hello-repo into a real git repository (used by the demo and the tests).
-import { cpSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import execa from 'execa';
+import { exampleRepoRoot } from './config';
 import { packageRoot } from './paths';
 
 export async function createExampleRepo(parentDir?: string): Promise<string> {
-  const dir = join(parentDir ?? mkdtempSync(join(tmpdir(), 'agentlab-repo-')), 'hello-repo');
+  mkdirSync(exampleRepoRoot(), { recursive: true });
+  const dir = join(parentDir ?? mkdtempSync(join(exampleRepoRoot(), 'repo-')), 'hello-repo');
   cpSync(join(packageRoot(), 'examples', 'hello-repo'), dir, { recursive: true });
   const git = (...args: string[]) =>
     execa('git', ['-c', 'user.name=agentlab', '-c', 'user.email=agentlab@example.invalid', ...args], { cwd: dir });

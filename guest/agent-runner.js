@@ -1,18 +1,24 @@
 #!/usr/bin/env node
 // agent-runner: inside a sandbox, claims its job, clones the repo, runs the agent, ships log, artifacts and result.
-// One file, Node builtins only: the sandbox template has Node for the agents anyway.
+// One file, Node builtins only: the sandbox template has Node for the agents anyway. Every step leaves a
+// file in the state dir, so a runner that is killed and restarted carries on where the last one stopped.
 'use strict';
 
 const fs = require('node:fs');
 const path = require('node:path');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawn } = require('node:child_process');
 
 const LOG_CHUNK_BYTES = 256 * 1024;
 const SHIP_INTERVAL_MS = 300;
 const HEARTBEAT_INTERVAL_MS = 5000;
+const POLL_MS = 200;
 const KILL_GRACE_MS = 5000;
-const REQUEST_TIMEOUT_MS = 30_000;
+const REQUEST_TIMEOUT_MS = 60_000;
+const BACKOFF_START_MS = 250;
+const BACKOFF_MAX_MS = 5000;
+const GIT_TIMEOUT_MS = 30 * 60 * 1000;
 const GIT_ERROR_LINES = 20;
+const IDLE_RETRY_MS = 10_000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -21,38 +27,89 @@ function log(level, msg, fields = {}) {
   process.stderr.write(JSON.stringify({ ts: new Date().toISOString(), level, msg, ...fields }) + '\n');
 }
 
+/** Errors that retrying cannot fix (the host said no). */
+class PermanentError extends Error {}
+
 function parseArgs(argv) {
   const options = {
     bootstrap: process.env.AGENTLAB_BOOTSTRAP,
     stateDir: process.env.AGENTLAB_STATE_DIR,
     workDir: process.env.AGENTLAB_WORK_DIR,
+    secretsDir: process.env.AGENTLAB_SECRETS_DIR,
     exitWhenDone: false,
+  };
+  const valueOf = (flag, i) => {
+    const value = argv[i];
+    if (value === undefined || value.startsWith('--')) throw new Error(`${flag} needs a value`);
+    return value;
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--exit-when-done') options.exitWhenDone = true;
-    else if (arg === '--bootstrap') options.bootstrap = argv[++i];
-    else if (arg === '--state-dir') options.stateDir = argv[++i];
-    else if (arg === '--work-dir') options.workDir = argv[++i];
+    else if (arg === '--bootstrap') options.bootstrap = valueOf(arg, ++i);
+    else if (arg === '--state-dir') options.stateDir = valueOf(arg, ++i);
+    else if (arg === '--work-dir') options.workDir = valueOf(arg, ++i);
+    else if (arg === '--secrets-dir') options.secretsDir = valueOf(arg, ++i);
     else throw new Error(`unknown argument ${arg}`);
   }
-  for (const key of ['bootstrap', 'stateDir', 'workDir']) {
-    if (!options[key]) throw new Error(`--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} is required`);
-  }
+  if (!options.bootstrap) throw new Error('--bootstrap (or AGENTLAB_BOOTSTRAP) is required');
+  if (!options.stateDir) throw new Error('--state-dir (or AGENTLAB_STATE_DIR) is required');
+  if (!options.workDir) throw new Error('--work-dir (or AGENTLAB_WORK_DIR) is required');
+  // Credentials belong on a tmpfs (the sandbox's /run/agentlab/secrets); without one, the state dir.
+  options.secretsDir = options.secretsDir || options.stateDir;
   return options;
 }
 
-class PermanentError extends Error {}
+// ---------------------------------------------------------------------------------------------------
+// Files
 
-const retryDeadlineMs = () => Number(process.env.AGENTLAB_RETRY_DEADLINE_SECONDS || 600) * 1000;
+function readJsonFile(file) {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Write-then-rename, so a crash never leaves a half-written state file behind. */
+function writeFileAtomic(file, content, mode = 0o600) {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.rmSync(tmp, { force: true });
+  fs.writeFileSync(tmp, content, { mode });
+  fs.renameSync(tmp, file);
+}
+
+const writeJsonFile = (file, value) => writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
+
+function fileSize(file) {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+function ensurePrivateDir(dir) {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dir, 0o700); // mkdir's mode is filtered by the umask, and the dir may predate us
+}
+
+// ---------------------------------------------------------------------------------------------------
+// HTTP to the host
+
+const retryDeadlineMs = () => {
+  const seconds = Number(process.env.AGENTLAB_RETRY_DEADLINE_SECONDS);
+  return (Number.isFinite(seconds) && seconds > 0 ? seconds : 600) * 1000;
+};
 
 /**
- * One HTTP call to the host, retried on connection errors, 5xx and 429 with backoff (the host's
- * worker may be restarting); any other status is returned to the caller to interpret.
+ * One call to the host. Connection errors, 5xx and 429 are retried with exponential backoff until the
+ * retry deadline (the host's worker may be restarting); any other status is returned to the caller.
  */
-async function call(method, url, { body, headers = {}, json } = {}) {
+async function call(method, url, { body, json, headers = {} } = {}) {
+  const where = `${method} ${new URL(url).pathname}`;
   const deadline = Date.now() + retryDeadlineMs();
-  let delay = 250;
+  let delay = BACKOFF_START_MS;
   for (;;) {
     let problem;
     try {
@@ -66,102 +123,45 @@ async function call(method, url, { body, headers = {}, json } = {}) {
       }
       const res = await fetch(url, init);
       const text = await res.text();
-      let parsed;
-      try {
-        parsed = text ? JSON.parse(text) : {};
-      } catch {
-        parsed = { raw: text };
+      if (res.status < 500 && res.status !== 429) {
+        let parsed;
+        try {
+          parsed = text ? JSON.parse(text) : {};
+        } catch {
+          parsed = { error: text.slice(0, 200) };
+        }
+        return { status: res.status, body: parsed && typeof parsed === 'object' ? parsed : {} };
       }
-      if (res.status < 500 && res.status !== 429) return { status: res.status, body: parsed };
       problem = `HTTP ${res.status}`;
     } catch (err) {
-      problem = err.cause?.code || err.name || String(err);
+      problem = (err.cause && (err.cause.code || err.cause.message)) || err.name || String(err);
     }
-    if (Date.now() + delay > deadline) throw new Error(`${method} ${new URL(url).pathname} failed: ${problem}`);
-    log('warn', 'host call failed, retrying', { method, path: new URL(url).pathname, problem, retryInMs: delay });
+    if (Date.now() + delay > deadline) throw new Error(`${where} failed for ${retryDeadlineMs() / 1000}s: ${problem}`);
+    log('warn', 'host call failed, retrying', { call: where, problem, retryInMs: delay });
     await sleep(delay);
-    delay = Math.min(delay * 2, 5000);
+    delay = Math.min(delay * 2, BACKOFF_MAX_MS);
   }
 }
 
-function readJsonFile(file) {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
+const refusal = (what, res) => `${what}: HTTP ${res.status}${res.body.error ? ` ${res.body.error}` : ''}`;
 
-function writeJsonFile(file, value, mode = 0o600) {
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(value), { mode });
-  fs.renameSync(tmp, file);
-}
-
-/** Allowlisted clone sources: remote protocols always, local paths only where the host allows them. */
-function repoUrlProblem(repo, allowLocalRepos) {
-  if (typeof repo !== 'string' || repo.length === 0) return 'repository URL is empty';
-  if (repo.startsWith('-')) return `repository URL "${repo}" looks like a command-line option`;
-  if (/^[a-z][a-z0-9+.-]*::/i.test(repo))
-    return `repository URL scheme "${repo.split('::')[0]}::" (git remote helper) is not allowed`;
-  if (/^(https|ssh|git):\/\/[^/\s]+\/\S+$/i.test(repo)) return undefined;
-  if (/^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+$/.test(repo)) return undefined;
-  if (/^file:\/\//i.test(repo) || repo.startsWith('/')) {
-    return allowLocalRepos ? undefined : `local repository "${repo}" is not allowed in this sandbox`;
-  }
-  return `repository URL "${repo}" is not allowed: expected https://, ssh://, git:// or user@host:path`;
-}
-
-function git(args, cwd) {
-  const result = spawnSync('git', ['-c', 'protocol.ext.allow=never', '-c', 'core.hooksPath=/dev/null', ...args], {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  if (result.error) throw new Error(`git ${args[0]} could not run: ${result.error.message}`);
-  if (result.status !== 0) {
-    const stderr = (result.stderr || '').trim().split('\n').slice(-GIT_ERROR_LINES).join('\n');
-    throw new Error(`git ${args[0]} failed (exit ${result.status}): ${stderr}`);
-  }
-  return result.stdout;
-}
-
-function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function killGroup(pid, signal) {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      /* already gone */
-    }
-  }
-}
-
-/** Talks to the host's guest API for one job with the runner credential. */
+/** The guest API's job routes, authenticated with the runner credential. */
 class JobApi {
   constructor(controllerUrl, jobId, credential) {
-    this.base = `${controllerUrl.replace(/\/$/, '')}/v1/jobs/${encodeURIComponent(jobId)}`;
+    this.base = `${controllerUrl.replace(/\/+$/, '')}/v1/jobs/${encodeURIComponent(jobId)}`;
     this.auth = { authorization: `Bearer ${credential}` };
   }
 
+  /** Returns the number of bytes the host now holds (a 409 tells us where to resend from). */
   async postLog(offset, chunk) {
     const res = await call('POST', `${this.base}/logs?offset=${offset}`, { body: chunk, headers: this.auth });
-    if (res.status !== 200 && res.status !== 409)
-      throw new PermanentError(`log upload rejected: HTTP ${res.status} ${res.body.error || ''}`);
-    return Number(res.body.size);
+    if (res.status !== 200 && res.status !== 409) throw new PermanentError(refusal('log upload refused', res));
+    const size = res.body.size;
+    if (!Number.isSafeInteger(size) || size < 0) throw new PermanentError('log upload: the host sent no valid size');
+    return size;
   }
 
+  /** Best effort: one try, short timeout, errors ignored. */
   async heartbeat(phase, message) {
     try {
       await fetch(`${this.base}/heartbeat`, {
@@ -171,46 +171,61 @@ class JobApi {
         signal: AbortSignal.timeout(5000),
       });
     } catch {
-      /* heartbeats are best effort */
+      /* the next heartbeat will do */
     }
   }
 
   async putArtifact(name, content) {
-    const res = await call('PUT', `${this.base}/artifacts/${encodeURIComponent(name)}`, {
-      body: content,
-      headers: this.auth,
-    });
-    if (res.status !== 200)
-      throw new PermanentError(`artifact ${name} rejected: HTTP ${res.status} ${res.body.error || ''}`);
-    return res.body;
+    const url = `${this.base}/artifacts/${encodeURIComponent(name)}`;
+    const res = await call('PUT', url, { body: content, headers: this.auth });
+    if (res.status !== 200) throw new PermanentError(refusal(`artifact ${name} refused`, res));
   }
 
+  /** Returns false when the host says the job is already finished (409): that is final too. */
   async postResult(result) {
     const res = await call('POST', `${this.base}/result`, { json: result, headers: this.auth });
-    if (res.status === 409) {
-      log('warn', 'host says the job is already finished', { error: res.body.error });
-      return;
-    }
-    if (res.status !== 200) throw new PermanentError(`result rejected: HTTP ${res.status} ${res.body.error || ''}`);
+    if (res.status === 409) return false;
+    if (res.status !== 200) throw new PermanentError(refusal('result refused', res));
+    return true;
   }
 }
 
-/** Ships agent.log from the host's acknowledged offset, so restarts neither lose nor repeat bytes. */
+/** Sends the current phase on every change and every few seconds, until stopped. */
+class Heartbeat {
+  constructor(api) {
+    this.api = api;
+    this.phase = undefined;
+    this.timer = setInterval(() => this.phase && void this.api.heartbeat(this.phase), HEARTBEAT_INTERVAL_MS);
+  }
+
+  set(phase, message) {
+    this.phase = phase;
+    void this.api.heartbeat(phase, message);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+  }
+}
+
+/**
+ * Ships agent.log from the offset the host acknowledges, so a restarted runner (or a lost response)
+ * neither loses nor repeats bytes: the host skips any overlap itself.
+ */
 class LogShipper {
   constructor(api, file) {
     this.api = api;
     this.file = file;
     this.acked = undefined;
+    this.loop = undefined;
+    this.stopped = false;
   }
 
+  /** Ships everything the file holds now; returns that size. */
   async shipOnce() {
-    if (this.acked === undefined) this.acked = await this.api.postLog(0, Buffer.alloc(0));
-    let size;
-    try {
-      size = fs.statSync(this.file).size;
-    } catch {
-      return true;
-    }
+    if (this.acked === undefined) this.acked = await this.api.postLog(0, Buffer.alloc(0)); // "how much do you have?"
+    const size = fileSize(this.file);
+    let stalls = 0;
     while (this.acked < size) {
       const length = Math.min(LOG_CHUNK_BYTES, size - this.acked);
       const chunk = Buffer.alloc(length);
@@ -220,9 +235,13 @@ class LogShipper {
       } finally {
         fs.closeSync(fd);
       }
-      this.acked = await this.api.postLog(this.acked, chunk);
+      const before = this.acked;
+      this.acked = await this.api.postLog(before, chunk);
+      // A host that keeps answering without taking bytes must not turn this into a busy loop.
+      if (this.acked <= before && ++stalls > 20) throw new Error(`the host keeps its log at ${this.acked} bytes`);
+      if (this.acked <= before && stalls > 3) await sleep(1000);
     }
-    return this.acked >= size;
+    return size;
   }
 
   start() {
@@ -233,270 +252,518 @@ class LogShipper {
           await this.shipOnce();
         } catch (err) {
           log('warn', 'log shipping failed', { error: err.message });
+          if (err instanceof PermanentError) return; // flush() will meet the same error and report it
         }
         await sleep(SHIP_INTERVAL_MS);
       }
     })();
   }
 
-  /** Stops the background loop and ships everything written so far. */
+  /** Stops the background loop and ships until the host holds the whole local file. */
   async flush() {
     this.stopped = true;
     if (this.loop) await this.loop;
-    while (!(await this.shipOnce())) await sleep(SHIP_INTERVAL_MS);
+    this.loop = undefined;
+    while (this.acked === undefined || this.acked < fileSize(this.file)) await this.shipOnce();
   }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Git
+
+/** Allowlisted clone sources: remote protocols always, local repositories only where the host allows them. */
+function repoUrlProblem(repo, allowLocalRepos) {
+  if (typeof repo !== 'string' || repo.trim() === '') return 'the job has no repository URL';
+  if (repo.startsWith('-')) return `repository URL ${JSON.stringify(repo)} looks like a command-line option`;
+  const helper = /^([a-z][a-z0-9+.-]*)::/i.exec(repo);
+  if (helper) return `repository URL scheme "${helper[1]}::" (a git remote helper) is not allowed`;
+  if (/[\s\x00-\x1f\x7f]/.test(repo))
+    return `repository URL ${JSON.stringify(repo)} contains whitespace or control characters`;
+  const local = `local repository ${JSON.stringify(repo)} is not allowed in this sandbox`;
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(repo);
+  if (scheme) {
+    const name = scheme[1].toLowerCase();
+    if (name === 'file') return allowLocalRepos ? undefined : local;
+    if (!['https', 'ssh', 'git'].includes(name)) return `repository URL scheme "${name}://" is not allowed`;
+    let url;
+    try {
+      url = new URL(repo);
+    } catch {
+      return `repository URL ${JSON.stringify(repo)} is not a valid URL`;
+    }
+    // A host starting with "-" would reach ssh as an option.
+    if (!/^[a-z0-9[]/i.test(url.hostname)) return `repository URL ${JSON.stringify(repo)} has an invalid host`;
+    return undefined;
+  }
+  if (repo.startsWith('/')) return allowLocalRepos ? undefined : local;
+  // scp-like user@host:path, which git hands to ssh: neither user nor host may start with "-".
+  if (/^[a-z0-9_][a-z0-9._-]*@[a-z0-9][a-z0-9.-]*:.+$/i.test(repo)) return undefined;
+  return `repository URL ${JSON.stringify(repo)} is not allowed: expected https://, ssh://, git:// or user@host:path`;
+}
+
+/** A ref is a branch, tag, commit or full ref name: never a refspec or an option. */
+function refProblem(ref) {
+  if (/^[-+]/.test(ref) || /[\s:\x00-\x1f\x7f~^?*[\\]/.test(ref) || ref.includes('..'))
+    return `ref ${JSON.stringify(ref)} is not a valid ref`;
+  return undefined;
+}
+
+class GitError extends Error {}
+
+// Hooks off and the ext transport off for every git call; fsmonitor off because after the agent ran,
+// .git/config is the agent's to edit.
+const GIT_SAFETY = ['-c', 'protocol.ext.allow=never', '-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false'];
+
+function gitEnv() {
+  const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' };
+  // Never wait on a password prompt from ssh either.
+  if (!env.GIT_SSH_COMMAND && !env.GIT_SSH) env.GIT_SSH_COMMAND = 'ssh -o BatchMode=yes';
+  return env;
+}
+
+/**
+ * Runs git without blocking the event loop (logs keep shipping while a big clone runs). Resolves
+ * with stdout (or nothing when stdout goes to `stdoutFd`); rejects with the tail of git's stderr.
+ */
+function git(args, { cwd, stdoutFd } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', [...GIT_SAFETY, ...args], {
+      cwd,
+      env: gitEnv(),
+      stdio: ['ignore', stdoutFd === undefined ? 'pipe' : stdoutFd, 'pipe'],
+    });
+    const out = [];
+    let err = '';
+    if (child.stdout) child.stdout.on('data', (d) => out.push(d));
+    child.stderr.on('data', (d) => {
+      err = (err + d.toString('utf8')).slice(-64 * 1024);
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), GIT_TIMEOUT_MS);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new GitError(`git ${args[0]} could not run: ${e.message}`));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) return resolve(Buffer.concat(out).toString('utf8'));
+      const tail = err.trim().split('\n').slice(-GIT_ERROR_LINES).join('\n');
+      const how = signal ? `was killed by ${signal}` : `failed (exit ${code})`;
+      reject(new GitError(`git ${args[0]} ${how}${tail ? `: ${tail}` : ''}`));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Processes (Linux /proc where available: it tells zombies and reused pids apart from live agents)
+
+/** { state, pgrp, startTime } of a pid, or undefined if there is no such process (or no /proc). */
+function procStat(pid) {
+  let text;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' '); // the command name may hold spaces
+  return { state: fields[0], pgrp: Number(fields[2]), startTime: fields[19] };
+}
+
+const hasProc = () => fs.existsSync('/proc/self/stat');
+
+function processRunning(pid, startTime) {
+  if (!hasProc()) {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  const stat = procStat(pid);
+  if (!stat || stat.state === 'Z' || stat.state === 'X') return false;
+  return startTime === undefined || stat.startTime === startTime;
+}
+
+/** Whether any live (non-zombie) process is left in the process group. */
+function groupRunning(pgid) {
+  if (!hasProc()) {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = procStat(entry);
+    if (stat && stat.pgrp === pgid && stat.state !== 'Z' && stat.state !== 'X') return true;
+  }
+  return false;
+}
+
+function signalGroup(pgid, signal) {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    /* already gone */
+  }
+}
+
+/** SIGTERM the group, SIGKILL it after the grace period, and wait until it is gone. */
+async function stopGroup(pgid) {
+  if (!groupRunning(pgid)) return;
+  signalGroup(pgid, 'SIGTERM');
+  const killAt = Date.now() + KILL_GRACE_MS;
+  while (groupRunning(pgid) && Date.now() < killAt) await sleep(100);
+  if (!groupRunning(pgid)) return;
+  signalGroup(pgid, 'SIGKILL');
+  const giveUpAt = Date.now() + KILL_GRACE_MS;
+  while (groupRunning(pgid) && Date.now() < giveUpAt) await sleep(100);
+}
+
+// The agent's parent: records its pid and, when it ends, its exit code; both atomically. The agent
+// command arrives as "$3", so nothing from the job is ever spliced into a shell string.
+const AGENT_WRAPPER = [
+  'echo $$ > "$2.w" && mv -f "$2.w" "$2"',
+  '/bin/sh -c "$3" < "$AGENTLAB_TASK_FILE"',
+  'code=$?',
+  'echo "$code" > "$1.w" && mv -f "$1.w" "$1"',
+].join('\n');
+
+// ---------------------------------------------------------------------------------------------------
+// The runner
 
 class Runner {
   constructor(options) {
     this.options = options;
-    this.stateDir = options.stateDir;
-    this.workDir = options.workDir;
     this.repoDir = path.join(options.workDir, 'repo');
+    const state = (name) => path.join(options.stateDir, name);
     this.files = {
-      claim: path.join(this.stateDir, 'claim.json'),
-      task: path.join(this.stateDir, 'task.txt'),
-      log: path.join(this.stateDir, 'agent.log'),
-      agentPid: path.join(this.stateDir, 'agent.pid'),
-      agentExit: path.join(this.stateDir, 'agent.exit'),
-      agentStarted: path.join(this.stateDir, 'agent.started.json'),
-      result: path.join(this.stateDir, 'result.json'),
-      reported: path.join(this.stateDir, 'result.reported'),
-      report: path.join(this.stateDir, 'report.json'),
-      patch: path.join(this.stateDir, 'changes.patch'),
+      claim: path.join(options.secretsDir, 'claim.json'),
+      task: state('task.txt'),
+      log: state('agent.log'),
+      agent: state('agent.json'), // written before the agent starts: it must never start twice
+      agentPid: state('agent.pid'),
+      agentExit: state('agent.exit'),
+      patch: state('changes.patch'),
+      report: state('report.json'),
+      result: state('result.json'),
+      reported: state('result.reported'),
     };
   }
 
+  /** Claims the job with the one-time token, or resumes with the credential an earlier runner got. */
   async claim() {
     const cached = readJsonFile(this.files.claim);
-    if (cached) {
-      log('info', 'resuming with the cached claim', { jobId: cached.job ? cached.job.jobId : null });
+    if (cached && typeof cached.runnerCredential === 'string') {
+      log('info', 'resuming with the stored claim', { jobId: cached.job ? cached.job.jobId : null });
       return cached;
     }
     const bootstrap = readJsonFile(this.options.bootstrap);
-    if (!bootstrap) throw new PermanentError(`bootstrap file ${this.options.bootstrap} is missing or not JSON`);
-    const res = await call('POST', `${bootstrap.controllerUrl.replace(/\/$/, '')}/v1/bootstrap`, {
+    if (!bootstrap || typeof bootstrap.controllerUrl !== 'string' || typeof bootstrap.token !== 'string')
+      throw new PermanentError(`bootstrap file ${this.options.bootstrap} is missing or incomplete`);
+    const url = `${bootstrap.controllerUrl.replace(/\/+$/, '')}/v1/bootstrap`;
+    const res = await call('POST', url, {
       json: { token: bootstrap.token, jobId: bootstrap.jobId, vmid: bootstrap.vmid },
     });
-    if (res.status !== 200)
-      throw new PermanentError(`bootstrap claim refused: HTTP ${res.status} ${res.body.error || ''}`);
+    if (res.status !== 200) throw new PermanentError(refusal('bootstrap claim refused', res));
+    if (typeof res.body.runnerCredential !== 'string')
+      throw new PermanentError('bootstrap claim: the host sent no runner credential');
     const claim = {
       controllerUrl: bootstrap.controllerUrl,
-      allowLocalRepos: bootstrap.allowLocalRepos === true,
       jobId: bootstrap.jobId,
+      allowLocalRepos: bootstrap.allowLocalRepos === true,
       runnerCredential: res.body.runnerCredential,
-      job: res.body.job,
+      job: res.body.job || null,
     };
     writeJsonFile(this.files.claim, claim);
     log('info', 'bootstrap claimed', { jobId: bootstrap.jobId, hasJob: !!claim.job });
     return claim;
   }
 
+  /** Runner lines in agent.log are only for problems: a healthy log is the agent's output, byte for byte. */
   appendLog(line) {
     fs.appendFileSync(this.files.log, `agent-runner: ${line}\n`);
   }
 
-  prepareRepo(job, allowLocalRepos) {
-    const problem = repoUrlProblem(job.repo, allowLocalRepos);
+  async prepareRepo(job, allowLocalRepos) {
+    const problem = repoUrlProblem(job.repo, allowLocalRepos) || refProblem(job.ref || 'HEAD');
     if (problem) throw new Error(problem);
-    fs.rmSync(this.repoDir, { recursive: true, force: true });
-    fs.mkdirSync(this.workDir, { recursive: true });
-    git(['clone', '--no-checkout', '--', job.repo, this.repoDir], this.workDir);
-    git(['fetch', 'origin', '--', job.ref || 'HEAD'], this.repoDir);
-    git(['checkout', '-B', 'agentlab', 'FETCH_HEAD'], this.repoDir);
-    return git(['rev-parse', 'HEAD'], this.repoDir).trim();
+    fs.rmSync(this.repoDir, { recursive: true, force: true }); // a half-done clone from an earlier attempt
+    fs.mkdirSync(this.options.workDir, { recursive: true });
+    await git(['clone', '--no-checkout', '--quiet', '--', job.repo, this.repoDir], { cwd: this.options.workDir });
+    await git(['fetch', '--quiet', '--', 'origin', job.ref || 'HEAD'], { cwd: this.repoDir });
+    await git(['checkout', '--quiet', '-B', 'agentlab', 'FETCH_HEAD'], { cwd: this.repoDir });
+    return (await git(['rev-parse', 'HEAD'], { cwd: this.repoDir })).trim();
   }
 
-  /** The agent writes straight to agent.log and survives a runner crash; a wrapper records its exit code. */
+  /** Starts the agent in its own session, writing straight to agent.log: it outlives a runner crash. */
   startAgent(job) {
     const logFd = fs.openSync(this.files.log, 'a');
-    const wrapper =
-      '/bin/sh -c "$AGENTLAB_AGENT_COMMAND" < "$AGENTLAB_TASK_FILE"; code=$?; echo "$code" > "$1.tmp"; mv "$1.tmp" "$1"';
-    const child = spawn('/bin/sh', ['-c', wrapper, 'agent-wrapper', this.files.agentExit], {
-      cwd: this.repoDir,
-      detached: true,
-      stdio: ['ignore', logFd, logFd],
-      env: {
-        ...process.env,
-        AGENTLAB_AGENT_COMMAND: job.agentCommand,
-        AGENTLAB_TASK_FILE: this.files.task,
-        AGENTLAB_TASK: job.task,
-        AGENTLAB_JOB_ID: job.jobId,
-        AGENTLAB_REPO_DIR: this.repoDir,
-      },
-    });
-    fs.closeSync(logFd);
+    let child;
+    try {
+      child = spawn('/bin/sh', ['-c', AGENT_WRAPPER, 'agentlab-agent', this.files.agentExit, this.files.agentPid, job.agentCommand], {
+        cwd: this.repoDir,
+        detached: true,
+        stdio: ['ignore', logFd, logFd],
+        env: {
+          ...process.env,
+          PWD: this.repoDir,
+          AGENTLAB_TASK_FILE: this.files.task,
+          AGENTLAB_TASK: job.task,
+          AGENTLAB_JOB_ID: job.jobId,
+          AGENTLAB_REPO_DIR: this.repoDir,
+        },
+      });
+    } finally {
+      fs.closeSync(logFd);
+    }
+    child.on('error', (err) => log('error', 'agent wrapper failed', { error: err.message }));
     child.unref();
-    fs.writeFileSync(this.files.agentPid, String(child.pid));
+    if (child.pid === undefined) throw new Error('could not start /bin/sh for the agent');
+    writeFileAtomic(this.files.agentPid, `${child.pid}\n`, 0o644);
     return child.pid;
   }
 
-  /** Waits for the agent (started by us or by an earlier runner) and returns its exit code, or 124 on timeout. */
-  async waitForAgent(pid, startedAt, timeoutSeconds, api) {
-    const deadline = timeoutSeconds > 0 ? startedAt + timeoutSeconds * 1000 : Infinity;
-    let lastBeat = 0;
-    let killedAt;
-    for (;;) {
-      const exit = fs.existsSync(this.files.agentExit)
-        ? fs.readFileSync(this.files.agentExit, 'utf8').trim()
-        : undefined;
-      if (exit !== undefined && exit !== '')
-        return killedAt ? { code: 124, timedOut: true } : { code: Number(exit), timedOut: false };
-      if (!isAlive(pid)) return killedAt ? { code: 124, timedOut: true } : { code: null, timedOut: false };
-      const now = Date.now();
-      if (killedAt === undefined && now >= deadline) {
-        this.appendLog(`agent timed out after ${timeoutSeconds}s; stopping it`);
-        killGroup(pid, 'SIGTERM');
-        killedAt = now;
-      } else if (killedAt !== undefined && now - killedAt > KILL_GRACE_MS) {
-        killGroup(pid, 'SIGKILL');
+  readAgentExit() {
+    let text;
+    try {
+      text = fs.readFileSync(this.files.agentExit, 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+    const code = Number(text);
+    return text !== '' && Number.isInteger(code) ? code : null;
+  }
+
+  /** The agent's pid, from our own record or the wrapper's; waits briefly for a wrapper that just started. */
+  async agentPid() {
+    for (let i = 0; i < 10; i++) {
+      let pid = NaN;
+      try {
+        pid = Number(fs.readFileSync(this.files.agentPid, 'utf8').trim());
+      } catch {
+        /* not written yet */
       }
-      if (now - lastBeat >= HEARTBEAT_INTERVAL_MS) {
-        lastBeat = now;
-        void api.heartbeat('running');
-      }
+      if (Number.isSafeInteger(pid) && pid > 0) return pid;
       await sleep(200);
     }
+    return undefined;
   }
 
-  collectChanges(baseCommit) {
-    git(['add', '-A'], this.repoDir);
-    const patch = git(['diff', '--cached', '--binary', baseCommit], this.repoDir);
-    fs.writeFileSync(this.files.patch, patch);
-    return git(['rev-parse', 'HEAD'], this.repoDir).trim();
-  }
-
-  async runJob(claim, api) {
-    const job = claim.job;
-    const started = readJsonFile(this.files.agentStarted);
-    let baseCommit = started ? started.baseCommit : undefined;
-    let pid = started ? Number(fs.readFileSync(this.files.agentPid, 'utf8')) : undefined;
-    const startedAt = started ? started.at : Date.now();
-
-    if (!started) {
-      fs.writeFileSync(this.files.task, job.task, { mode: 0o600 });
-      await api.heartbeat('cloning');
-      try {
-        baseCommit = this.prepareRepo(job, claim.allowLocalRepos);
-      } catch (err) {
-        this.appendLog(`preparing the repository failed: ${err.message}`);
-        return {
-          status: 'FAILED',
-          exitCode: null,
-          message: err.message,
-          durationSeconds: 0,
-          baseCommit: null,
-          headCommit: null,
-        };
+  /** Waits for the agent (ours or an earlier runner's); enforces the timeout. Returns { code, timedOut }. */
+  async waitForAgent(agent, timeoutSeconds) {
+    const pid = agent.pid;
+    const deadline = timeoutSeconds > 0 ? agent.startedAt + timeoutSeconds * 1000 : Infinity;
+    let timedOut = agent.timedOut === true;
+    let code;
+    while (!timedOut) {
+      code = this.readAgentExit();
+      if (code !== undefined) break;
+      if (!processRunning(pid, agent.pidStartTime)) {
+        code = this.readAgentExit(); // it may have finished between the two checks
+        break;
       }
-      this.appendLog(`cloned ${job.repo} at ${job.ref || 'HEAD'} (${baseCommit}); starting the agent`);
-      pid = this.startAgent(job);
-      writeJsonFile(this.files.agentStarted, { at: startedAt, baseCommit });
-      await api.heartbeat('running');
-    } else {
-      log('info', 'reattaching to the agent started by an earlier runner', { pid });
+      if (Date.now() >= deadline) {
+        timedOut = true;
+        writeJsonFile(this.files.agent, { ...agent, timedOut: true }); // a restarted runner must still say TIMEOUT
+        this.appendLog(`agent timed out after ${timeoutSeconds}s; stopping it`);
+        log('warn', 'agent timed out', { timeoutSeconds });
+        break;
+      }
+      await sleep(POLL_MS);
     }
+    // Also stops whatever the agent left running in its group, so the log is final once we ship it.
+    await stopGroup(pid);
+    return timedOut ? { code: 124, timedOut: true } : { code: code === undefined ? null : code, timedOut: false };
+  }
 
-    const { code, timedOut } = await this.waitForAgent(pid, startedAt, job.timeoutSeconds || 0, api);
-    const durationSeconds = Math.round((Date.now() - startedAt) / 100) / 10;
-    let headCommit = null;
+  async collectChanges(baseCommit) {
+    await git(['add', '-A'], { cwd: this.repoDir });
+    const tmp = `${this.files.patch}.tmp`;
+    const fd = fs.openSync(tmp, 'w', 0o644);
     try {
-      headCommit = this.collectChanges(baseCommit);
-    } catch (err) {
-      this.appendLog(`collecting the agent's changes failed: ${err.message}`);
-      return {
-        status: 'FAILED',
-        exitCode: code,
-        message: `collecting changes failed: ${err.message}`,
-        durationSeconds,
-        baseCommit,
-        headCommit,
-      };
+      await git(['diff', '--cached', '--binary', '--no-color', '--no-ext-diff', '--no-textconv', baseCommit, '--'], {
+        cwd: this.repoDir,
+        stdoutFd: fd,
+      });
+    } finally {
+      fs.closeSync(fd);
     }
-    if (timedOut)
-      return {
-        status: 'TIMEOUT',
-        exitCode: 124,
-        message: `agent timed out after ${job.timeoutSeconds}s`,
-        durationSeconds,
-        baseCommit,
-        headCommit,
-      };
-    if (code === 0)
-      return { status: 'COMPLETED', exitCode: 0, message: 'agent finished', durationSeconds, baseCommit, headCommit };
-    if (code === null)
+    fs.renameSync(tmp, this.files.patch);
+    return (await git(['rev-parse', 'HEAD'], { cwd: this.repoDir })).trim();
+  }
+
+  /** Everything from the clone to the agent's changes; returns the outcome (never throws for job problems). */
+  async runJob(claim, job, heartbeat) {
+    let agent = readJsonFile(this.files.agent);
+    const preparingSince = Date.now();
+    const failure = (message, extra = {}) => {
+      this.appendLog(message);
       return {
         status: 'FAILED',
         exitCode: null,
-        message: 'the agent process disappeared without an exit code',
-        durationSeconds,
-        baseCommit,
-        headCommit,
+        message,
+        durationSeconds: seconds(Date.now() - (agent ? agent.startedAt : preparingSince)),
+        baseCommit: agent ? agent.baseCommit : null,
+        headCommit: null,
+        ...extra,
       };
-    return {
-      status: 'FAILED',
-      exitCode: code,
-      message: `agent exited with code ${code}`,
-      durationSeconds,
-      baseCommit,
-      headCommit,
     };
+
+    if (!agent) {
+      if (typeof job.agentCommand !== 'string' || job.agentCommand.trim() === '')
+        return failure('the job has no agent command');
+      fs.writeFileSync(this.files.task, String(job.task ?? ''), { mode: 0o600 });
+      heartbeat.set('cloning');
+      let baseCommit;
+      try {
+        baseCommit = await this.prepareRepo(job, claim.allowLocalRepos);
+      } catch (err) {
+        return failure(`preparing the repository failed: ${err.message}`);
+      }
+      for (const stale of [this.files.agentPid, this.files.agentExit]) fs.rmSync(stale, { force: true });
+      // Recorded before the spawn: a runner restarted after this point waits for the agent, never starts it.
+      agent = { startedAt: Date.now(), baseCommit, pid: null };
+      writeJsonFile(this.files.agent, agent);
+      const pid = this.startAgent(job);
+      const stat = procStat(pid);
+      agent = { ...agent, pid, pidStartTime: stat ? stat.startTime : undefined };
+      writeJsonFile(this.files.agent, agent);
+      log('info', 'agent started', { pid });
+    } else if (!agent.pid) {
+      const pid = await this.agentPid();
+      if (!pid) return failure('the runner stopped while starting the agent; not starting it a second time');
+      agent = { ...agent, pid };
+      log('info', 'reattaching to the agent an earlier runner started', { pid });
+    } else {
+      log('info', 'reattaching to the agent an earlier runner started', { pid: agent.pid });
+    }
+
+    heartbeat.set('running');
+    const timeoutSeconds = Number(job.timeoutSeconds) > 0 ? Number(job.timeoutSeconds) : 0;
+    const { code, timedOut } = await this.waitForAgent(agent, timeoutSeconds);
+    const durationSeconds = seconds(Date.now() - agent.startedAt);
+    log('info', 'agent finished', { exitCode: code, timedOut });
+
+    heartbeat.set('collecting');
+    let headCommit;
+    try {
+      headCommit = await this.collectChanges(agent.baseCommit);
+    } catch (err) {
+      const how = timedOut ? 'timed out' : `exited with code ${code}`;
+      return failure(`the agent ${how}, but collecting its changes failed: ${err.message}`, { durationSeconds });
+    }
+    const outcome = { exitCode: code, durationSeconds, baseCommit: agent.baseCommit, headCommit };
+    if (timedOut) return { ...outcome, status: 'TIMEOUT', exitCode: 124, message: `agent timed out after ${timeoutSeconds}s` };
+    if (code === 124) return { ...outcome, status: 'TIMEOUT', message: 'agent exited with code 124 (timed out)' };
+    if (code === 0) return { ...outcome, status: 'COMPLETED', message: 'agent exited with code 0' };
+    if (code === null) {
+      this.appendLog('the agent ended without recording an exit code (killed?)');
+      return { ...outcome, status: 'FAILED', message: 'the agent ended without recording an exit code' };
+    }
+    return { ...outcome, status: 'FAILED', message: `agent exited with code ${code}` };
   }
 
-  /** Logs first, then artifacts, then the result: the host holds everything once the job is final. */
-  async report(api, shipper, outcome) {
-    await shipper.flush();
-    fs.writeFileSync(this.files.report, JSON.stringify(outcome, null, 2) + '\n');
+  /**
+   * Artifacts, then the whole log, then the result: once the host has the result it has everything.
+   * A delivery failure turns the result into FAILED with the reason, if the host can still hear it.
+   */
+  async report(api, shipper, heartbeat, outcome) {
+    heartbeat.set('uploading');
     let result = { status: outcome.status, exitCode: outcome.exitCode, message: outcome.message };
+    const fail = (message) => {
+      log('error', message);
+      this.appendLog(message);
+      result = { status: 'FAILED', exitCode: null, message };
+    };
+
+    writeFileAtomic(
+      this.files.report,
+      JSON.stringify(
+        {
+          status: outcome.status,
+          exitCode: outcome.exitCode,
+          durationSeconds: outcome.durationSeconds,
+          baseCommit: outcome.baseCommit,
+          headCommit: outcome.headCommit,
+          message: outcome.message,
+        },
+        null,
+        2,
+      ) + '\n',
+      0o644,
+    );
     try {
       await api.putArtifact('report.json', fs.readFileSync(this.files.report));
-      if (fs.existsSync(this.files.patch)) await api.putArtifact('changes.patch', fs.readFileSync(this.files.patch));
-      if (fs.existsSync(this.files.log)) await api.putArtifact('agent.log', fs.readFileSync(this.files.log));
+      if (outcome.headCommit && fs.existsSync(this.files.patch))
+        await api.putArtifact('changes.patch', fs.readFileSync(this.files.patch));
     } catch (err) {
-      this.appendLog(`uploading artifacts failed: ${err.message}`);
-      await shipper.flush().catch(() => undefined);
-      result = { status: 'FAILED', exitCode: outcome.exitCode, message: `uploading artifacts failed: ${err.message}` };
+      fail(`uploading artifacts failed: ${err.message}`);
     }
-    await api.postResult(result);
-    fs.writeFileSync(this.files.reported, new Date().toISOString());
+    try {
+      await shipper.flush();
+      await api.putArtifact('agent.log', fs.readFileSync(this.files.log));
+    } catch (err) {
+      fail(`uploading the log failed: ${err.message}`);
+      await shipper.flush().catch(() => undefined); // so the reason is in the host's copy too, if it can be
+    }
+
+    heartbeat.set('reporting');
+    const accepted = await api.postResult(result);
+    if (!accepted) log('warn', 'the host says the job is already finished');
+    writeFileAtomic(this.files.reported, new Date().toISOString() + '\n', 0o644);
     log('info', 'result reported', { status: result.status, exitCode: result.exitCode });
   }
 
   async run() {
-    fs.mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    ensurePrivateDir(this.options.stateDir);
+    ensurePrivateDir(this.options.secretsDir);
+    fs.closeSync(fs.openSync(this.files.log, 'a')); // the log exists from the start, even if nothing runs
     const claim = await this.claim();
-    if (!claim.job) {
-      log('info', 'sandbox has no job; idling');
+    const job = claim.job;
+    if (!job) {
+      log('info', 'this sandbox has no job');
       return;
     }
     if (fs.existsSync(this.files.reported)) {
-      log('info', 'job already reported; nothing to do');
+      log('info', 'the job was already reported');
       return;
     }
-    const api = new JobApi(claim.controllerUrl, claim.job.jobId, claim.runnerCredential);
+    const api = new JobApi(claim.controllerUrl, job.jobId || claim.jobId, claim.runnerCredential);
     const shipper = new LogShipper(api, this.files.log);
-    let outcome = readJsonFile(this.files.result);
-    if (!outcome) {
-      shipper.start();
-      try {
-        outcome = await this.runJob(claim, api);
-      } catch (err) {
-        this.appendLog(`runner failed: ${err.message}`);
-        outcome = {
-          status: 'FAILED',
-          exitCode: null,
-          message: `runner failed: ${err.message}`,
-          durationSeconds: 0,
-          baseCommit: null,
-          headCommit: null,
-        };
+    const heartbeat = new Heartbeat(api);
+    try {
+      let outcome = readJsonFile(this.files.result);
+      if (outcome) {
+        log('info', 'the job already has an outcome; delivering it', { status: outcome.status });
+      } else {
+        shipper.start();
+        try {
+          outcome = await this.runJob(claim, job, heartbeat);
+        } catch (err) {
+          this.appendLog(`the runner failed: ${err.message}`);
+          outcome = {
+            status: 'FAILED',
+            exitCode: null,
+            message: `the runner failed: ${err.message}`,
+            durationSeconds: 0,
+            baseCommit: null,
+            headCommit: null,
+          };
+        }
+        writeJsonFile(this.files.result, outcome); // from here on a restart only delivers
       }
-      writeJsonFile(this.files.result, outcome);
+      await this.report(api, shipper, heartbeat, outcome);
+    } finally {
+      heartbeat.stop();
+      shipper.stopped = true;
     }
-    await api.heartbeat('uploading');
-    await this.report(api, shipper, outcome);
   }
 }
+
+const seconds = (ms) => Math.round(ms / 100) / 10;
 
 async function main() {
   let options;
@@ -506,19 +773,27 @@ async function main() {
     log('error', err.message);
     process.exit(2);
   }
-  const runner = new Runner(options);
-  let failed = false;
-  try {
-    await runner.run();
-  } catch (err) {
-    failed = true;
-    log('error', 'runner stopped', { error: err.message });
+  // The sandbox is powered off with SIGTERM; every step is resumable from the state dir.
+  for (const signal of ['SIGTERM', 'SIGINT']) {
+    process.on(signal, () => {
+      log('info', 'stopping', { signal });
+      process.exit(0);
+    });
   }
-  if (options.exitWhenDone) process.exit(failed ? 1 : 0);
-  // In a sandbox the runner is the VM's main process: stay up until the host powers the sandbox off.
-  const stop = () => process.exit(0);
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  const runner = new Runner(options);
+  for (;;) {
+    try {
+      await runner.run();
+      break;
+    } catch (err) {
+      log('error', 'the runner could not finish', { error: err.message, permanent: err instanceof PermanentError });
+      if (options.exitWhenDone) process.exit(1);
+      if (err instanceof PermanentError) break;
+      await sleep(IDLE_RETRY_MS); // the host was unreachable for the whole retry deadline: try again later
+    }
+  }
+  if (options.exitWhenDone) process.exit(0);
+  // In a sandbox the runner lives as long as the sandbox: idle until the host powers it off.
   setInterval(() => undefined, 1 << 30);
 }
 

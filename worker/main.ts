@@ -3,6 +3,7 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { LocalBackend } from '../backends/local';
+import { LocalNetwork } from '../backends/local-network';
 import type { SandboxBackend } from '../backends/types';
 import { loadConfig } from '../common/config';
 import { hostTaskQueue } from '../common/contract';
@@ -23,12 +24,27 @@ async function run(): Promise<void> {
 
   const backends: Partial<Record<'local' | 'proxmox', SandboxBackend>> = {};
   if (config.worker.backends.includes('local')) {
-    backends.local = new LocalBackend({
+    const { local } = config;
+    const isolated = local.isolation === 'namespaces';
+    const network = isolated
+      ? new LocalNetwork(
+          { bridge: local.bridge, subnet: local.subnet, guestApiPort: config.guestApi.port, uplink: local.uplink },
+          config.vmidRange,
+        )
+      : undefined;
+    const localBackend = new LocalBackend({
       dataDir: config.dataDir,
       vmidRange: config.vmidRange,
-      cloneDelayMs: config.local.cloneDelayMs,
-      bootDelayMs: config.local.bootDelayMs,
+      cloneDelayMs: local.cloneDelayMs,
+      bootDelayMs: local.bootDelayMs,
+      isolation: local.isolation,
+      network,
+      repoRoots: local.repoRoots,
+      maskPaths: local.maskPaths,
     });
+    // The guest API listens on the bridge's gateway: the bridge must exist first.
+    await localBackend.prepareHost();
+    backends.local = localBackend;
   }
   const activities = createActivities({ config, backends });
   const { resolveProfile, ...hostActivities } = activities;

@@ -89,7 +89,9 @@ export class TestStack {
       worker: { backends: ['local'], shutdownGraceTime: '5s' },
       guestApi: { listen: `127.0.0.1:${this.guestPort}` },
       vmidRange: { min: 7000, max: 7999 },
-      local: this.options.local ?? {},
+      // These suites test the workflow, not isolation: the unisolated sandbox keeps them fast and
+      // independent of the host's network (test/local-isolation.test.ts covers namespaces).
+      local: { isolation: 'none', ...this.options.local },
       profiles: [
         {
           name: 'local',

@@ -1,0 +1,183 @@
+// `agentlab doctor`: checks the host's prerequisites for the configured backends, each with its fix.
+import { constants as fsConstants, promises as fs } from 'node:fs';
+import type { Command } from 'commander';
+import execa from 'execa';
+import type { AgentlabConfig } from '../../common/config';
+import { connectClient } from '../../common/temporal';
+import { ExitCode } from '../errors';
+import { printJson, printTable } from '../output';
+import { runAction } from '../run-action';
+
+type Status = 'ok' | 'warn' | 'fail' | 'skip';
+interface Check {
+  name: string;
+  status: Status;
+  detail: string;
+  fix?: string;
+}
+
+const run = (command: string, args: string[]) => execa(command, args, { reject: false, timeout: 10_000 });
+
+async function onPath(tool: string): Promise<boolean> {
+  return (await run('sh', ['-c', `command -v ${tool}`])).exitCode === 0;
+}
+
+async function localChecks(config: AgentlabConfig): Promise<Check[]> {
+  const { local } = config;
+  if (local.isolation === 'none') {
+    return [
+      {
+        name: 'isolation',
+        status: 'warn',
+        detail: 'local.isolation is none: sandboxes are plain processes',
+        fix: 'set local.isolation: namespaces (needs root)',
+      },
+    ];
+  }
+  const checks: Check[] = [];
+  const uid = process.getuid?.();
+  checks.push(
+    uid === 0
+      ? { name: 'root', status: 'ok', detail: 'running as root' }
+      : {
+          name: 'root',
+          status: 'fail',
+          detail: `running as uid ${uid}; namespaces and nftables need root`,
+          fix: 'run the worker (and doctor) as root, e.g. with sudo',
+        },
+  );
+  const unshare = await run('unshare', ['--net', '--mount', '--pid', '--uts', '--ipc', '--fork', 'true']);
+  checks.push(
+    unshare.exitCode === 0
+      ? { name: 'namespaces', status: 'ok', detail: 'net, mount, pid, uts and ipc namespaces can be created' }
+      : {
+          name: 'namespaces',
+          status: 'fail',
+          detail: `unshare failed: ${unshare.stderr.trim()}`,
+          fix: 'enable user/kernel namespaces; run as root',
+        },
+  );
+  for (const [tool, pkg] of [
+    ['bwrap', 'bubblewrap'],
+    ['ip', 'iproute2'],
+    ['nft', 'nftables'],
+  ] as const) {
+    checks.push(
+      (await onPath(tool))
+        ? { name: tool, status: 'ok', detail: `${tool} is installed` }
+        : { name: tool, status: 'fail', detail: `${tool} is not installed`, fix: `apt-get install ${pkg}` },
+    );
+  }
+  const controllers = await fs.readFile('/sys/fs/cgroup/cgroup.controllers', 'utf8').catch(() => '');
+  checks.push(
+    /\bmemory\b/.test(controllers) && /\bcpu\b/.test(controllers)
+      ? { name: 'cgroup v2', status: 'ok', detail: 'memory and cpu controllers available: profile limits are enforced' }
+      : {
+          name: 'cgroup v2',
+          status: 'warn',
+          detail: 'no cgroup v2 memory/cpu controllers: profile cores and memory are not enforced',
+          fix: 'boot with systemd.unified_cgroup_hierarchy=1',
+        },
+  );
+  const netScripts = 'scripts/net';
+  const table = await run('nft', ['list', 'table', 'inet', 'agentlab']);
+  checks.push(
+    table.exitCode === 0 && table.stdout.includes(`"${local.bridge}"`)
+      ? { name: 'nftables', status: 'ok', detail: `table inet agentlab is loaded for ${local.bridge}` }
+      : {
+          name: 'nftables',
+          status: 'fail',
+          detail:
+            table.exitCode === 0
+              ? `table inet agentlab does not cover ${local.bridge}`
+              : 'table inet agentlab is not loaded',
+          fix: `${netScripts}/apply.sh --apply --bridge ${local.bridge} --subnet ${local.subnet} --port-prefix alv (or start the worker: agentlab up)`,
+        },
+  );
+  const link = await run('ip', ['-o', 'link', 'show', local.bridge]);
+  checks.push(
+    link.exitCode === 0 && /[<,]UP[,>]/.test(link.stdout)
+      ? { name: 'bridge', status: 'ok', detail: `${local.bridge} is up` }
+      : {
+          name: 'bridge',
+          status: 'fail',
+          detail: link.exitCode === 0 ? `${local.bridge} is down` : `${local.bridge} does not exist`,
+          fix: `${netScripts}/setup_vmbr1.sh --apply --bridge ${local.bridge} --address ${local.gateway}/${local.subnet.split('/')[1]}`,
+        },
+  );
+  return checks;
+}
+
+async function commonChecks(config: AgentlabConfig): Promise<Check[]> {
+  const checks: Check[] = [];
+  try {
+    const client = await connectClient(config);
+    await client.connection.close();
+    checks.push({ name: 'temporal', status: 'ok', detail: `reachable at ${config.temporal.address}` });
+  } catch {
+    checks.push({
+      name: 'temporal',
+      status: 'fail',
+      detail: `cannot reach ${config.temporal.address}`,
+      fix: 'agentlab up, or set TEMPORAL_ADDRESS',
+    });
+  }
+  const worker = await fetch(`${config.guestApi.url}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+    (r) => r.ok,
+    () => false,
+  );
+  checks.push(
+    worker
+      ? { name: 'worker', status: 'ok', detail: `guest API answers at ${config.guestApi.url}` }
+      : {
+          name: 'worker',
+          status: 'fail',
+          detail: `no guest API at ${config.guestApi.url}`,
+          fix: 'agentlab up (or start node dist/worker/main.js)',
+        },
+  );
+  await fs.mkdir(config.dataDir, { recursive: true }).catch(() => undefined);
+  const writable = await fs.access(config.dataDir, fsConstants.W_OK).then(
+    () => true,
+    () => false,
+  );
+  checks.push(
+    writable
+      ? { name: 'data dir', status: 'ok', detail: `${config.dataDir} is writable` }
+      : {
+          name: 'data dir',
+          status: 'fail',
+          detail: `${config.dataDir} is not writable`,
+          fix: `chown the directory or set dataDir in ${config.source}`,
+        },
+  );
+  if (!config.worker.backends.includes('proxmox')) {
+    checks.push({ name: 'proxmox', status: 'skip', detail: 'the proxmox backend is not enabled (worker.backends)' });
+  }
+  checks.push({ name: 'secrets key', status: 'skip', detail: 'no secrets bundles configured' });
+  return checks;
+}
+
+export function registerDoctorCommand(program: Command): void {
+  program
+    .command('doctor')
+    .description("check this host's prerequisites for the configured backends, each with its fix")
+    .option('--json', 'print one JSON document')
+    .action(
+      runAction(async (ctx) => {
+        const { config } = ctx;
+        const checks = [
+          ...(config.worker.backends.includes('local') ? await localChecks(config) : []),
+          ...(await commonChecks(config)),
+        ];
+        const failed = checks.some((c) => c.status === 'fail');
+        if (ctx.json) printJson({ ok: !failed, checks });
+        else
+          printTable(
+            ['CHECK', 'STATUS', 'DETAIL', 'FIX'],
+            checks.map((c) => [c.name, c.status.toUpperCase(), c.detail, c.fix]),
+          );
+        return failed ? ExitCode.failed : ExitCode.ok;
+      }),
+    );
+}

@@ -1,0 +1,189 @@
+// The local backend's sandbox, in a network the test builds itself: a job runs end to end; an agent
+// that tries to escape reaches only the Internet and the guest API; nothing is left afterwards.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { createExampleRepo } from '../common/example-repo';
+import { devServerArgs, temporalCliPath } from '../common/temporal-server';
+import { HOST_UPLINK, OUTSIDE_HOSTS, TestNetwork } from './support/netns';
+import { CLI, WORKER, eventually, sleep } from './support/stack';
+
+const GATEWAY = '10.78.0.1';
+const ESCAPE_AGENT = join(__dirname, 'fixtures', 'agents', 'escape-agent.js');
+
+interface ProbeResult {
+  name: string;
+  ok?: boolean;
+  error?: string;
+  body?: string;
+  [key: string]: unknown;
+}
+
+describe('local backend isolation', () => {
+  const net = new TestNetwork();
+  const home = mkdtempSync(join(tmpdir(), 'agentlab-iso-'));
+  const dataDir = join(home, 'data');
+  const repos = join(home, 'repos');
+  const configPath = join(home, 'config.yaml');
+  const env = { ...process.env, AGENTLAB_CONFIG: configPath };
+  let repo: string;
+
+  const cli = async (args: string[]) => {
+    const result = await net.execIn(net.host, process.execPath, [CLI, ...args], { env, timeout: 120_000 });
+    return { code: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+  };
+  const show = async (jobId: string) => JSON.parse((await cli(['job', 'show', jobId, '--json'])).stdout);
+
+  beforeAll(async () => {
+    await net.create();
+    mkdirSync(repos, { recursive: true });
+    repo = await createExampleRepo(repos);
+    writeFileSync(
+      configPath,
+      YAML.stringify({
+        node: 'isohost',
+        dataDir,
+        temporal: { address: '127.0.0.1:7233' },
+        vmidRange: { min: 7100, max: 7199 },
+        local: { isolation: 'namespaces', subnet: '10.78.0.0/24', repoRoots: [repos] },
+        profiles: [{ name: 'local', backend: 'local', ttl: '10m', provisioning: { attempts: 1, bootTimeout: '20s' } }],
+      }),
+    );
+    net.spawnIn(net.host, temporalCliPath(), devServerArgs({ ip: '127.0.0.1', port: 7233, namespace: 'default' }));
+    await eventually(
+      'Temporal in the host namespace',
+      async () =>
+        (
+          await net.execIn(net.host, temporalCliPath(), [
+            'operator',
+            'cluster',
+            'health',
+            '--address',
+            '127.0.0.1:7233',
+          ])
+        ).exitCode === 0,
+      60_000,
+    );
+    net.spawnIn(net.host, process.execPath, [WORKER], env);
+    await eventually(
+      'the worker on the sandbox bridge',
+      async () => (await net.execIn(net.host, 'curl', ['-sf', `http://${GATEWAY}:8844/healthz`])).exitCode === 0,
+      60_000,
+    );
+    net.serveHello(net.outside, 80);
+    net.serveHello(net.host, 9999); // a host service sandboxes must not reach
+  });
+
+  afterAll(() => net.destroy());
+
+  test('a job runs end to end, an escaping agent reaches only the Internet and the guest API, nothing is left', async () => {
+    // A peer sandbox worth attacking: it serves HTTP and keeps a marker in its secrets tmpfs.
+    const peerPlan = {
+      secretsDir: '/run/agentlab/secrets',
+      hostDataDir: dataDir,
+      writeMarker: 'peer-marker',
+      serve: 8080,
+      serveSeconds: 120,
+    };
+    const peerStart = await cli([
+      'job',
+      'run',
+      '--repo',
+      repo,
+      '--task',
+      JSON.stringify(peerPlan),
+      '--id',
+      'job-peer',
+      '--detach',
+      '--agent-command',
+      `node ${ESCAPE_AGENT}`,
+    ]);
+    expect(peerStart.code).toBe(0);
+    const peerLog = join(dataDir, 'jobs', 'job-peer', 'agent.log');
+    await eventually(
+      'the peer to serve',
+      async () => existsSync(peerLog) && readFileSync(peerLog, 'utf8').includes('serving on 8080'),
+    );
+    const peer = await show('job-peer');
+    const peerAddress: string = peer.sandbox.address;
+    expect(peerAddress).toMatch(/^10\.78\.0\.\d+$/);
+
+    const plan = {
+      secretsDir: '/run/agentlab/secrets',
+      hostDataDir: dataDir,
+      peerMarker: 'peer-marker',
+      targets: [
+        { name: 'lan10', host: OUTSIDE_HOSTS.lan10, port: 80 },
+        { name: 'lan192', host: OUTSIDE_HOSTS.lan192, port: 80 },
+        { name: 'metadata', host: OUTSIDE_HOSTS.metadata, port: 80, path: '/latest/meta-data/' },
+        { name: 'peer', host: peerAddress, port: 8080 },
+        { name: 'hostGatewayOtherPort', host: GATEWAY, port: 9999 },
+        { name: 'hostUplinkOtherPort', host: HOST_UPLINK, port: 9999 },
+        { name: 'guestApi', host: GATEWAY, port: 8844, path: '/healthz' },
+        { name: 'internet', host: OUTSIDE_HOSTS.internet, port: 80 },
+      ],
+    };
+    const run = await cli([
+      'job',
+      'run',
+      '--repo',
+      repo,
+      '--task',
+      JSON.stringify(plan),
+      '--id',
+      'job-escape',
+      '--json',
+      '--agent-command',
+      `node ${ESCAPE_AGENT}`,
+    ]);
+    expect(run.stderr).toContain('RUNNING');
+    expect(run.code).toBe(0);
+    const escape = JSON.parse(run.stdout);
+    expect(escape).toMatchObject({ status: 'COMPLETED', sandbox: { state: 'DESTROYED' } });
+
+    const results = new Map<string, ProbeResult>();
+    for (const line of readFileSync(join(dataDir, 'jobs', 'job-escape', 'agent.log'), 'utf8').split('\n')) {
+      if (line.startsWith('ESCAPE ')) {
+        const result = JSON.parse(line.slice('ESCAPE '.length)) as ProbeResult;
+        results.set(result.name, result);
+      }
+    }
+    // Each outcome on its own: only the Internet and the guest API answer.
+    expect(results.get('internet')).toMatchObject({ ok: true, body: `hello from ${OUTSIDE_HOSTS.internet}` });
+    expect(results.get('guestApi')).toMatchObject({ ok: true, status: 200 });
+    expect(results.get('lan10')).toMatchObject({ ok: false });
+    expect(results.get('lan192')).toMatchObject({ ok: false });
+    expect(results.get('metadata')).toMatchObject({ ok: false });
+    expect(results.get('peer')).toMatchObject({ ok: false });
+    expect(results.get('hostGatewayOtherPort')).toMatchObject({ ok: false });
+    expect(results.get('hostUplinkOtherPort')).toMatchObject({ ok: false });
+    // The peer really was up and serving (from the host side), so its failure above is the policy.
+    const fromHost = await net.execIn(net.host, 'curl', ['-s', '--max-time', '3', `http://${peerAddress}:8080/`]);
+    expect(fromHost.stdout).toBe('peer sandbox');
+
+    // Filesystem: secrets on a private tmpfs, host read-only, the host's agentlab data hidden.
+    const fsChecks = results.get('fs')!;
+    expect(fsChecks.secretsFsType).toBe('tmpfs');
+    expect(fsChecks.ownSecrets).toContain('claim.json');
+    expect(fsChecks.peerMarkerVisible).toBe(false);
+    expect(fsChecks.hostWritable).toBe('EROFS');
+    expect(fsChecks.dataDirEntries).toEqual([]);
+    expect(fsChecks.hostname).toBe(`sandbox-${escape.sandbox.vmid}`);
+
+    // Tear the peer down too, then nothing of either sandbox may remain.
+    expect((await cli(['sandbox', 'destroy', 'job-peer'])).code).toBe(0);
+    await eventually('the peer to be destroyed', async () => (await show('job-peer')).sandbox.state === 'DESTROYED');
+    for (const vmid of [escape.sandbox.vmid, peer.sandbox.vmid]) {
+      const netnsList = (await net.execIn(net.host, 'ip', ['netns', 'list'])).stdout;
+      expect(netnsList).not.toContain(`agentlab-${vmid}`);
+      expect((await net.execIn(net.host, 'ip', ['link', 'show'])).stdout).not.toContain(`alv${vmid}`);
+      expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(`agentlab-${vmid}`);
+      expect(existsSync(join(dataDir, 'sandboxes', String(vmid)))).toBe(false);
+      const processes = (await net.execIn(net.host, 'pgrep', ['-f', join(dataDir, 'sandboxes', String(vmid))])).stdout;
+      expect(processes).toBe('');
+      expect(existsSync(`/sys/fs/cgroup/agentlab/sandbox-${vmid}`)).toBe(false);
+    }
+    await sleep(0);
+  });
+});
