@@ -271,14 +271,16 @@ class LogShipper {
 // ---------------------------------------------------------------------------------------------------
 // Git
 
+/** Whitespace or control characters: never part of a URL or ref we would pass on. */
+const hasUnsafeChars = (text) => /\s/.test(text) || [...text].some((c) => c.charCodeAt(0) < 0x20 || c === '\x7f');
+
 /** Allowlisted clone sources: remote protocols always, local repositories only where the host allows them. */
 function repoUrlProblem(repo, allowLocalRepos) {
   if (typeof repo !== 'string' || repo.trim() === '') return 'the job has no repository URL';
   if (repo.startsWith('-')) return `repository URL ${JSON.stringify(repo)} looks like a command-line option`;
   const helper = /^([a-z][a-z0-9+.-]*)::/i.exec(repo);
   if (helper) return `repository URL scheme "${helper[1]}::" (a git remote helper) is not allowed`;
-  if (/[\s\x00-\x1f\x7f]/.test(repo))
-    return `repository URL ${JSON.stringify(repo)} contains whitespace or control characters`;
+  if (hasUnsafeChars(repo)) return `repository URL ${JSON.stringify(repo)} contains whitespace or control characters`;
   const local = `local repository ${JSON.stringify(repo)} is not allowed in this sandbox`;
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(repo);
   if (scheme) {
@@ -303,7 +305,7 @@ function repoUrlProblem(repo, allowLocalRepos) {
 
 /** A ref is a branch, tag, commit or full ref name: never a refspec or an option. */
 function refProblem(ref) {
-  if (/^[-+]/.test(ref) || /[\s:\x00-\x1f\x7f~^?*[\\]/.test(ref) || ref.includes('..'))
+  if (/^[-+]/.test(ref) || /[:~^?*[\\]/.test(ref) || hasUnsafeChars(ref) || ref.includes('..'))
     return `ref ${JSON.stringify(ref)} is not a valid ref`;
   return undefined;
 }
@@ -503,19 +505,23 @@ class Runner {
     const logFd = fs.openSync(this.files.log, 'a');
     let child;
     try {
-      child = spawn('/bin/sh', ['-c', AGENT_WRAPPER, 'agentlab-agent', this.files.agentExit, this.files.agentPid, job.agentCommand], {
-        cwd: this.repoDir,
-        detached: true,
-        stdio: ['ignore', logFd, logFd],
-        env: {
-          ...process.env,
-          PWD: this.repoDir,
-          AGENTLAB_TASK_FILE: this.files.task,
-          AGENTLAB_TASK: job.task,
-          AGENTLAB_JOB_ID: job.jobId,
-          AGENTLAB_REPO_DIR: this.repoDir,
+      child = spawn(
+        '/bin/sh',
+        ['-c', AGENT_WRAPPER, 'agentlab-agent', this.files.agentExit, this.files.agentPid, job.agentCommand],
+        {
+          cwd: this.repoDir,
+          detached: true,
+          stdio: ['ignore', logFd, logFd],
+          env: {
+            ...process.env,
+            PWD: this.repoDir,
+            AGENTLAB_TASK_FILE: this.files.task,
+            AGENTLAB_TASK: job.task,
+            AGENTLAB_JOB_ID: job.jobId,
+            AGENTLAB_REPO_DIR: this.repoDir,
+          },
         },
-      });
+      );
     } finally {
       fs.closeSync(logFd);
     }
@@ -656,7 +662,8 @@ class Runner {
       return failure(`the agent ${how}, but collecting its changes failed: ${err.message}`, { durationSeconds });
     }
     const outcome = { exitCode: code, durationSeconds, baseCommit: agent.baseCommit, headCommit };
-    if (timedOut) return { ...outcome, status: 'TIMEOUT', exitCode: 124, message: `agent timed out after ${timeoutSeconds}s` };
+    if (timedOut)
+      return { ...outcome, status: 'TIMEOUT', exitCode: 124, message: `agent timed out after ${timeoutSeconds}s` };
     if (code === 124) return { ...outcome, status: 'TIMEOUT', message: 'agent exited with code 124 (timed out)' };
     if (code === 0) return { ...outcome, status: 'COMPLETED', message: 'agent exited with code 0' };
     if (code === null) {

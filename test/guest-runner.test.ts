@@ -384,7 +384,11 @@ describe('guest agent-runner', () => {
     expect(exit.stderr).not.toContain(job.token);
     expect(exit.stderr).not.toContain(job.credential!);
     for (const line of exit.stderr.trim().split('\n')) {
-      expect(JSON.parse(line)).toMatchObject({ ts: expect.any(String), level: expect.any(String), msg: expect.any(String) });
+      expect(JSON.parse(line)).toMatchObject({
+        ts: expect.any(String),
+        level: expect.any(String),
+        msg: expect.any(String),
+      });
     }
     // git ran hardened.
     const clone = readFileSync(box.gitCalls, 'utf8')
@@ -453,7 +457,11 @@ describe('guest agent-runner', () => {
 
     expect((await runToEnd(box)).code).toBe(0);
     expect(box.host.results).toHaveLength(1);
-    expect(box.host.results[0]).toMatchObject({ status: 'FAILED', exitCode: null, message: expect.stringMatching(message) });
+    expect(box.host.results[0]).toMatchObject({
+      status: 'FAILED',
+      exitCode: null,
+      message: expect.stringMatching(message),
+    });
     expect(box.host.logText).toMatch(message);
     expect(existsSync(box.gitCalls)).toBe(false); // git never ran
     expect(existsSync(pwned)).toBe(false);
