@@ -93,6 +93,30 @@ const DEFAULT_PROFILES: z.input<typeof profileSchema>[] = [
   },
 ];
 
+/** The Proxmox VE backend's connection and placement; the token secret never lives in this file's output. */
+const proxmoxSchema = z
+  .object({
+    url: z.string().url(),
+    tokenId: z.string().regex(/^[^@\s]+@[^!\s]+![A-Za-z][A-Za-z0-9._-]*$/, 'expected USER@REALM!TOKENID'),
+    tokenSecretFile: z.string().optional(),
+    tokenSecret: z.string().optional(),
+    /** Absent: the first node of GET /nodes. */
+    node: z.string().optional(),
+    caFile: z.string().optional(),
+    fingerprint: z
+      .string()
+      .regex(/^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/, 'expected a SHA-256 fingerprint AA:BB:…')
+      .optional(),
+    storage: z.string().optional(),
+    snippetsDir: z.string().prefault('/var/lib/vz/snippets'),
+    snippetStorage: z.string().prefault('local'),
+    bridge: z.string().prefault('vmbr1'),
+    cloneMode: z.enum(['linked', 'full']).prefault('linked'),
+  })
+  .strict()
+  .refine((p) => !(p.caFile && p.fingerprint), 'set caFile or fingerprint, not both');
+export type ProxmoxConfig = z.output<typeof proxmoxSchema>;
+
 const fileSchema = z
   .object({
     node: z
@@ -154,6 +178,7 @@ const fileSchema = z
       })
       .strict()
       .prefault({}),
+    proxmox: proxmoxSchema.optional(),
     profiles: z.array(z.unknown()).prefault([]),
   })
   .strict();
@@ -178,6 +203,8 @@ export interface AgentlabConfig {
     maskPaths: string[];
   };
   profiles: Map<string, Profile>;
+  /** With the secret resolved from AGENTLAB_PROXMOX_TOKEN_SECRET, tokenSecret or tokenSecretFile. */
+  proxmox?: ProxmoxConfig;
 }
 
 export class ConfigError extends Error {
@@ -270,6 +297,10 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
       maskPaths: file.local.maskPaths,
     },
     profiles,
+    proxmox: file.proxmox && {
+      ...file.proxmox,
+      tokenSecret: env.AGENTLAB_PROXMOX_TOKEN_SECRET ?? file.proxmox.tokenSecret,
+    },
   };
 }
 

@@ -4,6 +4,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from 
 import { createActivities } from '../activities';
 import { LocalBackend } from '../backends/local';
 import { LocalNetwork } from '../backends/local-network';
+import { createProxmoxBackend } from '../backends/proxmox/create';
 import type { SandboxBackend } from '../backends/types';
 import { loadConfig } from '../common/config';
 import { hostTaskQueue } from '../common/contract';
@@ -46,6 +47,7 @@ async function run(): Promise<void> {
     await localBackend.prepareHost();
     backends.local = localBackend;
   }
+  if (config.worker.backends.includes('proxmox')) backends.proxmox = createProxmoxBackend(config);
   const activities = createActivities({ config, backends });
   const { resolveProfile, ...hostActivities } = activities;
 

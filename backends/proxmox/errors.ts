@@ -114,7 +114,10 @@ export function classifyPveError(pveMessage: string, details: PveErrorDetails = 
     }
     return new PveParameterError(text, details);
   }
-  if (/^Configuration file '.*' does not exist$/.test(text) || /^unable to find configuration file for VM \d+/.test(text)) {
+  if (
+    /^Configuration file '.*' does not exist$/.test(text) ||
+    /^unable to find configuration file for VM \d+/.test(text)
+  ) {
     return new PveNotFoundError(text, details);
   }
   if (/^VM is locked \(/.test(text)) return new PveLockedError(text, details);

@@ -1,12 +1,5 @@
 // The simulated endpoints, with PVE 8.4's sync-versus-task error split (semantics/error-catalog.json).
-import {
-  configMissing,
-  configNotFound,
-  flockTimeout,
-  paramError,
-  SimHttpError,
-  storageLockTimeout,
-} from './errors';
+import { configMissing, configNotFound, flockTimeout, paramError, SimHttpError, storageLockTimeout } from './errors';
 import { SimState, type SimVm } from './state';
 
 export interface RouteContext {
@@ -93,7 +86,8 @@ export function createRoutes(state: SimState, onStart?: (vmid: number, vm: SimVm
         const config: Record<string, string | number> = { lock: 'clone' };
         for (const [key, value] of Object.entries(source.config)) {
           if (['template', 'lock', 'name', 'description'].includes(key)) continue;
-          if (/^net\d+$/.test(key)) config[key] = String(value).replace(/=([0-9A-F]{2}:){5}[0-9A-F]{2}/i, `=${SimState.newMac()}`);
+          if (/^net\d+$/.test(key))
+            config[key] = String(value).replace(/=([0-9A-F]{2}:){5}[0-9A-F]{2}/i, `=${SimState.newMac()}`);
           else if (isCloudInitDrive(value)) config[key] = `${storage}:vm-${newid}-cloudinit,media=cdrom`;
           else if (DISK_KEY.test(key)) {
             const volid = String(value).split(',')[0]!;
@@ -254,7 +248,11 @@ export function createRoutes(state: SimState, onStart?: (vmid: number, vm: SimVm
   }
 
   return [
-    { method: 'GET', path: '/version', handler: () => ({ version: '8.4.1', release: '8.4', repoid: '2a5fa54a8503f96d' }) },
+    {
+      method: 'GET',
+      path: '/version',
+      handler: () => ({ version: '8.4.1', release: '8.4', repoid: '2a5fa54a8503f96d' }),
+    },
     { method: 'GET', path: '/cluster/nextid', handler: nextid },
     {
       method: 'GET',

@@ -54,7 +54,10 @@ const FORMATS: Record<string, (v: string) => string | undefined> = {
   'pve-qm-cicustom': (v) => {
     for (const part of v.split(',')) {
       const [key, volume] = part.split('=');
-      if (!['meta', 'network', 'user', 'vendor'].includes(key ?? '') || !/^[a-z][a-z0-9\-_.]*:.+$/i.test(volume ?? '')) {
+      if (
+        !['meta', 'network', 'user', 'vendor'].includes(key ?? '') ||
+        !/^[a-z][a-z0-9\-_.]*:.+$/i.test(volume ?? '')
+      ) {
         return `invalid cicustom '${part}'`;
       }
     }
@@ -78,7 +81,8 @@ function checkPropertyString(value: string, keys: string[]): string | undefined 
 }
 
 function checkValue(spec: ParamSpec, value: string): string | undefined {
-  if (spec.type === 'boolean' && value !== '0' && value !== '1') return `type check ('boolean') failed - got '${value}'`;
+  if (spec.type === 'boolean' && value !== '0' && value !== '1')
+    return `type check ('boolean') failed - got '${value}'`;
   if (spec.type === 'integer' || spec.type === 'number') {
     const ok = spec.type === 'integer' ? /^-?\d+$/.test(value) : /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(value);
     if (!ok) return `type check ('${spec.type}') failed - got '${value}'`;

@@ -24,11 +24,27 @@ export class TaskTable {
   constructor(private readonly node: string) {}
 
   /** Returns the UPID at once (fork_worker writes the task file first); the worker runs afterwards. */
-  start(type: string, id: string | number, user: string, worker: (log: (line: string) => void) => Promise<void>): string {
+  start(
+    type: string,
+    id: string | number,
+    user: string,
+    worker: (log: (line: string) => void) => Promise<void>,
+  ): string {
     const pid = this.nextPid++;
     const starttime = Math.floor(Date.now() / 1000);
     const upid = `UPID:${this.node}:${hex(pid, 8)}:${hex(this.pstart, 8)}:${hex(starttime, 8)}:${type}:${id}:${user}:`;
-    const task: SimTask = { upid, node: this.node, pid, pstart: this.pstart, starttime, type, id: String(id), user, status: 'running', log: [] };
+    const task: SimTask = {
+      upid,
+      node: this.node,
+      pid,
+      pstart: this.pstart,
+      starttime,
+      type,
+      id: String(id),
+      user,
+      status: 'running',
+      log: [],
+    };
     this.tasks.set(upid, task);
     setImmediate(() => {
       worker((line) => task.log.push(line)).then(

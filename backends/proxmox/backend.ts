@@ -1,0 +1,331 @@
+// The `proxmox` backend: a sandbox is a linked clone of a cloud-init template, marked as ours by tags and description.
+import { createHash, randomBytes } from 'node:crypto';
+import type { Owner, ResolvedProfile } from '../../common/contract';
+import { PermanentBackendError, type DestroyOutcome, type OwnedVm, type SandboxBackend } from '../types';
+import { apiPath, type ProxmoxClient } from './client';
+import { PveAgentNotRunningError, PveAlreadyRunningError, PveError, PveNotFoundError } from './errors';
+import { AGENTLAB_TAG, isOwnedBy, ownerDescription, ownerTag, parseOwner, tagsOf } from './marks';
+import { removeSnippet, snippetName, writeSnippet } from './snippet';
+
+export interface ProxmoxBackendOptions {
+  client: ProxmoxClient;
+  /** Undefined: the first node of GET /nodes. */
+  node?: string;
+  vmidRange: { min: number; max: number };
+  /** Target storage of full clones; linked clones stay on the template's storage. */
+  storage?: string;
+  /** Local directory of the snippets storage (e.g. /var/lib/vz/snippets). */
+  snippetsDir: string;
+  snippetStorage?: string;
+  bridge?: string;
+  cloneMode?: 'linked' | 'full';
+  /** Called while waiting for tasks; the worker passes the activity heartbeat. */
+  onPoll?: () => void;
+  taskTimeoutMs?: number;
+  pollIntervalMs?: number;
+}
+
+type VmConfig = Record<string, string | number | undefined>;
+interface Resource {
+  vmid: number;
+  status: string;
+  tags?: string;
+  node: string;
+}
+
+/** The VMID was taken by someone else between allocate and clone: the next provisioning attempt picks again. */
+export class VmidConflictError extends Error {
+  override name = 'VmidConflict';
+}
+
+/** How long an allocated but not yet cloned VMID stays reserved inside this worker. */
+const PENDING_TTL_MS = 10 * 60_000;
+
+export class ProxmoxBackend implements SandboxBackend {
+  readonly kind = 'proxmox' as const;
+  private nodeName?: string;
+  /** vmid → owner, so concurrent allocations in this process never hand out one VMID twice. */
+  private readonly pending = new Map<number, { key: string; attempt: number; at: number }>();
+
+  constructor(private readonly options: ProxmoxBackendOptions) {
+    this.nodeName = options.node;
+  }
+
+  private get client(): ProxmoxClient {
+    return this.options.client;
+  }
+
+  private async node(): Promise<string> {
+    this.nodeName ??= (await this.client.get<{ node: string }[]>('/nodes'))[0]?.node;
+    if (!this.nodeName) throw new PermanentBackendError('the Proxmox cluster reports no nodes');
+    return this.nodeName;
+  }
+
+  private async vmPath(vmid: number, rest = ''): Promise<string> {
+    return apiPath`/nodes/${await this.node()}/qemu/${vmid}` + rest;
+  }
+
+  private async wait(upid: string): Promise<void> {
+    await this.client.waitTask(upid, {
+      onPoll: this.options.onPoll,
+      timeoutMs: this.options.taskTimeoutMs,
+      initialIntervalMs: this.options.pollIntervalMs,
+    });
+  }
+
+  private async config(vmid: number): Promise<VmConfig | undefined> {
+    try {
+      return await this.client.get<VmConfig>(await this.vmPath(vmid, '/config'));
+    } catch (err) {
+      if (err instanceof PveNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  private async vms(): Promise<Resource[]> {
+    return this.client.get<Resource[]>('/cluster/resources', { type: 'vm' });
+  }
+
+  /** Errors retrying cannot fix (parameters, permissions, missing template) keep Proxmox's text but stop retries. */
+  private async guard<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (err instanceof PveError && !err.retryable) throw new PermanentBackendError(err.message);
+      throw err;
+    }
+  }
+
+  async allocate(owner: Owner, attempt: number): Promise<number> {
+    return this.guard(async () => {
+      const key = owner.workflowId;
+      const vms = await this.vms();
+      const tag = ownerTag(owner.workflowId);
+      for (const vm of vms.filter((v) => tagsOf(v.tags).includes(tag))) {
+        const mark = parseOwner((await this.config(vm.vmid))?.description);
+        if (mark?.workflowId === owner.workflowId && mark.attempt === attempt) return vm.vmid; // a retry after a crash
+      }
+      const now = Date.now();
+      for (const [vmid, p] of this.pending) {
+        if (now - p.at > PENDING_TTL_MS) this.pending.delete(vmid);
+        else if (p.key === key && p.attempt === attempt) return vmid;
+      }
+      const used = new Set(vms.map((v) => v.vmid));
+      const { min, max } = this.options.vmidRange;
+      const size = max - min + 1;
+      // A random starting point makes workers that allocate at the same moment rarely pick the same VMID;
+      // the clone is what really reserves it, and a loser gets VmidConflict and allocates again.
+      const offset = Math.floor(Math.random() * size);
+      for (let i = 0; i < size; i++) {
+        const vmid = min + ((offset + i) % size);
+        if (used.has(vmid) || this.pending.has(vmid)) continue;
+        this.pending.set(vmid, { key, attempt, at: now });
+        return vmid;
+      }
+      throw new Error(`no free VMID in ${min}-${max}: ${used.size} VMs on the cluster`);
+    });
+  }
+
+  async clone(vmid: number, profile: ResolvedProfile, owner: Owner): Promise<void> {
+    return this.guard(async () => {
+      const attempt = this.pending.get(vmid)?.attempt ?? 0;
+      if (await this.adoptExisting(vmid, owner)) return;
+      const templateVmid = profile.templateVmid;
+      if (templateVmid === undefined) throw new PermanentBackendError(`profile ${profile.name} has no templateVmid`);
+      await this.validateTemplate(templateVmid);
+      const clonePath = await this.vmPath(templateVmid, '/clone');
+      const base = { newid: vmid, name: `agentlab-${vmid}`, description: ownerDescription(owner, attempt) };
+      const full = { ...base, full: true, storage: this.options.storage };
+      let upid: string;
+      try {
+        try {
+          upid = await this.client.post<string>(
+            clonePath,
+            this.options.cloneMode === 'full' ? full : { ...base, full: false },
+          );
+        } catch (err) {
+          // Storage without linked-clone support (e.g. raw files on a dir storage): copy the disks instead.
+          if (!(err instanceof PveError) || !/^Linked clone feature is not supported/.test(err.pveMessage)) throw err;
+          upid = await this.client.post<string>(clonePath, full);
+        }
+        await this.wait(upid);
+      } catch (err) {
+        if (
+          err instanceof PveError &&
+          /config file already exists|lock-\d+\.conf' - got timeout/.test(err.pveMessage)
+        ) {
+          // Someone else's clone got this VMID first — unless it was our own earlier try.
+          if (await this.adoptExisting(vmid, owner)) return;
+          this.pending.delete(vmid);
+          throw new VmidConflictError(`VMID ${vmid} was taken by another clone (${err.pveMessage}); allocate again`);
+        }
+        throw err;
+      }
+      await this.markOwned(vmid, owner);
+      this.pending.delete(vmid);
+    });
+  }
+
+  /** True when the VM exists and this owner created it (a retried clone): finishes marking it. */
+  private async adoptExisting(vmid: number, owner: Owner): Promise<boolean> {
+    let config = await this.config(vmid);
+    if (!config) return false;
+    for (let i = 0; config?.lock === 'clone' && i < 600; i++) {
+      // Another clone (ours or not) is still running: its description appears only when it is done.
+      this.options.onPoll?.();
+      await new Promise((resolve) => setTimeout(resolve, this.options.pollIntervalMs ?? 500));
+      config = await this.config(vmid);
+    }
+    if (!config) return false;
+    if (parseOwner(config.description)?.workflowId !== owner.workflowId) {
+      this.pending.delete(vmid);
+      throw new VmidConflictError(`VMID ${vmid} already exists and is not this job's; allocate again`);
+    }
+    await this.markOwned(vmid, owner);
+    return true;
+  }
+
+  private async markOwned(vmid: number, owner: Owner): Promise<void> {
+    await this.client.put(await this.vmPath(vmid, '/config'), {
+      tags: [AGENTLAB_TAG, ownerTag(owner.workflowId)].join(';'),
+    });
+  }
+
+  private async validateTemplate(templateVmid: number): Promise<void> {
+    let config: VmConfig | undefined;
+    try {
+      config = await this.client.get<VmConfig>(await this.vmPath(templateVmid, '/config'));
+    } catch (err) {
+      if (err instanceof PveNotFoundError) {
+        throw new PermanentBackendError(`template VM ${templateVmid} is missing: ${err.pveMessage}`);
+      }
+      throw err;
+    }
+    const problems: string[] = [];
+    if (Number(config.template) !== 1) problems.push('it is not a template (qm template)');
+    if (!/^(enabled=)?1/.test(String(config.agent ?? '0')))
+      problems.push('the QEMU guest agent is not enabled (agent: 1)');
+    if (!Object.values(config).some((v) => typeof v === 'string' && /cloudinit/.test(v))) {
+      problems.push('it has no cloud-init drive');
+    }
+    if (problems.length > 0) {
+      throw new PermanentBackendError(`template VM ${templateVmid} cannot be used: ${problems.join('; ')}`);
+    }
+  }
+
+  /** Start, stop and configure act only on VMs carrying our tag: a colliding foreign VMID is never touched. */
+  private async requireOurs(vmid: number): Promise<VmConfig> {
+    const config = await this.config(vmid);
+    if (!config) throw new PermanentBackendError(`VM ${vmid} does not exist`);
+    if (!tagsOf(config.tags).includes(AGENTLAB_TAG) || !parseOwner(config.description)) {
+      throw new PermanentBackendError(`VM ${vmid} is not an agentlab sandbox; refusing to touch it`);
+    }
+    return config;
+  }
+
+  async configure(
+    vmid: number,
+    profile: ResolvedProfile,
+    job: { jobId: string; controllerUrl: string },
+  ): Promise<{ tokenHash: string }> {
+    return this.guard(async () => {
+      await this.requireOurs(vmid);
+      const token = randomBytes(32).toString('hex');
+      await writeSnippet(this.options.snippetsDir, { controllerUrl: job.controllerUrl, jobId: job.jobId, vmid, token });
+      await this.client.put(await this.vmPath(vmid, '/config'), {
+        cores: profile.cores,
+        memory: String(profile.memoryMb),
+        net0: `virtio,bridge=${this.options.bridge ?? 'vmbr1'}`,
+        cicustom: `user=${this.options.snippetStorage ?? 'local'}:snippets/${snippetName(vmid)}`,
+        ciupgrade: false, // a package upgrade on first boot only slows the sandbox down
+      });
+      return { tokenHash: createHash('sha256').update(token).digest('hex') };
+    });
+  }
+
+  async start(vmid: number): Promise<void> {
+    return this.guard(async () => {
+      await this.requireOurs(vmid);
+      try {
+        await this.wait(await this.client.post<string>(await this.vmPath(vmid, '/status/start')));
+      } catch (err) {
+        if (!(err instanceof PveAlreadyRunningError)) throw err; // a retried start
+      }
+    });
+  }
+
+  async guestAddress(vmid: number): Promise<string | undefined> {
+    return this.guard(async () => {
+      let reply: {
+        result?: { name: string; 'ip-addresses'?: { 'ip-address': string; 'ip-address-type': string }[] }[];
+      };
+      try {
+        reply = await this.client.get(await this.vmPath(vmid, '/agent/network-get-interfaces'));
+      } catch (err) {
+        if (err instanceof PveAgentNotRunningError) return undefined; // still booting
+        if (err instanceof PveError && /^VM \d+ is not running$/.test(err.pveMessage)) return undefined;
+        throw err;
+      }
+      for (const nic of reply.result ?? []) {
+        if (nic.name === 'lo') continue;
+        const v4 = nic['ip-addresses']?.find(
+          (a) => a['ip-address-type'] === 'ipv4' && !/^(127\.|169\.254\.)/.test(a['ip-address']),
+        );
+        if (v4) return v4['ip-address'];
+      }
+      return undefined;
+    });
+  }
+
+  async stop(vmid: number): Promise<void> {
+    return this.guard(async () => {
+      await this.requireOurs(vmid);
+      await this.wait(await this.client.post<string>(await this.vmPath(vmid, '/status/stop')));
+    });
+  }
+
+  async deleteBootstrap(vmid: number): Promise<void> {
+    await removeSnippet(this.options.snippetsDir, vmid);
+  }
+
+  async destroy(vmid: number, owner: Owner): Promise<DestroyOutcome> {
+    return this.guard(async () => {
+      const config = await this.config(vmid);
+      if (!config) return 'absent';
+      if (!isOwnedBy(config, owner)) return 'not-ours';
+      const status = await this.client.get<{ status: string }>(await this.vmPath(vmid, '/status/current'));
+      // PVE refuses to destroy a running VM and never stops it by itself.
+      if (status.status === 'running') {
+        await this.wait(await this.client.post<string>(await this.vmPath(vmid, '/status/stop')));
+      }
+      try {
+        const upid = await this.client.delete<string>(await this.vmPath(vmid), {
+          purge: true,
+          'destroy-unreferenced-disks': true,
+        });
+        await this.wait(upid);
+      } catch (err) {
+        if (!(err instanceof PveNotFoundError)) throw err; // a concurrent destroy of ours won
+      }
+      await removeSnippet(this.options.snippetsDir, vmid);
+      return 'destroyed';
+    });
+  }
+
+  async listOwned(): Promise<OwnedVm[]> {
+    return this.guard(async () => {
+      const owned: OwnedVm[] = [];
+      for (const vm of (await this.vms()).filter((v) => tagsOf(v.tags).includes(AGENTLAB_TAG))) {
+        const mark = parseOwner((await this.config(vm.vmid))?.description);
+        if (mark)
+          owned.push({
+            vmid: vm.vmid,
+            jobId: mark.jobId,
+            workflowId: mark.workflowId,
+            running: vm.status === 'running',
+          });
+      }
+      return owned;
+    });
+  }
+}

@@ -1,0 +1,41 @@
+// The cloud-init user-data snippet that carries the one-time bootstrap into the guest.
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import YAML from 'yaml';
+
+export interface Bootstrap {
+  controllerUrl: string;
+  jobId: string;
+  vmid: number;
+  token: string;
+}
+
+export const snippetName = (vmid: number): string => `agentlab-${vmid}.yaml`;
+
+/** cicustom replaces PVE's generated user-data, so this file is all cloud-init gets. */
+export function renderUserData(bootstrap: Bootstrap): string {
+  const doc = {
+    write_files: [
+      {
+        path: '/etc/agentlab/bootstrap.json',
+        permissions: '0600',
+        owner: 'root:root',
+        content: JSON.stringify(bootstrap),
+      },
+    ],
+    package_upgrade: false,
+  };
+  return `#cloud-config\n${YAML.stringify(doc)}`;
+}
+
+/** Written 0600 via a temp file and rename, so a guest never boots from a half-written token. */
+export async function writeSnippet(dir: string, bootstrap: Bootstrap): Promise<void> {
+  const path = join(dir, snippetName(bootstrap.vmid));
+  const temp = `${path}.tmp-${process.pid}`;
+  await fs.writeFile(temp, renderUserData(bootstrap), { mode: 0o600 });
+  await fs.rename(temp, path);
+}
+
+export async function removeSnippet(dir: string, vmid: number): Promise<void> {
+  await fs.rm(join(dir, snippetName(vmid)), { force: true });
+}

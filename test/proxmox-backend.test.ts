@@ -1,0 +1,154 @@
+// The Proxmox backend against the simulator: lifecycle, ownership, concurrent allocation, template errors.
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ProxmoxBackend, VmidConflictError } from '../backends/proxmox/backend';
+import { ProxmoxClient } from '../backends/proxmox/client';
+import { PermanentBackendError } from '../backends/types';
+import type { Owner, ResolvedProfile } from '../common/contract';
+import { PveSim, type StartEvent } from './support/pve-sim/server';
+
+let sim: PveSim;
+let snippetsDir: string;
+const clients: ProxmoxClient[] = [];
+const started: StartEvent[] = [];
+
+const profile: ResolvedProfile = {
+  name: 'yolo-ephemeral',
+  backend: 'proxmox',
+  node: 'pve',
+  ttlMs: 3_600_000,
+  maxTtlMs: 86_400_000,
+  keepalive: false,
+  agentTimeoutMs: 0,
+  provisioningAttempts: 3,
+  bootTimeoutMs: 60_000,
+  bootstrapTimeoutMs: 60_000,
+  teardownAttempts: 3,
+  cores: 4,
+  memoryMb: 6144,
+  templateVmid: 9000,
+};
+const owner = (n: number | string): Owner => ({ jobId: `job-${n}`, workflowId: `job-${n}` });
+
+function backend(range = { min: 7000, max: 7099 }): ProxmoxBackend {
+  const client = new ProxmoxClient({ url: sim.url, tokenId: sim.tokenId, tokenSecret: sim.tokenSecret });
+  clients.push(client);
+  return new ProxmoxBackend({ client, vmidRange: range, snippetsDir, pollIntervalMs: 10 });
+}
+
+beforeEach(async () => {
+  snippetsDir = mkdtempSync(join(tmpdir(), 'agentlab-snippets-'));
+  started.length = 0;
+  sim = new PveSim({ snippetsDir, authFailureDelayMs: 10, onStart: (e) => started.push(e) });
+  await sim.listen();
+  sim.addTemplate(9000);
+});
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await sim.close();
+  rmSync(snippetsDir, { recursive: true, force: true });
+});
+
+test('full lifecycle leaves no VM and no snippet behind', async () => {
+  const b = backend();
+  const vmid = await b.allocate(owner(1), 1);
+  expect(await b.allocate(owner(1), 1)).toBe(vmid); // idempotent per owner and attempt
+  await b.clone(vmid, profile, owner(1));
+  await b.clone(vmid, profile, owner(1)); // a retried clone adopts its own VM
+  expect(await b.allocate(owner(1), 1)).toBe(vmid);
+  const vm = sim.vm(vmid)!;
+  expect(String(vm.config.tags).split(';')).toContain('agentlab');
+  expect(String(vm.config.description)).toContain('"workflowId":"job-1"');
+
+  const { tokenHash } = await b.configure(vmid, profile, { jobId: 'job-1', controllerUrl: 'http://10.77.0.1:8844' });
+  expect(vm.config).toMatchObject({
+    cores: '4',
+    memory: '6144',
+    net0: 'virtio,bridge=vmbr1',
+    cicustom: `user=local:snippets/agentlab-${vmid}.yaml`,
+    ciupgrade: '0',
+  });
+  const snippet = join(snippetsDir, `agentlab-${vmid}.yaml`);
+  expect(readFileSync(snippet, 'utf8')).toMatch(/^#cloud-config\n/);
+
+  await b.start(vmid);
+  const bootstrap = started[0]?.bootstrap as { token: string; vmid: number; jobId: string; controllerUrl: string };
+  expect(bootstrap).toMatchObject({ vmid, jobId: 'job-1', controllerUrl: 'http://10.77.0.1:8844' });
+  expect(createHash('sha256').update(bootstrap.token).digest('hex')).toBe(tokenHash);
+
+  let address: string | undefined;
+  for (let i = 0; i < 50 && !address; i++) address = await b.guestAddress(vmid);
+  expect(address).toMatch(/^10\.77\.\d+\.\d+$/);
+  expect(await b.listOwned()).toEqual([{ vmid, jobId: 'job-1', workflowId: 'job-1', running: true }]);
+
+  await b.deleteBootstrap(vmid);
+  expect(existsSync(snippet)).toBe(false);
+  expect(await b.destroy(vmid, owner(2))).toBe('not-ours');
+  expect(await b.destroy(vmid, owner(1))).toBe('destroyed'); // stops the running VM first
+  expect(await b.destroy(vmid, owner(1))).toBe('absent');
+  expect([...sim.state.vms.keys()]).toEqual([9000]);
+});
+
+test('a foreign VM on a colliding VMID is never stopped, configured or destroyed', async () => {
+  sim.addVm(7000, {}, true);
+  sim.addVm(7001, { tags: 'agentlab' }, true); // even with our tag but no owner mark
+  const b = backend({ min: 7000, max: 7002 });
+  expect(await b.allocate(owner(1), 1)).toBe(7002);
+  for (const vmid of [7000, 7001]) {
+    await expect(b.stop(vmid)).rejects.toBeInstanceOf(PermanentBackendError);
+    await expect(b.start(vmid)).rejects.toBeInstanceOf(PermanentBackendError);
+    await expect(b.configure(vmid, profile, { jobId: 'x', controllerUrl: 'http://x' })).rejects.toThrow(
+      /not an agentlab/,
+    );
+    expect(await b.destroy(vmid, owner(1))).toBe('not-ours');
+    await expect(b.clone(vmid, profile, owner(1))).rejects.toBeInstanceOf(VmidConflictError);
+    expect(sim.vm(vmid)?.status).toBe('running');
+  }
+  expect(await b.listOwned()).toEqual([]);
+});
+
+test('20 owners allocating in parallel through 4 workers never share a VMID', async () => {
+  const workers = [backend({ min: 7000, max: 7024 }), backend({ min: 7000, max: 7024 })];
+  workers.push(backend({ min: 7000, max: 7024 }), backend({ min: 7000, max: 7024 }));
+  let conflicts = 0;
+  const results = await Promise.all(
+    Array.from({ length: 20 }, async (_, i) => {
+      const b = workers[i % workers.length]!;
+      // What the workflow does: a clone that lost the VMID race fails, and the next attempt allocates again.
+      for (let attempt = 1; attempt <= 20; attempt++) {
+        const vmid = await b.allocate(owner(i), attempt);
+        try {
+          await b.clone(vmid, profile, owner(i));
+          return vmid;
+        } catch (err) {
+          if (!(err instanceof VmidConflictError)) throw err;
+          conflicts++;
+        }
+      }
+      throw new Error(`owner ${i} never got a VMID`);
+    }),
+  );
+  expect(new Set(results).size).toBe(20);
+  for (const [i, vmid] of results.entries()) {
+    expect(String(sim.vm(vmid)?.config.description)).toContain(`"workflowId":"job-${i}"`);
+  }
+  expect(conflicts).toBeGreaterThanOrEqual(0);
+});
+
+test('template problems are permanent errors carrying the reason', async () => {
+  const b = backend();
+  const vmid = await b.allocate(owner(1), 1);
+  const missing = b.clone(vmid, { ...profile, templateVmid: 9999 }, owner(1));
+  await expect(missing).rejects.toBeInstanceOf(PermanentBackendError);
+  await expect(missing).rejects.toThrow("Configuration file 'nodes/pve/qemu-server/9999.conf' does not exist");
+  sim.addTemplate(9001, { agent: false, cloudInit: false });
+  await expect(b.clone(vmid, { ...profile, templateVmid: 9001 }, owner(1))).rejects.toThrow(
+    /guest agent is not enabled.*no cloud-init drive/,
+  );
+  sim.addTemplate(9002, { linkedClone: false }); // raw disk: linked clone unsupported → full clone
+  await b.clone(vmid, { ...profile, templateVmid: 9002 }, owner(1));
+  expect(String(sim.vm(vmid)?.config.scsi0)).toBe(`local-lvm:vm-${vmid}-disk-0,size=8G`);
+});

@@ -1,0 +1,267 @@
+// Contract tests: every call the Proxmox client makes, against the simulator, and every catalogued error it can meet.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { apiPath, encodeParams, ProxmoxClient } from '../backends/proxmox/client';
+import {
+  classifyPveError,
+  PveAgentNotRunningError,
+  PveAlreadyRunningError,
+  PveLockedError,
+  PveLockTimeoutError,
+  PveNotFoundError,
+  PveOtherError,
+  PveParameterError,
+  PvePermissionError,
+  PveTimeoutError,
+  type PveError,
+} from '../backends/proxmox/errors';
+import { loadSchema } from './support/pve-sim/schema';
+import { PveSim } from './support/pve-sim/server';
+
+let sim: PveSim;
+let client: ProxmoxClient;
+/** Closed after each test, clients before their simulator. */
+const open: { close(): Promise<void> }[] = [];
+
+async function startSim(options: ConstructorParameters<typeof PveSim>[0] = {}): Promise<void> {
+  sim = new PveSim({ authFailureDelayMs: 20, ...options });
+  await sim.listen();
+  sim.addTemplate(9000);
+  client = new ProxmoxClient({ url: sim.url, tokenId: sim.tokenId, tokenSecret: sim.tokenSecret });
+  open.push(client, sim);
+}
+
+afterEach(async () => {
+  for (const resource of open.splice(0)) await resource.close();
+});
+
+const vm = (vmid: number, rest = '') => apiPath`/nodes/pve/qemu/${vmid}` + rest;
+const fast = { initialIntervalMs: 10 };
+
+async function rejection(promise: Promise<unknown>): Promise<PveError> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as PveError;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe.each(['modern', 'legacy'] as const)('client against the simulator (%s error bodies)', (errorFormat) => {
+  beforeEach(() => startSim({ errorFormat }));
+
+  test('reads version, nodes, resources and nextid in the {data} envelope', async () => {
+    expect(await client.get('/version')).toMatchObject({ release: '8.4' });
+    expect(await client.get('/nodes')).toEqual([expect.objectContaining({ node: 'pve', status: 'online' })]);
+    expect(await client.get('/cluster/resources', { type: 'vm' })).toEqual([
+      expect.objectContaining({ vmid: 9000, template: 1 }),
+    ]);
+    expect(await client.get('/cluster/nextid')).toBe('100');
+    const taken = await rejection(client.get('/cluster/nextid', { vmid: 9000 }));
+    expect(taken).toBeInstanceOf(PveParameterError);
+    expect(taken.errors).toEqual({ vmid: 'VM 9000 already exists' });
+    expect(taken.pveMessage).toBe('Parameter verification failed.');
+  });
+
+  test('clone → config → start → agent → stop → destroy, with UPID tasks and onPoll', async () => {
+    const polls: number[] = [];
+    const upid = await client.post<string>(vm(9000, '/clone'), { newid: 7001, full: false, name: 'sbx-7001' });
+    expect(upid).toMatch(/^UPID:pve:[0-9A-F]{8}:[0-9A-F]{8}:[0-9A-F]{8}:qmclone:9000:agentlab@pve!ci:$/);
+    // The new VM exists at once, locked, and a concurrent config change fails with the real text.
+    const locked = await rejection(client.put(vm(7001, '/config'), { cores: 2 }));
+    expect(locked).toBeInstanceOf(PveLockedError);
+    expect(locked.pveMessage).toBe('VM is locked (clone)');
+    expect(locked.retryable).toBe(true);
+    const done = await client.waitTask(upid, { ...fast, onPoll: () => polls.push(1) });
+    expect(done).toMatchObject({ status: 'stopped', exitstatus: 'OK', user: 'agentlab@pve', tokenid: 'ci' });
+    expect(polls.length).toBeGreaterThan(0);
+
+    await client.put(vm(7001, '/config'), {
+      tags: 'agentlab;agentlab-x',
+      sshkeys: 'ssh-ed25519 AAAAC3Nza/C1+lZDI1NTE5 me@host',
+      ciupgrade: false,
+      cicustom: 'user=local:snippets/agentlab-7001.yaml',
+    });
+    const config = await client.get<Record<string, unknown>>(vm(7001, '/config'));
+    expect(config).toMatchObject({ tags: 'agentlab;agentlab-x', ciupgrade: 0, name: 'sbx-7001' });
+    expect(decodeURIComponent(String(config.sshkeys))).toBe('ssh-ed25519 AAAAC3Nza/C1+lZDI1NTE5 me@host');
+
+    await client.waitTask(await client.post<string>(vm(7001, '/status/start')), fast);
+    const again = await rejection(client.waitTask(await client.post<string>(vm(7001, '/status/start')), fast));
+    expect(again).toBeInstanceOf(PveAlreadyRunningError);
+    const booting = await rejection(client.get(vm(7001, '/agent/network-get-interfaces')));
+    expect(booting).toBeInstanceOf(PveAgentNotRunningError);
+    expect(booting.pveMessage).toBe('QEMU guest agent is not running');
+    await new Promise((r) => setTimeout(r, 120));
+    const nics = await client.get<{ result: { name: string }[] }>(vm(7001, '/agent/network-get-interfaces'));
+    expect(nics.result.map((n) => n.name)).toEqual(['lo', 'eth0']);
+
+    const running = await rejection(client.delete(vm(7001), { purge: true }));
+    expect(running.pveMessage).toBe('VM 7001 is running - destroy failed');
+    await client.waitTask(await client.post<string>(vm(7001, '/status/stop')), fast);
+    const log = await client.get<{ n: number; t: string }[]>(apiPath`/nodes/pve/tasks/${upid}/log`);
+    expect(log.at(-1)).toEqual({ n: log.length, t: 'TASK OK' });
+    await client.waitTask(
+      await client.delete<string>(vm(7001), { purge: true, 'destroy-unreferenced-disks': true }),
+      fast,
+    );
+    expect(sim.vm(7001)).toBeUndefined();
+    const gone = await rejection(client.get(vm(7001, '/config')));
+    expect(gone).toBeInstanceOf(PveNotFoundError);
+    expect(gone.pveMessage).toBe("Configuration file 'nodes/pve/qemu-server/7001.conf' does not exist");
+  });
+
+  test('parameter verification failures carry per-field errors and are not retryable', async () => {
+    const bad = await rejection(client.put(vm(9000, '/config'), { foo: 1, cores: 'two', name: 'a_b' }));
+    expect(bad).toBeInstanceOf(PveParameterError);
+    expect(bad.retryable).toBe(false);
+    expect(bad.errors).toEqual({
+      foo: 'property is not defined in schema and the schema does not allow additional properties',
+      cores: "type check ('integer') failed - got 'two'",
+      name: 'invalid format - value does not look like a valid DNS name\n',
+    });
+    const missing = await rejection(client.post(vm(9000, '/clone'), {}));
+    expect(missing.errors).toEqual({ newid: 'property is missing and it is not optional' });
+    const vmidFormat = await rejection(client.post(vm(9000, '/clone'), { newid: 99 }));
+    expect(vmidFormat.errors?.newid).toMatch(/valid VM ID|minimum value/);
+  });
+});
+
+describe('transport, auth and TLS', () => {
+  test('form encoding: booleans 0/1, sshkeys encoded before the form, undefined dropped', () => {
+    const form = encodeParams({ full: true, purge: false, sshkeys: 'ssh-rsa A+/=', skip: undefined });
+    expect(form.toString()).toBe('full=1&purge=0&sshkeys=ssh-rsa%2520A%252B%252F%253D');
+  });
+
+  test('a bad token gets 401 after a delay and is a permission error', async () => {
+    await startSim({ authFailureDelayMs: 150 });
+    const wrong = new ProxmoxClient({ url: sim.url, tokenId: sim.tokenId, tokenSecret: 'nope' });
+    const started = Date.now();
+    const err = await rejection(wrong.get('/version'));
+    await wrong.close();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(err).toBeInstanceOf(PvePermissionError);
+    expect(err.status).toBe(401);
+    expect(err.pveMessage).toBe('Authentication failed!');
+  });
+
+  test('596 from fault injection and a refused connection are retryable', async () => {
+    await startSim({ faults: { errorRate: 1 } });
+    const timeout = await rejection(client.get('/version'));
+    expect(timeout).toBeInstanceOf(PveTimeoutError);
+    expect(timeout.retryable).toBe(true);
+    const closed = new ProxmoxClient({ url: 'http://127.0.0.1:1', tokenId: 'a@pve!b', tokenSecret: 's' });
+    const refused = await rejection(closed.get('/version'));
+    await closed.close();
+    expect(refused.kind).toBe('connection');
+    expect(refused.retryable).toBe(true);
+  });
+
+  test('TLS: pinned fingerprint and CA trust succeed, a wrong pin fails', async () => {
+    await startSim({ tls: true });
+    const pinned = new ProxmoxClient({
+      url: sim.url,
+      tokenId: sim.tokenId,
+      tokenSecret: sim.tokenSecret,
+      fingerprint: sim.fingerprint,
+    });
+    expect(await pinned.get('/version')).toMatchObject({ release: '8.4' });
+    await pinned.close();
+    const wrongPin = new ProxmoxClient({
+      url: sim.url,
+      tokenId: sim.tokenId,
+      tokenSecret: sim.tokenSecret,
+      fingerprint: 'AA:BB',
+    });
+    expect((await rejection(wrongPin.get('/version'))).message).toMatch(/fingerprint mismatch/);
+    await wrongPin.close();
+    const trusted = new ProxmoxClient({
+      url: sim.url,
+      tokenId: sim.tokenId,
+      tokenSecret: sim.tokenSecret,
+      ca: sim.certificate,
+    });
+    expect(await trusted.get('/version')).toMatchObject({ release: '8.4' });
+    await trusted.close();
+    const untrusted = new ProxmoxClient({ url: sim.url, tokenId: sim.tokenId, tokenSecret: sim.tokenSecret });
+    expect((await rejection(untrusted.get('/version'))).kind).toBe('connection');
+    await untrusted.close();
+  });
+
+  test('storage lock contention fails the clone task with the catalogued text', async () => {
+    await startSim({ faults: { lockContention: 1 } });
+    const upid = await client.post<string>(vm(9000, '/clone'), { newid: 7002 });
+    const err = await rejection(client.waitTask(upid, fast));
+    expect(err).toBeInstanceOf(PveLockTimeoutError);
+    expect(err.pveMessage).toBe(
+      "clone failed: can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout",
+    );
+    expect(sim.vm(7002)).toBeUndefined();
+  });
+});
+
+describe('error catalog', () => {
+  type Entry = {
+    id: string;
+    http_status: number;
+    status_line?: string;
+    task_exitstatus?: string;
+    body_pve_http_server_lt_5_2?: { errors?: Record<string, string> };
+  };
+  const catalog = JSON.parse(readFileSync(join(loadSchemaDir(), 'semantics', 'error-catalog.json'), 'utf8')) as {
+    errors: Entry[];
+  };
+  const expected: Record<string, [new (...a: never[]) => PveError, boolean]> = {
+    'param-missing': [PveParameterError, false],
+    'param-unknown': [PveParameterError, false],
+    'param-bool': [PveParameterError, false],
+    'param-int': [PveParameterError, false],
+    'param-vmid-format': [PveParameterError, false],
+    'param-dns-name': [PveParameterError, false],
+    'nextid-taken': [PveParameterError, false],
+    'vm-config-missing': [PveNotFoundError, false],
+    'vm-missing-check-running': [PveNotFoundError, false],
+    'auth-bad-token': [PvePermissionError, false],
+    'perm-denied': [PvePermissionError, false],
+    'pool-missing': [PvePermissionError, false],
+    'delete-body': [PveOtherError, false],
+    'clone-target-exists': [PveOtherError, false],
+    'clone-linked-not-template': [PveOtherError, false],
+    'clone-source-locked': [PveLockedError, true],
+    'clone-lock-timeout': [PveLockTimeoutError, true],
+    'clone-storage-lock-timeout': [PveLockTimeoutError, true],
+    'start-running': [PveAlreadyRunningError, false],
+    'start-template': [PveOtherError, false],
+    'start-locked': [PveLockedError, true],
+    'destroy-running': [PveOtherError, false],
+    'destroy-locked': [PveLockedError, true],
+    'config-locked': [PveLockedError, true],
+    'config-flock-timeout': [PveLockTimeoutError, true],
+    'agent-not-configured': [PveOtherError, false],
+    'agent-vm-stopped': [PveOtherError, false],
+    'agent-not-running': [PveAgentNotRunningError, true],
+    'agent-cmd-timeout': [PveAgentNotRunningError, true],
+    'task-unknown': [PveNotFoundError, false],
+    'task-bad-upid': [PveParameterError, false],
+    'proxy-timeout': [PveTimeoutError, true],
+  };
+
+  test.each(Object.entries(expected))('%s', (id, [type, retryable]) => {
+    const entry = catalog.errors.find((e) => e.id === id);
+    expect(entry).toBeDefined();
+    const err =
+      entry!.http_status === 200
+        ? classifyPveError(entry!.task_exitstatus!.replace(/^start: "|".*$/g, ''))
+        : classifyPveError(entry!.status_line!.replace(/^\d+ /, ''), {
+            status: entry!.http_status,
+            errors: entry!.body_pve_http_server_lt_5_2?.errors,
+          });
+    expect(err).toBeInstanceOf(type);
+    expect(err.retryable).toBe(retryable);
+  });
+});
+
+function loadSchemaDir(): string {
+  loadSchema(); // throws a clear error when shared/ is missing
+  return join(__dirname, '..', '..', 'shared', 'proxmox');
+}
