@@ -70,14 +70,14 @@ export class LocalBackend implements SandboxBackend {
 
   /** Checks what isolation needs and sets up the bridge and ruleset; the worker calls it at start. */
   async prepareHost(): Promise<void> {
-    await fs.mkdir(this.root, { recursive: true });
-    if (!this.isolated) return;
-    if (process.getuid?.() !== 0) {
+    if (this.isolated && process.getuid?.() !== 0) {
       throw new PermanentBackendError(
         `the local backend isolates sandboxes with namespaces, which needs root (running as uid ${process.getuid?.()}): ` +
           'run the worker as root, or set `local.isolation: none` for an unisolated development sandbox',
       );
     }
+    await fs.mkdir(this.root, { recursive: true });
+    if (!this.isolated) return;
     for (const tool of ['bwrap', 'ip', 'nft', 'bridge']) {
       if (!(await onPath(tool))) {
         const pkg = { bwrap: 'bubblewrap', ip: 'iproute2', nft: 'nftables', bridge: 'iproute2' }[tool];

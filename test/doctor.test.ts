@@ -1,10 +1,12 @@
 // `agentlab doctor` names each missing prerequisite with its fix, and exits non-zero.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
+import execa from 'execa';
 import { TestNetwork } from './support/netns';
-import { CLI } from './support/stack';
+import { PveSim } from './support/pve-sim/server';
+import { CLI, WORKER } from './support/stack';
 
 describe('agentlab doctor', () => {
   const net = new TestNetwork();
@@ -60,5 +62,74 @@ describe('agentlab doctor', () => {
     const after = new Map((await doctor()).checks.map((c) => [c.name, c]));
     expect(after.get('bridge')).toMatchObject({ status: 'ok' });
     expect(after.get('nftables')).toMatchObject({ status: 'ok' });
+  });
+});
+
+describe('agentlab doctor with the proxmox backend', () => {
+  const home = mkdtempSync(join(tmpdir(), 'agentlab-doctor-pve-'));
+  const snippetsDir = mkdtempSync(join(tmpdir(), 'agentlab-doctor-snippets-'));
+  let sim: PveSim;
+
+  beforeAll(async () => {
+    sim = new PveSim({ snippetsDir, authFailureDelayMs: 10 });
+    await sim.listen();
+    sim.addTemplate(9000);
+  });
+  afterAll(() => sim.close());
+
+  const doctor = async (tokenSecret: string) => {
+    const configPath = join(home, 'config.yaml');
+    writeFileSync(
+      configPath,
+      YAML.stringify({
+        dataDir: join(home, 'data'),
+        temporal: { address: '127.0.0.1:1' },
+        worker: { backends: ['proxmox'] },
+        proxmox: { url: sim.url, tokenId: sim.tokenId, snippetsDir },
+        profiles: [{ name: 'broken-template', backend: 'proxmox', templateVmid: 9100 }],
+      }),
+    );
+    const result = await execa(process.execPath, [CLI, 'doctor', '--json'], {
+      env: { ...process.env, AGENTLAB_CONFIG: configPath, AGENTLAB_PROXMOX_TOKEN_SECRET: tokenSecret },
+      reject: false,
+    });
+    const checks = JSON.parse(result.stdout).checks as { name: string; status: string; detail: string; fix?: string }[];
+    return { code: result.exitCode, byName: new Map(checks.map((c) => [c.name, c])) };
+  };
+
+  test('a valid token and template pass; a missing template is reported with its fix', async () => {
+    const { code, byName } = await doctor(sim.tokenSecret);
+    expect(code).toBe(1);
+    expect(byName.get('proxmox')).toMatchObject({ status: 'ok' });
+    expect(byName.get('template 9000')).toMatchObject({ status: 'ok' });
+    expect(byName.get('template 9100')).toMatchObject({
+      status: 'fail',
+      fix: expect.stringContaining('create_template.sh'),
+    });
+    expect(byName.get('template 9100')!.detail).toContain('template VM 9100 is missing');
+    expect(byName.get('snippets dir')).toMatchObject({ status: 'ok' });
+  });
+
+  test('a wrong token fails the Proxmox check with what to fix', async () => {
+    const { code, byName } = await doctor('00000000-0000-0000-0000-000000000000');
+    expect(code).toBe(1);
+    expect(byName.get('proxmox')).toMatchObject({ status: 'fail', fix: expect.stringContaining('API token') });
+  });
+});
+
+describe('the local backend without root', () => {
+  test('the worker refuses to start with an error that says root is needed', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'agentlab-nonroot-'));
+    chmodSync(home, 0o755);
+    const configPath = join(home, 'config.yaml');
+    writeFileSync(configPath, YAML.stringify({ dataDir: join(home, 'data'), guestApi: { listen: '127.0.0.1:1' } }));
+    const result = await execa(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, WORKER],
+      { env: { ...process.env, AGENTLAB_CONFIG: configPath, HOME: home }, reject: false, timeout: 30_000 },
+    );
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toContain('needs root (running as uid 65534)');
+    expect(result.stderr).toContain('local.isolation: none');
   });
 });

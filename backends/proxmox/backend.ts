@@ -55,6 +55,11 @@ export class ProxmoxBackend implements SandboxBackend {
     return this.options.client;
   }
 
+  /** The API's version: proves the URL, TLS and token work (used by `doctor`). */
+  async version(): Promise<{ version: string; release?: string }> {
+    return this.client.get<{ version: string; release?: string }>('/version');
+  }
+
   private async node(): Promise<string> {
     this.nodeName ??= (await this.client.get<{ node: string }[]>('/nodes'))[0]?.node;
     if (!this.nodeName) throw new PermanentBackendError('the Proxmox cluster reports no nodes');
@@ -191,7 +196,8 @@ export class ProxmoxBackend implements SandboxBackend {
     });
   }
 
-  private async validateTemplate(templateVmid: number): Promise<void> {
+  /** Throws a PermanentBackendError naming what is wrong with the template (also used by `doctor`). */
+  async validateTemplate(templateVmid: number): Promise<void> {
     let config: VmConfig | undefined;
     try {
       config = await this.client.get<VmConfig>(await this.vmPath(templateVmid, '/config'));

@@ -2,6 +2,8 @@
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import type { Command } from 'commander';
 import execa from 'execa';
+import type { ProxmoxBackend } from '../../backends/proxmox/backend';
+import { createProxmoxBackend } from '../../backends/proxmox/create';
 import type { AgentlabConfig } from '../../common/config';
 import { connectClient } from '../../common/temporal';
 import { ExitCode } from '../errors';
@@ -158,6 +160,73 @@ async function commonChecks(config: AgentlabConfig): Promise<Check[]> {
   return checks;
 }
 
+async function proxmoxChecks(config: AgentlabConfig): Promise<Check[]> {
+  let backend: ProxmoxBackend;
+  try {
+    backend = createProxmoxBackend(config);
+  } catch (err) {
+    return [
+      {
+        name: 'proxmox',
+        status: 'fail',
+        detail: (err as Error).message,
+        fix: `add a proxmox: section with url, tokenId and a token secret to ${config.source}`,
+      },
+    ];
+  }
+  const pve = config.proxmox!;
+  const checks: Check[] = [];
+  try {
+    const { version } = await backend.version();
+    checks.push({
+      name: 'proxmox',
+      status: 'ok',
+      detail: `Proxmox VE ${version} at ${pve.url}, token ${pve.tokenId} accepted`,
+    });
+  } catch (err) {
+    checks.push({
+      name: 'proxmox',
+      status: 'fail',
+      detail: `${pve.url}: ${(err as Error).message}`,
+      fix: 'check proxmox.url, the TLS settings (caFile or fingerprint) and that the API token exists with its secret',
+    });
+    return checks;
+  }
+  for (const profile of config.profiles.values()) {
+    if (profile.backend !== 'proxmox' || profile.templateVmid === undefined) continue;
+    try {
+      await backend.validateTemplate(profile.templateVmid);
+      checks.push({
+        name: `template ${profile.templateVmid}`,
+        status: 'ok',
+        detail: `usable by profile ${profile.name}`,
+      });
+    } catch (err) {
+      checks.push({
+        name: `template ${profile.templateVmid}`,
+        status: 'fail',
+        detail: `profile ${profile.name}: ${(err as Error).message}`,
+        fix: 'scripts/create_template.sh builds a template with the guest agent and a cloud-init drive',
+      });
+    }
+  }
+  const writable = await fs.access(pve.snippetsDir, fsConstants.W_OK).then(
+    () => true,
+    () => false,
+  );
+  checks.push(
+    writable
+      ? { name: 'snippets dir', status: 'ok', detail: `${pve.snippetsDir} is writable` }
+      : {
+          name: 'snippets dir',
+          status: 'fail',
+          detail: `${pve.snippetsDir} is not writable`,
+          fix: `create it (storage ${pve.snippetStorage} with content type snippets) and run the worker as root`,
+        },
+  );
+  return checks;
+}
+
 export function registerDoctorCommand(program: Command): void {
   program
     .command('doctor')
@@ -168,6 +237,7 @@ export function registerDoctorCommand(program: Command): void {
         const { config } = ctx;
         const checks = [
           ...(config.worker.backends.includes('local') ? await localChecks(config) : []),
+          ...(config.worker.backends.includes('proxmox') ? await proxmoxChecks(config) : []),
           ...(await commonChecks(config)),
         ];
         const failed = checks.some((c) => c.status === 'fail');
