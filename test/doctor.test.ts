@@ -104,7 +104,7 @@ describe('agentlab doctor with the proxmox backend', () => {
     expect(byName.get('template 9000')).toMatchObject({ status: 'ok' });
     expect(byName.get('template 9100')).toMatchObject({
       status: 'fail',
-      fix: expect.stringContaining('create_template.sh'),
+      fix: expect.stringContaining('qm template'),
     });
     expect(byName.get('template 9100')!.detail).toContain('template VM 9100 is missing');
     expect(byName.get('snippets dir')).toMatchObject({ status: 'ok' });

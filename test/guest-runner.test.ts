@@ -1,5 +1,6 @@
 // The real guest runner as a child process, against an in-test guest API that records every call, on real git repos.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import type { ClaimBootstrapResponse, JobResult } from '../common/contract';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
@@ -24,19 +25,8 @@ const SCRIPTED_AGENT = join(ROOT, 'examples', 'agents', 'scripted-agent.sh');
 const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Job {
-  jobId: string;
-  repo: string;
-  ref: string;
-  task: string;
-  agentCommand: string;
-  timeoutSeconds: number;
-}
-interface Result {
-  status: string;
-  exitCode: number | null;
-  message: string;
-}
+type Job = NonNullable<ClaimBootstrapResponse['job']>;
+type Result = JobResult;
 
 /** What the host knows about one job: every call, and the log as assembled from the offset protocol. */
 class HostJob {

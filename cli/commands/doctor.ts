@@ -24,6 +24,16 @@ async function onPath(tool: string): Promise<boolean> {
   return (await run('sh', ['-c', `command -v ${tool}`])).exitCode === 0;
 }
 
+async function writableCheck(name: string, path: string, fix: string): Promise<Check> {
+  const writable = await fs.access(path, fsConstants.W_OK).then(
+    () => true,
+    () => false,
+  );
+  return writable
+    ? { name, status: 'ok', detail: `${path} is writable` }
+    : { name, status: 'fail', detail: `${path} is not writable`, fix };
+}
+
 async function localChecks(config: AgentlabConfig): Promise<Check[]> {
   const { local } = config;
   if (local.isolation === 'none') {
@@ -139,20 +149,10 @@ async function commonChecks(config: AgentlabConfig): Promise<Check[]> {
         },
   );
   await fs.mkdir(config.dataDir, { recursive: true }).catch(() => undefined);
-  const writable = await fs.access(config.dataDir, fsConstants.W_OK).then(
-    () => true,
-    () => false,
-  );
   checks.push(
-    writable
-      ? { name: 'data dir', status: 'ok', detail: `${config.dataDir} is writable` }
-      : {
-          name: 'data dir',
-          status: 'fail',
-          detail: `${config.dataDir} is not writable`,
-          fix: `chown the directory or set dataDir in ${config.source}`,
-        },
+    await writableCheck('data dir', config.dataDir, `chown the directory or set dataDir in ${config.source}`),
   );
+
   if (!config.worker.backends.includes('proxmox')) {
     checks.push({ name: 'proxmox', status: 'skip', detail: 'the proxmox backend is not enabled (worker.backends)' });
   }
@@ -206,24 +206,18 @@ async function proxmoxChecks(config: AgentlabConfig): Promise<Check[]> {
         name: `template ${profile.templateVmid}`,
         status: 'fail',
         detail: `profile ${profile.name}: ${(err as Error).message}`,
-        fix: 'scripts/create_template.sh builds a template with the guest agent and a cloud-init drive',
+        fix: 'build the template with the guest agent (qm set <id> --agent 1), a cloud-init drive (qm set <id> --ide2 <storage>:cloudinit), then qm template <id>',
       });
     }
   }
-  const writable = await fs.access(pve.snippetsDir, fsConstants.W_OK).then(
-    () => true,
-    () => false,
-  );
   checks.push(
-    writable
-      ? { name: 'snippets dir', status: 'ok', detail: `${pve.snippetsDir} is writable` }
-      : {
-          name: 'snippets dir',
-          status: 'fail',
-          detail: `${pve.snippetsDir} is not writable`,
-          fix: `create it (storage ${pve.snippetStorage} with content type snippets) and run the worker as root`,
-        },
+    await writableCheck(
+      'snippets dir',
+      pve.snippetsDir,
+      `create it (storage ${pve.snippetStorage} with content type snippets) and run the worker as root`,
+    ),
   );
+
   return checks;
 }
 
