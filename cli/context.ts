@@ -23,7 +23,8 @@ export class CliContext {
   }
 
   async close(): Promise<void> {
-    if (this.clientCache) await (await this.clientCache).connection.close().catch(() => undefined);
+    const client = await this.clientCache?.catch(() => undefined); // a failed connect has nothing to close
+    await client?.connection.close().catch(() => undefined);
   }
 }
 

@@ -25,30 +25,46 @@ export async function followJob(
   const handle: WorkflowHandle = client.workflow.getHandle(jobId);
   let printed = 0;
   let warnedNoWorker = false;
-  for (;;) {
-    const execution = await handle.describe();
-    const closed = execution.status.name !== 'RUNNING';
-    let description: JobDescription | undefined;
-    try {
-      description = await handle.query(describeQuery);
-    } catch (err) {
-      if (closed) throw err;
-      if (!warnedNoWorker && !options.quiet) progress(`waiting for a worker to answer (${(err as Error).message})`);
-      warnedNoWorker = true;
-    }
-    if (description) {
-      for (; printed < description.timeline.length; printed++) {
-        const entry = description.timeline[printed]!;
-        const previous = description.timeline[printed - 1];
-        const took = previous ? ` (${previous.state} took ${formatDuration(entry.at - previous.at)})` : '';
-        const where = entry.state === 'READY' && description.vmid !== undefined ? ` vmid=${description.vmid}` : '';
-        if (!options.quiet)
-          progress(
-            `${new Date(entry.at).toISOString()}  ${entry.state}${where}${took}${entry.note ? `  ${entry.note}` : ''}`,
-          );
+  // Ctrl-C detaches: the job is a workflow and goes on without us.
+  const detach = () => {
+    progress(
+      `\ndetached; job ${jobId} continues. Re-attach: agentlab job logs --follow ${jobId}; agentlab job show ${jobId}`,
+    );
+    process.exit(130);
+  };
+  process.once('SIGINT', detach);
+  try {
+    return await poll();
+  } finally {
+    process.removeListener('SIGINT', detach);
+  }
+
+  async function poll(): Promise<JobDescription> {
+    for (;;) {
+      const execution = await handle.describe();
+      const closed = execution.status.name !== 'RUNNING';
+      let description: JobDescription | undefined;
+      try {
+        description = await handle.query(describeQuery);
+      } catch (err) {
+        if (closed) throw err;
+        if (!warnedNoWorker && !options.quiet) progress(`waiting for a worker to answer (${(err as Error).message})`);
+        warnedNoWorker = true;
       }
-      if (settled(description, closed)) return description;
+      if (description) {
+        for (; printed < description.timeline.length; printed++) {
+          const entry = description.timeline[printed]!;
+          const previous = description.timeline[printed - 1];
+          const took = previous ? ` (${previous.state} took ${formatDuration(entry.at - previous.at)})` : '';
+          const where = entry.state === 'READY' && description.vmid !== undefined ? ` vmid=${description.vmid}` : '';
+          if (!options.quiet)
+            progress(
+              `${new Date(entry.at).toISOString()}  ${entry.state}${where}${took}${entry.note ? `  ${entry.note}` : ''}`,
+            );
+        }
+        if (settled(description, closed)) return description;
+      }
+      await sleep(POLL_MS);
     }
-    await sleep(POLL_MS);
   }
 }

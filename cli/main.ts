@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // agentlab: the operator's CLI. Wires the commands; each lives in cli/commands/.
 import { Command, CommanderError } from 'commander';
+import { registerCompletionCommand } from './commands/completion';
 import { registerDoctorCommand } from './commands/doctor';
 import { registerJobCommands } from './commands/job';
+import { registerProfileCommands } from './commands/profile';
 import { registerSandboxCommands } from './commands/sandbox';
 import { registerStackCommands } from './commands/stack';
 import { ExitCode } from './errors';
@@ -17,7 +19,9 @@ export function buildProgram(): Command {
   registerStackCommands(program);
   registerJobCommands(program);
   registerSandboxCommands(program);
+  registerProfileCommands(program);
   registerDoctorCommand(program);
+  registerCompletionCommand(program);
   // Usage errors exit 2 (commander's default is 1); --help and --version exit 0.
   const exitTwo = (cmd: Command) => {
     cmd.exitOverride();

@@ -89,7 +89,7 @@ describe('leases, renew and destroy', () => {
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, running.leaseExpiresAt! - Date.now()) + 2000));
     expect((await stack.describe('job-renew')).state).toBe('RUNNING');
 
-    const destroy = await stack.cli(['sandbox', 'destroy', String(running.vmid)]);
+    const destroy = await stack.cli(['sandbox', 'destroy', String(running.vmid), '--yes']);
     expect(destroy.code).toBe(0);
     await stack.waitForClose('job-renew');
     const final = await stack.describe('job-renew');
@@ -114,7 +114,7 @@ describe('leases, renew and destroy', () => {
     expect(aboveMax.stderr).toContain('ttl 25h is above the maximum 24h of profile local');
     expect((await stack.cli(['sandbox', 'stop', vmid])).code).toBe(0);
 
-    expect((await stack.cli(['sandbox', 'destroy', vmid])).code).toBe(0);
+    expect((await stack.cli(['sandbox', 'destroy', vmid, '--yes'])).code).toBe(0);
     await stack.waitForClose('sbx-stopped');
     expect((await stack.describe('sbx-stopped')).state).toBe('DESTROYED');
     expect(liveSandboxes(stack)).not.toContain(Number(vmid));
@@ -144,7 +144,7 @@ describe('leases, renew and destroy', () => {
       expect(text).not.toContain(bootstrap.token);
     }
     expect(decodePayloads(historyJson.stdout)).toContain(tokenHash);
-    const destroy = await stack.cli(['sandbox', 'destroy', 'job-ready']);
+    const destroy = await stack.cli(['sandbox', 'destroy', 'job-ready', '--yes']);
     expect(destroy.code).toBe(0);
     await stack.waitForClose('job-ready');
     expect(await stack.describe('job-ready')).toMatchObject({ state: 'DESTROYED', jobStatus: 'CANCELLED' });
@@ -164,13 +164,13 @@ describe('leases, renew and destroy', () => {
     await new Promise((resolve) => setTimeout(resolve, 4000));
     expect(liveSandboxes(stack)).toContain(timedOut.vmid);
 
-    const plain = await stack.cli(['sandbox', 'destroy', String(timedOut.vmid)]);
+    const plain = await stack.cli(['sandbox', 'destroy', String(timedOut.vmid), '--yes']);
     expect(plain.code).toBe(1);
     expect(plain.stderr).toContain('cannot destroy sandbox in state TIMEOUT');
     expect(plain.stderr).toContain('--force');
 
     setFaults(stack, {});
-    const forced = await stack.cli(['sandbox', 'destroy', String(timedOut.vmid), '--force']);
+    const forced = await stack.cli(['sandbox', 'destroy', String(timedOut.vmid), '--force', '--yes']);
     expect(forced.code).toBe(0);
     await stack.waitForClose('job-timeout-force');
     expect((await stack.describe('job-timeout-force')).state).toBe('DESTROYED');
@@ -187,7 +187,7 @@ describe('leases, renew and destroy', () => {
     expect(liveSandboxes(stack)).toContain(failed.vmid);
 
     setFaults(stack, {});
-    const forced = await stack.cli(['sandbox', 'destroy', 'job-failed-force', '--force']);
+    const forced = await stack.cli(['sandbox', 'destroy', 'job-failed-force', '--force', '--yes']);
     expect(forced.code).toBe(0);
     await stack.waitForClose('job-failed-force');
     expect((await stack.describe('job-failed-force')).state).toBe('DESTROYED');

@@ -172,7 +172,7 @@ describe('local backend isolation', () => {
     expect(fsChecks.hostname).toBe(`sandbox-${escape.sandbox.vmid}`);
 
     // Tear the peer down too, then nothing of either sandbox may remain.
-    expect((await cli(['sandbox', 'destroy', 'job-peer'])).code).toBe(0);
+    expect((await cli(['sandbox', 'destroy', 'job-peer', '--yes'])).code).toBe(0);
     await eventually('the peer to be destroyed', async () => (await show('job-peer')).sandbox.state === 'DESTROYED');
     for (const vmid of [escape.sandbox.vmid, peer.sandbox.vmid]) {
       const netnsList = (await net.execIn(net.host, 'ip', ['netns', 'list'])).stdout;

@@ -14,10 +14,12 @@ import { formatDuration } from '../../common/duration';
 import { describeIssues, durationSchema, isLocalRepo, jobRequestSchema } from '../../common/schemas';
 import { JOB_STATUSES, SANDBOX_STATES } from '../../common/states';
 import { CliContext, listJobs, resolveJobId } from '../context';
-import { ExitCode, usageError } from '../errors';
+import { ExitCode, rejected, usageError } from '../errors';
 import { followJob, jobSettled } from '../follow';
 import { formatTime, printFields, printJson, printTable, progress } from '../output';
 import { runAction } from '../run-action';
+import { confirm } from '../confirm';
+import { registerJobDataCommands } from './job-data';
 
 interface RunOptions {
   repo?: string;
@@ -222,6 +224,29 @@ export function registerJobCommands(program: Command): void {
         return exitCodeFor(final);
       }),
     );
+
+  job
+    .command('cancel <job>')
+    .description('cancel a job: the agent stops, teardown destroys its sandbox, status CANCELLED')
+    .option('--yes', 'do not ask (required when not on a terminal)')
+    .option('--json', 'print one JSON document')
+    .action(
+      runAction(async (ctx, options: { yes?: boolean }, ref: string) => {
+        const client = await ctx.client();
+        const jobId = await resolveJobId(client, ref);
+        const handle = client.workflow.getHandle(jobId);
+        const execution = await handle.describe();
+        if (execution.status.name !== 'RUNNING')
+          throw rejected(`job ${jobId} has already ended (${execution.status.name})`);
+        await confirm(`cancel job ${jobId}`, options.yes);
+        await handle.cancel();
+        if (ctx.json) printJson({ jobId, cancelRequested: true });
+        else progress(`cancel requested for job ${jobId}; teardown runs in the workflow`);
+        return ExitCode.ok;
+      }),
+    );
+
+  registerJobDataCommands(job);
 
   job
     .command('show <job>')

@@ -15,6 +15,7 @@ import { CliContext, listJobs, resolveJobId, type ListedJob } from '../context';
 import { ExitCode, rejected, usageError } from '../errors';
 import { followJob, sandboxSettled } from '../follow';
 import { formatTime, printFields, printJson, printTable, progress } from '../output';
+import { confirm } from '../confirm';
 import { runAction } from '../run-action';
 import { buildJobRequest, jobDocument, startJob } from './job';
 
@@ -137,10 +138,12 @@ export function registerSandboxCommands(program: Command): void {
     .command('destroy <sandbox>')
     .description('destroy a sandbox (READY, RUNNING or STOPPED; other states need --force)')
     .option('--force', 'destroy in any state (e.g. TIMEOUT or FAILED)')
+    .option('--yes', 'do not ask (required when not on a terminal)')
     .option('--json', 'print one JSON document')
     .action(
-      runAction(async (ctx, options: { force?: boolean }, ref: string) => {
+      runAction(async (ctx, options: { force?: boolean; yes?: boolean }, ref: string) => {
         const handle = await liveHandle(ctx, ref);
+        await confirm(`destroy the sandbox of job ${handle.workflowId}`, options.yes);
         const { state } = await handle.executeUpdate(destroyUpdate, {
           args: [{ force: options.force === true, reason: 'operator' }],
         });
@@ -171,6 +174,29 @@ export function registerSandboxCommands(program: Command): void {
         }),
       );
   }
+
+  sandbox
+    .command('prune')
+    .description('destroy every TIMEOUT sandbox whose teardown did not finish (the VM may be gone)')
+    .option('--yes', 'do not ask (required when not on a terminal)')
+    .option('--json', 'print one JSON document')
+    .action(
+      runAction(async (ctx, options: { yes?: boolean }) => {
+        const client = await ctx.client();
+        const stuck = await listJobs(client, 'AgentlabState = "TIMEOUT" AND ExecutionStatus = "Running"', 1000);
+        if (stuck.length > 0) await confirm(`destroy ${stuck.length} TIMEOUT sandbox(es)`, options.yes);
+        const pruned: string[] = [];
+        for (const s of stuck) {
+          await client.workflow
+            .getHandle(s.jobId)
+            .executeUpdate(destroyUpdate, { args: [{ force: true, reason: 'prune' }] });
+          pruned.push(s.jobId);
+        }
+        if (ctx.json) printJson({ pruned });
+        else progress(pruned.length ? `destroy requested for ${pruned.join(', ')}` : 'no TIMEOUT sandboxes to prune');
+        return ExitCode.ok;
+      }),
+    );
 
   sandbox
     .command('lease')

@@ -9,7 +9,8 @@ import { SANDBOX_STATES } from '../../common/states';
 import { connectClient } from '../../common/temporal';
 import { devServerArgs, temporalCliPath } from '../../common/temporal-server';
 import { CliError, ExitCode } from '../errors';
-import { printFields, printJson, progress } from '../output';
+import { listJobs, type ListedJob } from '../context';
+import { formatTime, printFields, printJson, progress } from '../output';
 import { runAction } from '../run-action';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -167,6 +168,7 @@ export function registerStackCommands(program: Command): void {
         const reachable = await temporalReachable(config);
         const workerUp = await guestApiHealthy(config);
         const counts: Record<string, number> = {};
+        let recentFailures: ListedJob[] = [];
         if (reachable) {
           const client = await ctx.client();
           for (const state of SANDBOX_STATES) {
@@ -175,12 +177,18 @@ export function registerStackCommands(program: Command): void {
             );
             counts[state] = count;
           }
+          recentFailures = await listJobs(client, 'AgentlabJobStatus = "FAILED"', 5);
         }
         const document = {
           temporal: { address: config.temporal.address, reachable, pid: readPid(config, 'temporal') ?? null },
           worker: { guestApi: config.guestApi.url, healthy: workerUp, pid: readPid(config, 'worker') ?? null },
           webUi: config.temporal.uiUrl,
           sandboxes: counts,
+          recentFailures: recentFailures.map((j) => ({
+            jobId: j.jobId,
+            state: j.state,
+            startedAt: formatTime(j.startedAt),
+          })),
         };
         if (ctx.json) printJson(document);
         else {
@@ -189,6 +197,7 @@ export function registerStackCommands(program: Command): void {
             ['Worker', `${config.guestApi.url} ${workerUp ? 'healthy' : 'DOWN'}`],
             ['Web UI', config.temporal.uiUrl],
             ...Object.entries(counts).map(([state, count]): [string, number] => [state, count]),
+            ['Recent failures', recentFailures.map((j) => j.jobId).join(', ') || 'none'],
           ]);
         }
         if (!reachable) return ExitCode.unavailable;
