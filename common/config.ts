@@ -8,6 +8,9 @@ import { WORKFLOW_TASK_QUEUE, type ResolvedProfile } from './contract';
 import { describeIssues, durationSchema } from './schemas';
 
 const hostPortSchema = z.string().regex(/^[^:\s]+:\d{1,5}$/, 'expected host:port');
+const loopbackHostPortSchema = z
+  .string()
+  .regex(/^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost):\d{1,5}$/, 'expected a loopback host:port, e.g. 127.0.0.1:9464');
 
 const profileSchema = z
   .object({
@@ -138,6 +141,10 @@ const fileSchema = z
       .object({
         backends: z.array(z.enum(['local', 'proxmox'])).prefault(['local']),
         shutdownGraceTime: durationSchema.prefault('30s'),
+        /** Prometheus /metrics (agentlab's series and the SDK's); loopback only. */
+        metricsListen: loopbackHostPortSchema.prefault('127.0.0.1:9464'),
+        /** Where the SDK runtime's own exporter listens, scraped into metricsListen; loopback only. */
+        sdkMetricsListen: loopbackHostPortSchema.prefault('127.0.0.1:9465'),
       })
       .strict()
       .prefault({ backends: ['local'], shutdownGraceTime: '30s' }),
@@ -188,7 +195,12 @@ export interface AgentlabConfig {
   node: string;
   dataDir: string;
   temporal: { address: string; namespace: string; taskQueue: string; uiUrl: string };
-  worker: { backends: ('local' | 'proxmox')[]; shutdownGraceTimeMs: number };
+  worker: {
+    backends: ('local' | 'proxmox')[];
+    shutdownGraceTimeMs: number;
+    metricsListen: string;
+    sdkMetricsListen: string;
+  };
   guestApi: { host: string; port: number; url: string };
   vmidRange: { min: number; max: number };
   local: {
@@ -282,7 +294,12 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
       taskQueue: file.temporal.taskQueue ?? WORKFLOW_TASK_QUEUE,
       uiUrl,
     },
-    worker: { backends: file.worker.backends, shutdownGraceTimeMs: file.worker.shutdownGraceTime },
+    worker: {
+      backends: file.worker.backends,
+      shutdownGraceTimeMs: file.worker.shutdownGraceTime,
+      metricsListen: file.worker.metricsListen,
+      sdkMetricsListen: file.worker.sdkMetricsListen,
+    },
     guestApi: { host, port: Number(port), url: file.guestApi.url ?? `http://${host}:${port}` },
     vmidRange: file.vmidRange,
     local: {

@@ -1,6 +1,6 @@
 // The contract between workflows, activities, worker and CLI: names, messages, search attributes, shapes.
 // Workflow code imports this module, so it must stay free of Node imports.
-import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate, type Sinks } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { JobStatus, SandboxState } from './states';
 
@@ -128,3 +128,15 @@ export const startUpdate = defineUpdate<{ state: SandboxState }, []>('start');
 export const reportResultSignal = defineSignal<[JobResult]>('reportResult');
 
 export const MEMO_TASK_SUMMARY_LENGTH = 120;
+
+/**
+ * Metrics the workflow reports through a sink (not replayed): the worker turns them into the
+ * Prometheus series named after the original system's, for dashboard continuity.
+ */
+export interface AgentlabSinks extends Sinks {
+  metrics: {
+    transition(from: SandboxState, to: SandboxState): void;
+    ready(provisionSeconds: number, timeToReadySeconds: number): void;
+    jobFinished(status: JobStatus, durationSeconds: number): void;
+  };
+}

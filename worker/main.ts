@@ -12,6 +12,7 @@ import { connectClient } from '../common/temporal';
 import { GuestApi } from './guest-api';
 import { JobFiles } from './job-files';
 import { createLogger } from './logger';
+import { AgentlabMetrics, serveMetrics } from './metrics';
 import { workflowSource } from './workflow-bundle';
 
 async function run(): Promise<void> {
@@ -21,7 +22,11 @@ async function run(): Promise<void> {
     logger: new DefaultLogger('WARN', (entry) =>
       logger[entry.level.toLowerCase() as Lowercase<LogLevel>]?.(entry.meta ?? {}, entry.message),
     ),
+    telemetryOptions: {
+      metrics: { prometheus: { bindAddress: config.worker.sdkMetricsListen, countersTotalSuffix: true } },
+    },
   });
+  const metrics = new AgentlabMetrics();
 
   const backends: Partial<Record<'local' | 'proxmox', SandboxBackend>> = {};
   if (config.worker.backends.includes('local')) {
@@ -62,6 +67,7 @@ async function run(): Promise<void> {
     taskQueue: config.temporal.taskQueue,
     ...workflowSource(),
     activities: { resolveProfile },
+    sinks: metrics.sinks(),
   });
   const hostWorker = await Worker.create({
     ...common,
@@ -72,9 +78,22 @@ async function run(): Promise<void> {
   const client = await connectClient(config);
   const guestApi = new GuestApi({ client, files: new JobFiles(config.dataDir), logger });
   await guestApi.listen(config.guestApi.host, config.guestApi.port);
+  const [metricsHost, metricsPort] = config.worker.metricsListen.split(':') as [string, string];
+  const metricsServer = await serveMetrics(
+    metrics,
+    metricsHost,
+    Number(metricsPort),
+    `http://${config.worker.sdkMetricsListen}/metrics`,
+  );
 
   logger.info(
-    { node: config.node, temporal: config.temporal.address, guestApi: config.guestApi.url, config: config.source },
+    {
+      node: config.node,
+      temporal: config.temporal.address,
+      guestApi: config.guestApi.url,
+      metrics: `http://${config.worker.metricsListen}/metrics`,
+      config: config.source,
+    },
     'worker started',
   );
   try {
@@ -82,6 +101,7 @@ async function run(): Promise<void> {
     await Promise.all([workflowWorker.run(), hostWorker.run()]);
   } finally {
     await guestApi.close();
+    metricsServer.close();
     await client.connection.close();
     await connection.close();
     logger.info('worker stopped');

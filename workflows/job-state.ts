@@ -1,8 +1,9 @@
 // The job's observable state: every change is mirrored into search attributes so the Web UI and `list` see it.
-import { upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { proxySinks, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
   SearchAttributes,
+  type AgentlabSinks,
   type JobDescription,
   type JobOutcome,
   type JobRequest,
@@ -10,6 +11,9 @@ import {
   type TimelineEntry,
 } from '../common/contract';
 import { isTerminalJobStatus, type JobStatus, type SandboxState } from '../common/states';
+
+const { metrics } = proxySinks<AgentlabSinks>();
+const seconds = (ms: number): number => ms / 1000;
 
 export class JobState {
   state: SandboxState = 'REQUESTED';
@@ -32,8 +36,13 @@ export class JobState {
 
   transition(state: SandboxState, note?: string): void {
     if (this.state === 'DESTROYED') return; // terminal: a late handler must not resurrect it
+    metrics.transition(this.state, state);
     this.state = state;
     this.timeline.push({ state, at: Date.now(), ...(note ? { note } : {}) });
+    if (state === 'READY' && !this.timeline.slice(0, -1).some((t) => t.state === 'READY')) {
+      const provisioningStarted = this.timeline.find((t) => t.state === 'PROVISIONING')?.at ?? Date.now();
+      metrics.ready(seconds(Date.now() - provisioningStarted), seconds(Date.now() - this.timeline[0]!.at));
+    }
     this.publish([{ key: SearchAttributes.state, value: state }]);
   }
 
@@ -48,6 +57,7 @@ export class JobState {
     this.message = message;
     if (exitCode !== undefined) this.exitCode = exitCode;
     this.setJobStatus(status);
+    metrics.jobFinished(status, seconds(Date.now() - this.timeline[0]!.at));
   }
 
   setProfile(profile: ResolvedProfile, keepalive: boolean): void {

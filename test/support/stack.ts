@@ -70,6 +70,7 @@ export class TestStack {
   readonly node = `t${randomBytes(3).toString('hex')}`;
   readonly taskQueue = `agentlab-test-${randomBytes(4).toString('hex')}`;
   private guestPort = 0;
+  metricsPort = 0;
   private readonly workers = new Set<ChildProcess>();
   workerLog = '';
   client!: Client;
@@ -82,11 +83,17 @@ export class TestStack {
 
   async init(): Promise<this> {
     this.guestPort = await freePort();
+    this.metricsPort = await freePort();
     const config = {
       node: this.node,
       dataDir: this.dataDir,
       temporal: { address: temporalAddress(), namespace: 'default', taskQueue: this.taskQueue },
-      worker: { backends: ['local'], shutdownGraceTime: '5s' },
+      worker: {
+        backends: ['local'],
+        shutdownGraceTime: '5s',
+        metricsListen: `127.0.0.1:${this.metricsPort}`,
+        sdkMetricsListen: `127.0.0.1:${await freePort()}`,
+      },
       guestApi: { listen: `127.0.0.1:${this.guestPort}` },
       vmidRange: { min: 7000, max: 7999 },
       // These suites test the workflow, not isolation: the unisolated sandbox keeps them fast and
