@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Builds the Proxmox VM template agentlab clones: a cloud image with Node, git, the guest runner and
+# its systemd unit (via virt-customize), the QEMU guest agent on, and a cloud-init drive.
+# --dry-run prints every command instead of running it.
+set -euo pipefail
+
+usage() {
+  cat >&2 <<USAGE
+usage: $0 --image FILE.qcow2 [--vmid 9000] [--storage local-lvm] [--bridge vmbr1] [--name agentlab-template]
+          [--cores 2] [--memory 4096] [--dry-run]
+USAGE
+  exit 2
+}
+
+vmid=9000
+storage="local-lvm"
+bridge="vmbr1"
+name="agentlab-template"
+cores=2
+memory=4096
+image=""
+dry_run=false
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --image) image="${2:?}"; shift ;;
+    --vmid) vmid="${2:?}"; shift ;;
+    --storage) storage="${2:?}"; shift ;;
+    --bridge) bridge="${2:?}"; shift ;;
+    --name) name="${2:?}"; shift ;;
+    --cores) cores="${2:?}"; shift ;;
+    --memory) memory="${2:?}"; shift ;;
+    --dry-run) dry_run=true ;;
+    *) usage ;;
+  esac
+  shift
+done
+[[ -n "$image" ]] || { echo "--image: a cloud image (e.g. debian-12-genericcloud-amd64.qcow2) is required" >&2; exit 2; }
+[[ "$vmid" =~ ^[0-9]+$ && "$vmid" -ge 100 ]] || { echo "--vmid: expected an integer >= 100, got \"$vmid\"" >&2; exit 2; }
+[[ "$cores" =~ ^[0-9]+$ ]] || { echo "--cores: expected an integer" >&2; exit 2; }
+[[ "$memory" =~ ^[0-9]+$ ]] || { echo "--memory: expected MiB as an integer" >&2; exit 2; }
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+work_image="/var/tmp/${name}-${vmid}.qcow2"
+
+run() {
+  if $dry_run; then
+    printf '%q ' "$@"
+    printf '\n'
+  else
+    "$@"
+  fi
+}
+
+if ! $dry_run; then
+  [[ -f "$image" ]] || { echo "--image: $image does not exist" >&2; exit 1; }
+  command -v qm >/dev/null || { echo "qm not found: run this on a Proxmox VE host" >&2; exit 1; }
+  command -v virt-customize >/dev/null || { echo "virt-customize not found: apt-get install libguestfs-tools" >&2; exit 1; }
+  if qm status "$vmid" >/dev/null 2>&1; then echo "VM $vmid already exists; choose another --vmid" >&2; exit 1; fi
+fi
+
+run cp "$image" "$work_image"
+run virt-customize -a "$work_image" \
+  --install qemu-guest-agent,nodejs,git,ca-certificates \
+  --run-command 'useradd --create-home --shell /bin/bash agent || true' \
+  --mkdir /usr/local/lib/agentlab \
+  --upload "$root/guest/agent-runner.js:/usr/local/lib/agentlab/agent-runner.js" \
+  --upload "$root/guest/agent-runner.service:/etc/systemd/system/agent-runner.service" \
+  --run-command 'systemctl enable qemu-guest-agent agent-runner.service' \
+  --truncate /etc/machine-id
+run qm create "$vmid" --name "$name" --cores "$cores" --memory "$memory" --net0 "virtio,bridge=$bridge" \
+  --scsihw virtio-scsi-pci --agent enabled=1 --ostype l26 --serial0 socket --vga serial0
+run qm set "$vmid" --scsi0 "$storage:0,import-from=$work_image"
+run qm set "$vmid" --ide2 "$storage:cloudinit"
+run qm set "$vmid" --boot order=scsi0
+run qm template "$vmid"
+run rm -f "$work_image"
