@@ -20,11 +20,19 @@ export async function followJob(
   client: Client,
   jobId: string,
   settled: SettledWhen,
-  options: { quiet: boolean },
+  options: { quiet: boolean; streamLog?: (offset: number) => Promise<Buffer> },
 ): Promise<JobDescription> {
   const handle: WorkflowHandle = client.workflow.getHandle(jobId);
   let printed = 0;
+  let logOffset = 0;
   let warnedNoWorker = false;
+  /** The agent's output, as it arrives, on stdout (the data); transitions stay on stderr. */
+  const streamLog = async () => {
+    if (!options.streamLog) return;
+    const chunk = await options.streamLog(logOffset);
+    if (chunk.length > 0) process.stdout.write(chunk);
+    logOffset += chunk.length;
+  };
   // Ctrl-C detaches: the job is a workflow and goes on without us.
   const detach = () => {
     progress(
@@ -56,13 +64,20 @@ export async function followJob(
           const entry = description.timeline[printed]!;
           const previous = description.timeline[printed - 1];
           const took = previous ? ` (${previous.state} took ${formatDuration(entry.at - previous.at)})` : '';
-          const where = entry.state === 'READY' && description.vmid !== undefined ? ` vmid=${description.vmid}` : '';
+          const where =
+            entry.state === 'READY' && description.vmid !== undefined
+              ? ` vmid=${description.vmid}${description.address ? ` address=${description.address}` : ''}`
+              : '';
           if (!options.quiet)
             progress(
               `${new Date(entry.at).toISOString()}  ${entry.state}${where}${took}${entry.note ? `  ${entry.note}` : ''}`,
             );
         }
-        if (settled(description, closed)) return description;
+        await streamLog();
+        if (settled(description, closed)) {
+          await streamLog(); // the runner ships its whole log before reporting: nothing comes after this
+          return description;
+        }
       }
       await sleep(POLL_MS);
     }

@@ -30,6 +30,29 @@ describe('agentlab commands', () => {
   });
   afterAll(() => stack.close());
 
+  test('job run shows transitions with durations, the sandbox, the Web UI link, streams the log, then the outcome', async () => {
+    const run = await stack.cli([
+      'job',
+      'run',
+      '--repo',
+      repo,
+      '--task',
+      'stream me',
+      '--agent-command',
+      SCRIPTED_AGENT,
+      '--id',
+      'job-cli-stream',
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/PROVISIONING \(REQUESTED took [\d.]+m?s\)/);
+    expect(run.stderr).toMatch(/READY vmid=\d+ address=127\.0\.0\.1/);
+    expect(run.stderr).toContain('/namespaces/default/workflows/job-cli-stream');
+    expect(run.stderr).toContain('job job-cli-stream COMPLETED (exit code 0)');
+    // stdout is the agent's output, whole and in order.
+    expect(run.stdout).toBe(readFileSync(join(stack.dataDir, 'jobs', 'job-cli-stream', 'agent.log'), 'utf8'));
+    expect(run.stdout).toContain('scripted-agent: task: stream me');
+  });
+
   test('job logs prints the stored log; --json gives NDJSON with offsets', async () => {
     const stored = readFileSync(join(stack.dataDir, 'jobs', 'job-cli-done', 'agent.log'), 'utf8');
     const logs = await stack.cli(['job', 'logs', 'job-cli-done']);

@@ -60,6 +60,9 @@ export interface CliResult {
 
 export interface StackOptions {
   profiles?: Record<string, unknown>[];
+  /** Share another stack's workflow task queue: two hosts of one deployment. */
+  taskQueue?: string;
+  node?: string;
   local?: { cloneDelay?: string; bootDelay?: string };
 }
 
@@ -67,8 +70,8 @@ export class TestStack {
   readonly home: string;
   readonly dataDir: string;
   readonly configPath: string;
-  readonly node = `t${randomBytes(3).toString('hex')}`;
-  readonly taskQueue = `agentlab-test-${randomBytes(4).toString('hex')}`;
+  readonly node: string;
+  readonly taskQueue: string;
   private guestPort = 0;
   metricsPort = 0;
   private readonly workers = new Set<ChildProcess>();
@@ -76,6 +79,8 @@ export class TestStack {
   client!: Client;
 
   constructor(private readonly options: StackOptions = {}) {
+    this.taskQueue = options.taskQueue ?? `agentlab-test-${randomBytes(4).toString('hex')}`;
+    this.node = options.node ?? `t${randomBytes(3).toString('hex')}`;
     this.home = mkdtempSync(join(tmpdir(), 'agentlab-test-'));
     this.dataDir = join(this.home, 'data');
     this.configPath = join(this.home, 'config.yaml');
