@@ -8,3 +8,4 @@ ip netns add "$ns"
 trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
 ip -n "$ns" link set lo up
 ip netns exec "$ns" node "$root/dist/scripts/bench-local.js"
+node "$root/dist/scripts/bench-list.js"
