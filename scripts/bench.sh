@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `npm run bench`: runs the benchmarks in a network namespace of their own (the local backend's bridge
-# and ruleset never touch this machine's network), then removes it.
+# `npm run bench`: the local backend's benchmark runs in a network namespace of its own (its bridge and
+# ruleset never touch this machine's network); the job-list benchmark runs its own dev server on loopback.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ns="agentlab-bench-$$"
