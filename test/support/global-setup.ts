@@ -1,4 +1,6 @@
-// Starts ONE real Temporal dev server for the whole test run, with agentlab's search attributes.
+// Starts ONE real Temporal dev server for the whole test run, with agentlab's search attributes and
+// its Web UI (test/web-ui.test.ts drives it in headless Chromium).
+import { createServer } from 'node:net';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ALL_SEARCH_ATTRIBUTES } from '../../common/contract';
 import { temporalCliPath } from '../../common/temporal-server';
@@ -7,20 +9,37 @@ declare global {
   var agentlabTestEnv: TestWorkflowEnvironment | undefined;
 }
 
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 export default async function globalSetup(): Promise<void> {
   let lastError: unknown;
   // The SDK gives the server 5 s to come up; a loaded 2-core CI machine occasionally needs a second try.
   for (let attempt = 1; attempt <= 3; attempt++) {
     try {
+      const uiPort = await freePort();
       const env = await TestWorkflowEnvironment.createLocal({
         server: {
           executable: { type: 'existing-path', path: temporalCliPath() },
           searchAttributes: ALL_SEARCH_ATTRIBUTES,
           log: { format: 'pretty', level: 'warn' },
+          ui: true,
+          uiPort,
+          // No request to the Internet for the UI's newsfeed.
+          extraArgs: ['--ui-disable-news-fetch'],
         },
       });
       globalThis.agentlabTestEnv = env;
       process.env.AGENTLAB_TEST_TEMPORAL_ADDRESS = env.connection.options.address;
+      process.env.AGENTLAB_TEST_TEMPORAL_UI = `http://127.0.0.1:${uiPort}`;
       return;
     } catch (err) {
       lastError = err;
