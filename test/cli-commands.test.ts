@@ -3,6 +3,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import execa from 'execa';
+import { errorSchema, jobDocumentSchema, jobListSchema, sandboxListSchema, statusSchema } from '../cli/json-schemas';
 import { createExampleRepo } from '../common/example-repo';
 import { SCRIPTED_AGENT, TestStack } from './support/stack';
 
@@ -140,6 +141,15 @@ describe('agentlab commands', () => {
     expect((await stack.cli(['job', 'cancel', '--yes', 'job-cli-cancel'])).code).toBe(0);
     await stack.waitForClose('job-cli-cancel');
     expect(await stack.describe('job-cli-cancel')).toMatchObject({ jobStatus: 'CANCELLED', state: 'DESTROYED' });
+  });
+
+  test('--json documents have the documented shapes', async () => {
+    jobDocumentSchema.parse(JSON.parse((await stack.cli(['job', 'show', 'job-cli-done', '--json'])).stdout));
+    const list = jobListSchema.parse(JSON.parse((await stack.cli(['job', 'list', '--json'])).stdout));
+    expect(list.jobs.map((j) => j.jobId)).toContain('job-cli-done');
+    sandboxListSchema.parse(JSON.parse((await stack.cli(['sandbox', 'list', '--all', '--json'])).stdout));
+    statusSchema.parse(JSON.parse((await stack.cli(['status', '--json'])).stdout));
+    errorSchema.parse(JSON.parse((await stack.cli(['job', 'show', 'job-nope', '--json'])).stdout));
   });
 
   test('flags work before or after positional arguments', async () => {

@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import execa from 'execa';
+import { jobDocumentSchema } from '../cli/json-schemas';
 import { createExampleRepo } from '../common/example-repo';
 import { temporalCliPath } from '../common/temporal-server';
 import { SCRIPTED_AGENT, TestStack, temporalAddress } from './support/stack';
@@ -33,7 +34,7 @@ describe('agentlab job run', () => {
     ]);
     expect(result.stderr).toContain('PROVISIONING');
     expect(result.code).toBe(0);
-    const doc = JSON.parse(result.stdout);
+    const doc = jobDocumentSchema.parse(JSON.parse(result.stdout));
     expect(doc).toMatchObject({
       jobId: 'job-e2e-ok',
       status: 'COMPLETED',

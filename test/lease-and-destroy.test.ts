@@ -177,6 +177,23 @@ describe('leases, renew and destroy', () => {
     expect(liveSandboxes(stack)).not.toContain(timedOut.vmid);
   });
 
+  test('sandbox prune destroys TIMEOUT sandboxes whose teardown did not finish, and asks first', async () => {
+    setFaults(stack, { failDestroy: true });
+    await runDetached('job-prune', ['--ttl', '4s', '--agent-command', sleepyAgent(120)]);
+    const timedOut = await stack.waitForState('job-prune', (d) => d.state === 'TIMEOUT', 'TIMEOUT');
+    await new Promise((resolve) => setTimeout(resolve, 4000)); // teardown gives up (2 attempts)
+    setFaults(stack, {});
+    const unconfirmed = await stack.cli(['sandbox', 'prune']);
+    expect(unconfirmed.code).toBe(2);
+    expect(liveSandboxes(stack)).toContain(timedOut.vmid);
+    const pruned = await stack.cli(['sandbox', 'prune', '--yes', '--json']);
+    expect(pruned.code).toBe(0);
+    expect(JSON.parse(pruned.stdout).pruned).toContain('job-prune');
+    await stack.waitForClose('job-prune');
+    expect((await stack.describe('job-prune')).state).toBe('DESTROYED');
+    expect(liveSandboxes(stack)).not.toContain(timedOut.vmid);
+  });
+
   test('FAILED provisioning with a failed teardown needs --force, which then destroys the VM', async () => {
     setFaults(stack, { neverReady: true, failDestroy: true });
     await runDetached('job-failed-force', ['--profile', 'local-fragile', '--agent-command', SCRIPTED_AGENT]);

@@ -1,0 +1,83 @@
+// The shapes of the CLI's --json documents: the contract scripts rely on, checked by the CLI tests.
+import { z } from 'zod';
+import { JOB_STATUSES, SANDBOX_STATES } from '../common/states';
+
+const isoTime = z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+const state = z.enum(SANDBOX_STATES);
+const jobStatus = z.enum(JOB_STATUSES);
+
+export const jobDocumentSchema = z
+  .object({
+    jobId: z.string(),
+    status: jobStatus,
+    exitCode: z.number().int().nullable(),
+    message: z.string().nullable(),
+    profile: z.string(),
+    repo: z.string().nullable(),
+    ref: z.string().nullable(),
+    sandbox: z
+      .object({
+        vmid: z.number().int().nullable(),
+        state,
+        node: z.string().nullable(),
+        address: z.string().nullable(),
+        leaseExpiresAt: isoTime.nullable(),
+        keepalive: z.boolean(),
+      })
+      .strict(),
+    timeline: z.array(z.object({ state, at: isoTime, note: z.string().optional() }).strict()),
+  })
+  .strict();
+
+export const jobListSchema = z
+  .object({
+    jobs: z.array(
+      z.object({
+        jobId: z.string(),
+        state: state.optional(),
+        jobStatus: jobStatus.optional(),
+        profile: z.string().optional(),
+        vmid: z.number().int().optional(),
+        node: z.string().optional(),
+        leaseExpiresAt: z.number().optional(),
+        repo: z.string().optional(),
+        task: z.string().optional(),
+        startedAt: z.number(),
+        closedAt: z.number().optional(),
+        executionStatus: z.string(),
+      }),
+    ),
+  })
+  .strict();
+
+export const sandboxListSchema = z
+  .object({
+    sandboxes: z.array(
+      z
+        .object({
+          vmid: z.number().int().nullable(),
+          state: state.optional(),
+          jobId: z.string(),
+          jobStatus: jobStatus.optional(),
+          profile: z.string().optional(),
+          node: z.string().nullable(),
+          leaseExpiresAt: isoTime.nullable(),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
+
+export const errorSchema = z
+  .object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown() }).strict() })
+  .strict();
+
+export const statusSchema = z
+  .object({
+    temporal: z.object({ address: z.string(), reachable: z.boolean(), pid: z.number().nullable() }).strict(),
+    worker: z.object({ guestApi: z.string(), healthy: z.boolean(), pid: z.number().nullable() }).strict(),
+    webUi: z.string(),
+    sandboxes: z.record(z.string(), z.number().int()),
+    recentFailures: z.array(z.object({ jobId: z.string(), state: state.optional(), startedAt: isoTime.optional() })),
+  })
+  .strict();
