@@ -30,7 +30,7 @@ export function printFields(fields: [string, string | number | undefined | null]
 }
 
 export function progress(message: string): void {
-  process.stderr.write(message + '\n');
+  process.stderr.write(colorStates(message) + '\n');
 }
 
 export function printError(error: CliError, options: OutputOptions): void {
@@ -45,4 +45,29 @@ export function printError(error: CliError, options: OutputOptions): void {
 
 export function formatTime(ms: number | undefined): string | undefined {
   return ms === undefined ? undefined : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+const STATE_COLORS: Record<string, number> = {
+  COMPLETED: 32,
+  RUNNING: 36,
+  READY: 36,
+  DESTROYED: 90,
+  FAILED: 31,
+  TIMEOUT: 33,
+  CANCELLED: 33,
+  STOPPED: 33,
+};
+
+/** Colours only on a terminal, and never when NO_COLOR is set (no-color.org). */
+export function useColor(stream: NodeJS.WriteStream = process.stderr): boolean {
+  return stream.isTTY === true && !process.env.NO_COLOR;
+}
+
+/** Colours every state or status word in a progress line. */
+export function colorStates(line: string, stream: NodeJS.WriteStream = process.stderr): string {
+  if (!useColor(stream)) return line;
+  return line.replace(
+    /\b(COMPLETED|RUNNING|READY|DESTROYED|FAILED|TIMEOUT|CANCELLED|STOPPED)\b/g,
+    (word) => `\x1b[${STATE_COLORS[word]}m${word}\x1b[0m`,
+  );
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import execa from 'execa';
 import { errorSchema, jobDocumentSchema, jobListSchema, sandboxListSchema, statusSchema } from '../cli/json-schemas';
 import { createExampleRepo } from '../common/example-repo';
-import { SCRIPTED_AGENT, TestStack } from './support/stack';
+import { CLI, SCRIPTED_AGENT, TestStack } from './support/stack';
 
 describe('agentlab commands', () => {
   let stack: TestStack;
@@ -150,6 +150,24 @@ describe('agentlab commands', () => {
     sandboxListSchema.parse(JSON.parse((await stack.cli(['sandbox', 'list', '--all', '--json'])).stdout));
     statusSchema.parse(JSON.parse((await stack.cli(['status', '--json'])).stdout));
     errorSchema.parse(JSON.parse((await stack.cli(['job', 'show', 'job-nope', '--json'])).stdout));
+  });
+
+  test('colours on a terminal only, and never with NO_COLOR', async () => {
+    const onTerminal = (id: string, env: NodeJS.ProcessEnv) =>
+      execa(
+        'script',
+        [
+          '-qec',
+          `${process.execPath} ${CLI} job run --repo ${repo} --task t --agent-command ${SCRIPTED_AGENT} --id ${id}`,
+          '/dev/null',
+        ],
+        {
+          env: { ...stack.env, ...env },
+        },
+      );
+    expect((await onTerminal('job-cli-color', {})).stdout).toContain('\x1b[32mCOMPLETED\x1b[0m');
+    expect((await onTerminal('job-cli-nocolor', { NO_COLOR: '1' })).stdout).not.toContain('\x1b[');
+    expect((await stack.cli(['job', 'show', 'job-cli-done'])).stderr).not.toContain('\x1b[');
   });
 
   test('flags work before or after positional arguments', async () => {
