@@ -12,7 +12,8 @@ export type SettledWhen = (description: JobDescription, closed: boolean) => bool
 
 /** A job has settled when its workflow closed, or (keepalive) when its job status is final. */
 export const jobSettled: SettledWhen = (d, closed) =>
-  closed || (isTerminalJobStatus(d.jobStatus) && d.state === 'RUNNING');
+  // Without keepalive the sandbox is still RUNNING while teardown destroys it: wait for the close.
+  closed || (d.keepalive && isTerminalJobStatus(d.jobStatus) && d.state === 'RUNNING');
 /** A bare sandbox has settled once it is usable, or once it ended. */
 export const sandboxSettled: SettledWhen = (d, closed) => closed || d.state === 'RUNNING' || d.state === 'FAILED';
 

@@ -6,6 +6,7 @@ import { registerDoctorCommand } from './commands/doctor';
 import { registerJobCommands } from './commands/job';
 import { registerProfileCommands } from './commands/profile';
 import { registerSandboxCommands } from './commands/sandbox';
+import { registerSecretsCommands } from './commands/secrets';
 import { registerStackCommands } from './commands/stack';
 import { ExitCode } from './errors';
 
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerJobCommands(program);
   registerSandboxCommands(program);
   registerProfileCommands(program);
+  registerSecretsCommands(program);
   registerDoctorCommand(program);
   registerCompletionCommand(program);
   // Usage errors exit 2 (commander's default is 1); --help and --version exit 0.

@@ -12,7 +12,7 @@ describe('agentlab doctor', () => {
   const net = new TestNetwork();
   const home = mkdtempSync(join(tmpdir(), 'agentlab-doctor-'));
   const configPath = join(home, 'config.yaml');
-  const env = { ...process.env, AGENTLAB_CONFIG: configPath };
+  const env = { ...process.env, AGENTLAB_CONFIG: configPath, AGENTLAB_SECRETS_KEY_FILE: join(home, 'keys', 'age.key') };
   const doctor = async () => {
     const result = await net.execIn(net.host, process.execPath, [CLI, 'doctor', '--json'], { env });
     return {
@@ -50,6 +50,7 @@ describe('agentlab doctor', () => {
     });
     expect(byName.get('temporal')).toMatchObject({ status: 'fail', fix: expect.stringContaining('agentlab up') });
     expect(byName.get('worker')).toMatchObject({ status: 'fail' });
+    expect(byName.get('secrets key')).toMatchObject({ status: 'warn', fix: 'agentlab secrets init' });
   });
 
   test('after the fixes it gave, those checks pass', async () => {

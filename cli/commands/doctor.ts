@@ -5,6 +5,7 @@ import execa from 'execa';
 import type { ProxmoxBackend } from '../../backends/proxmox/backend';
 import { createProxmoxBackend } from '../../backends/proxmox/create';
 import type { AgentlabConfig } from '../../common/config';
+import { checkKey, SecretsError, secretsPaths } from '../../common/secrets';
 import { connectClient } from '../../common/temporal';
 import { ExitCode } from '../errors';
 import { printJson, printTable } from '../output';
@@ -22,6 +23,25 @@ const run = (command: string, args: string[]) => execa(command, args, { reject: 
 
 async function onPath(tool: string): Promise<boolean> {
   return (await run('sh', ['-c', `command -v ${tool}`])).exitCode === 0;
+}
+
+/** The age key that encrypts the secrets bundles: present and private, or not set up (a warning). */
+function secretsKeyCheck(): Check {
+  const paths = secretsPaths();
+  try {
+    checkKey(paths);
+    return { name: 'secrets key', status: 'ok', detail: `${paths.keyFile} exists and is private` };
+  } catch (err) {
+    if (err instanceof SecretsError && err.kind === 'not_found') {
+      return { name: 'secrets key', status: 'warn', detail: (err as Error).message, fix: 'agentlab secrets init' };
+    }
+    return {
+      name: 'secrets key',
+      status: 'fail',
+      detail: (err as Error).message,
+      fix: 'chmod 600 the key file, 700 its directory',
+    };
+  }
 }
 
 async function writableCheck(name: string, path: string, fix: string): Promise<Check> {
@@ -156,7 +176,7 @@ async function commonChecks(config: AgentlabConfig): Promise<Check[]> {
   if (!config.worker.backends.includes('proxmox')) {
     checks.push({ name: 'proxmox', status: 'skip', detail: 'the proxmox backend is not enabled (worker.backends)' });
   }
-  checks.push({ name: 'secrets key', status: 'skip', detail: 'no secrets bundles configured' });
+  checks.push(secretsKeyCheck());
   return checks;
 }
 
