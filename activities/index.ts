@@ -15,6 +15,12 @@ export const PERMANENT_ERROR_TYPES = ['PermanentBackendError', 'InvalidProfile']
 /** The guest never came up: retry provisioning with a fresh VM, not the same activity. */
 export const GUEST_NOT_READY = 'GuestNotReady';
 
+/**
+ * A clone found its VMID taken (the Proxmox backend's VmidConflictError): the workflow does not retry
+ * the activity but allocates again. Set explicitly: by default the SDK takes the class name as the type.
+ */
+export const VMID_CONFLICT = 'VmidConflict';
+
 const POLL_INTERVAL_MS = 250;
 
 export function createActivities({ config, backends }: ActivityDeps) {
@@ -35,6 +41,9 @@ export function createActivities({ config, backends }: ActivityDeps) {
       return await withHeartbeat(work);
     } catch (err) {
       if (err instanceof PermanentBackendError) throw ApplicationFailure.nonRetryable(err.message, err.name);
+      if (err instanceof Error && err.name === VMID_CONFLICT) {
+        throw ApplicationFailure.create({ message: err.message, type: VMID_CONFLICT });
+      }
       throw err;
     }
   }

@@ -115,6 +115,8 @@ const proxmoxSchema = z
     snippetStorage: z.string().prefault('local'),
     bridge: z.string().prefault('vmbr1'),
     cloneMode: z.enum(['linked', 'full']).prefault('linked'),
+    /** Clones in flight per storage on this node; more would time out on PVE's storage lock. */
+    cloneConcurrency: z.number().int().min(1).max(64).prefault(2),
   })
   .strict()
   .refine((p) => !(p.caFile && p.fingerprint), 'set caFile or fingerprint, not both');

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm run bench`: the local backend's benchmark runs in a network namespace of its own (its bridge and
-# ruleset never touch this machine's network); the job-list benchmark runs its own dev server on loopback.
+# ruleset never touch this machine's network); the job-list and Proxmox benchmarks run their own dev server
+# on loopback (the Proxmox one against the simulator, whose guests need no network namespace).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ns="agentlab-bench-$$"
@@ -9,3 +10,4 @@ trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
 ip -n "$ns" link set lo up
 ip netns exec "$ns" node "$root/dist/scripts/bench-local.js"
 node "$root/dist/scripts/bench-list.js"
+node "$root/dist/scripts/bench-proxmox.js"

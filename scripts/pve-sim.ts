@@ -1,5 +1,7 @@
 // Standalone Proxmox API simulator for demos and manual tests: `node dist/scripts/pve-sim.js --port 8006`.
+// `--launch-guest-runner [--guest-work-root DIR] [--allow-local-repos]` runs the real guest runner in started VMs.
 import { mkdirSync } from 'node:fs';
+import { agentRunnerPath } from '../common/paths';
 import { PveSim } from '../test/support/pve-sim/server';
 import { REALISTIC_LATENCIES } from '../test/support/pve-sim/state';
 
@@ -17,6 +19,13 @@ async function run(): Promise<void> {
     snippetsDir,
     latency: process.argv.includes('--fast') ? {} : REALISTIC_LATENCIES,
     authFailureDelayMs: process.argv.includes('--fast') ? 0 : 3000,
+    launchGuestRunner: process.argv.includes('--launch-guest-runner')
+      ? {
+          runnerPath: agentRunnerPath(),
+          workRoot: arg('guest-work-root') ?? '/tmp/pve-sim-guests',
+          allowLocalRepos: process.argv.includes('--allow-local-repos'),
+        }
+      : undefined,
     onStart: (e) => console.log(JSON.stringify({ event: 'vm-started', vmid: e.vmid, hasBootstrap: !!e.bootstrap })),
   });
   sim.addTemplate(Number(arg('template') ?? 9000));

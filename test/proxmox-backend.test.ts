@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProxmoxBackend, VmidConflictError } from '../backends/proxmox/backend';
 import { ProxmoxClient } from '../backends/proxmox/client';
+import { ownerDescription } from '../backends/proxmox/marks';
 import { PermanentBackendError } from '../backends/types';
 import type { Owner, ResolvedProfile } from '../common/contract';
 import { PveSim, type StartEvent } from './support/pve-sim/server';
@@ -151,4 +152,23 @@ test('template problems are permanent errors carrying the reason', async () => {
   sim.addTemplate(9002, { linkedClone: false }); // raw disk: linked clone unsupported → full clone
   await b.clone(vmid, { ...profile, templateVmid: 9002 }, owner(1));
   expect(String(sim.vm(vmid)?.config.scsi0)).toBe(`local-lvm:vm-${vmid}-disk-0,size=8G`);
+});
+
+test('destroy waits for a clone of ours still running and destroys it even before it was tagged', async () => {
+  const b = backend();
+  sim.state.latency.linkedCloneMs = 300;
+  const client = new ProxmoxClient({ url: sim.url, tokenId: sim.tokenId, tokenSecret: sim.tokenSecret });
+  clients.push(client);
+  // What an earlier clone attempt leaves when its activity failed after PVE accepted the clone: a task
+  // still copying, then a VM with our description but without the tags the attempt never got to write.
+  await client.post('/nodes/pve/qemu/9000/clone', {
+    newid: 7005,
+    full: false,
+    description: ownerDescription(owner(1), 1),
+  });
+  expect(sim.vm(7005)?.config.lock).toBe('clone');
+  expect(await b.destroy(7005, owner(2))).toBe('not-ours');
+  expect(sim.vm(7005)?.config.tags).toBeUndefined();
+  expect(await b.destroy(7005, owner(1))).toBe('destroyed');
+  expect(sim.vm(7005)).toBeUndefined();
 });

@@ -38,6 +38,11 @@ import { JobState } from './job-state';
 export const BOOTSTRAP_TOKEN_TTL_MS = 10 * 60_000;
 const PERMANENT_ERROR_TYPES = ['PermanentBackendError', 'InvalidProfile'];
 const GUEST_NOT_READY = 'GuestNotReady';
+/**
+ * The clone found its VMID taken (backends/proxmox VmidConflictError): retrying the same clone cannot
+ * help, so it fails at once and the provisioning loop allocates a new VMID. Not permanent: see isPermanent.
+ */
+const VMID_CONFLICT = 'VmidConflict';
 
 const controlPlane = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
@@ -54,7 +59,7 @@ function hostActivities(profile: ResolvedProfile, overrides: Partial<ActivityOpt
       backoffCoefficient: 2,
       maximumInterval: '30s',
       maximumAttempts: 6,
-      nonRetryableErrorTypes: [...PERMANENT_ERROR_TYPES, GUEST_NOT_READY],
+      nonRetryableErrorTypes: [...PERMANENT_ERROR_TYPES, GUEST_NOT_READY, VMID_CONFLICT],
     },
     ...overrides,
   });
@@ -103,7 +108,13 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
       validator: ({ tokenHash }) => {
         if (claimedCredentialHash !== null) throw new Error('bootstrap token already used');
         if (!bootstrap) throw new Error('no bootstrap token was issued for this job');
-        const claimable = job.state === 'BOOTING' || job.state === 'READY' || (job.state === 'RUNNING' && !job.hasJob);
+        // PROVISIONING too: the guest may boot and claim before the start activity reports back (its
+        // result can be delayed by retries), and the token it holds proves it is this attempt's VM.
+        const claimable =
+          job.state === 'PROVISIONING' ||
+          job.state === 'BOOTING' ||
+          job.state === 'READY' ||
+          (job.state === 'RUNNING' && !job.hasJob);
         if (!claimable) throw new Error(`sandbox is ${job.state}`);
         if (Date.now() - bootstrap.issuedAt > BOOTSTRAP_TOKEN_TTL_MS) throw new Error('bootstrap token expired');
         if (tokenHash !== bootstrap.tokenHash) throw new Error('bootstrap token invalid');

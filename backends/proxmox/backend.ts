@@ -5,6 +5,7 @@ import { PermanentBackendError, type DestroyOutcome, type OwnedVm, type SandboxB
 import { apiPath, type ProxmoxClient } from './client';
 import { PveAgentNotRunningError, PveAlreadyRunningError, PveError, PveNotFoundError } from './errors';
 import { AGENTLAB_TAG, isOwnedBy, ownerDescription, ownerTag, parseOwner, tagsOf } from './marks';
+import { KeyedSemaphore } from './semaphore';
 import { removeSnippet, snippetName, writeSnippet } from './snippet';
 
 export interface ProxmoxBackendOptions {
@@ -19,6 +20,8 @@ export interface ProxmoxBackendOptions {
   snippetStorage?: string;
   bridge?: string;
   cloneMode?: 'linked' | 'full';
+  /** Clones in flight per storage in this worker (default 2); see `cloneSlots`. */
+  cloneConcurrency?: number;
   /** Called while waiting for tasks; the worker passes the activity heartbeat. */
   onPoll?: () => void;
   taskTimeoutMs?: number;
@@ -46,9 +49,21 @@ export class ProxmoxBackend implements SandboxBackend {
   private nodeName?: string;
   /** vmid → owner, so concurrent allocations in this process never hand out one VMID twice. */
   private readonly pending = new Map<number, { key: string; attempt: number; at: number }>();
+  /**
+   * PVE serializes volume copies on a storage behind one flock and fails a clone that waits longer than
+   * the lock timeout (`can't lock file '/var/lock/pve-manager/pve-storage-<id>' - got timeout`). Twenty
+   * parallel clones would queue there and time out, so they queue here instead, where waiting costs
+   * nothing. An in-process semaphore is enough: the storages are this node's, and only this node's
+   * worker polls `agentlab-host-<node>`, so no other process clones onto them on agentlab's behalf. (A
+   * per-storage task queue with maxConcurrentActivityTaskExecutions would need the storage in the
+   * workflow before the clone, one more Worker per storage, and would limit other activities' slots.)
+   * The waiting activity keeps heartbeating (activities/heartbeat.ts), so it is never taken for dead.
+   */
+  private readonly cloneSlots: KeyedSemaphore;
 
   constructor(private readonly options: ProxmoxBackendOptions) {
     this.nodeName = options.node;
+    this.cloneSlots = new KeyedSemaphore(options.cloneConcurrency ?? 2);
   }
 
   private get client(): ProxmoxClient {
@@ -137,23 +152,28 @@ export class ProxmoxBackend implements SandboxBackend {
       if (await this.adoptExisting(vmid, owner)) return;
       const templateVmid = profile.templateVmid;
       if (templateVmid === undefined) throw new PermanentBackendError(`profile ${profile.name} has no templateVmid`);
-      await this.validateTemplate(templateVmid);
+      const template = await this.validateTemplate(templateVmid);
       const clonePath = await this.vmPath(templateVmid, '/clone');
       const base = { newid: vmid, name: `agentlab-${vmid}`, description: ownerDescription(owner, attempt) };
       const full = { ...base, full: true, storage: this.options.storage };
-      let upid: string;
+      const templateStorage = templateDiskStorage(template);
+      // The storage the new volumes land on: the template's for a linked clone, the configured one for a full clone.
+      const target = (this.options.cloneMode === 'full' && this.options.storage) || templateStorage;
       try {
-        try {
-          upid = await this.client.post<string>(
-            clonePath,
-            this.options.cloneMode === 'full' ? full : { ...base, full: false },
-          );
-        } catch (err) {
-          // Storage without linked-clone support (e.g. raw files on a dir storage): copy the disks instead.
-          if (!(err instanceof PveError) || !/^Linked clone feature is not supported/.test(err.pveMessage)) throw err;
-          upid = await this.client.post<string>(clonePath, full);
-        }
-        await this.wait(upid);
+        await this.cloneSlots.run(target, async () => {
+          let upid: string;
+          try {
+            upid = await this.client.post<string>(
+              clonePath,
+              this.options.cloneMode === 'full' ? full : { ...base, full: false },
+            );
+          } catch (err) {
+            // Storage without linked-clone support (e.g. raw files on a dir storage): copy the disks instead.
+            if (!(err instanceof PveError) || !/^Linked clone feature is not supported/.test(err.pveMessage)) throw err;
+            upid = await this.client.post<string>(clonePath, full);
+          }
+          await this.wait(upid);
+        });
       } catch (err) {
         if (
           err instanceof PveError &&
@@ -173,14 +193,7 @@ export class ProxmoxBackend implements SandboxBackend {
 
   /** True when the VM exists and this owner created it (a retried clone): finishes marking it. */
   private async adoptExisting(vmid: number, owner: Owner): Promise<boolean> {
-    let config = await this.config(vmid);
-    if (!config) return false;
-    for (let i = 0; config?.lock === 'clone' && i < 600; i++) {
-      // Another clone (ours or not) is still running: its description appears only when it is done.
-      this.options.onPoll?.();
-      await new Promise((resolve) => setTimeout(resolve, this.options.pollIntervalMs ?? 500));
-      config = await this.config(vmid);
-    }
+    const config = await this.configAfterClone(vmid);
     if (!config) return false;
     if (parseOwner(config.description)?.workflowId !== owner.workflowId) {
       this.pending.delete(vmid);
@@ -190,6 +203,17 @@ export class ProxmoxBackend implements SandboxBackend {
     return true;
   }
 
+  /** The VM's config once no clone is running into it (its owner mark is written only at the end). */
+  private async configAfterClone(vmid: number): Promise<VmConfig | undefined> {
+    let config = await this.config(vmid);
+    for (let i = 0; config?.lock === 'clone' && i < 600; i++) {
+      this.options.onPoll?.();
+      await new Promise((resolve) => setTimeout(resolve, this.options.pollIntervalMs ?? 500));
+      config = await this.config(vmid);
+    }
+    return config;
+  }
+
   private async markOwned(vmid: number, owner: Owner): Promise<void> {
     await this.client.put(await this.vmPath(vmid, '/config'), {
       tags: [AGENTLAB_TAG, ownerTag(owner.workflowId)].join(';'),
@@ -197,7 +221,7 @@ export class ProxmoxBackend implements SandboxBackend {
   }
 
   /** Throws a PermanentBackendError naming what is wrong with the template (also used by `doctor`). */
-  async validateTemplate(templateVmid: number): Promise<void> {
+  async validateTemplate(templateVmid: number): Promise<VmConfig> {
     let config: VmConfig | undefined;
     try {
       config = await this.client.get<VmConfig>(await this.vmPath(templateVmid, '/config'));
@@ -217,6 +241,7 @@ export class ProxmoxBackend implements SandboxBackend {
     if (problems.length > 0) {
       throw new PermanentBackendError(`template VM ${templateVmid} cannot be used: ${problems.join('; ')}`);
     }
+    return config;
   }
 
   /** Start, stop and configure act only on VMs carrying our tag: a colliding foreign VMID is never touched. */
@@ -274,8 +299,10 @@ export class ProxmoxBackend implements SandboxBackend {
       }
       for (const nic of reply.result ?? []) {
         if (nic.name === 'lo') continue;
+        // Loopback is skipped by name; by address only link-local and the bare 127.0.0.1 some agents list
+        // under another name (a guest that is a host process, as in the simulator, has 127.77.x.y on eth0).
         const v4 = nic['ip-addresses']?.find(
-          (a) => a['ip-address-type'] === 'ipv4' && !/^(127\.|169\.254\.)/.test(a['ip-address']),
+          (a) => a['ip-address-type'] === 'ipv4' && !/^(127\.0\.0\.1$|169\.254\.)/.test(a['ip-address']),
         );
         if (v4) return v4['ip-address'];
       }
@@ -296,7 +323,9 @@ export class ProxmoxBackend implements SandboxBackend {
 
   async destroy(vmid: number, owner: Owner): Promise<DestroyOutcome> {
     return this.guard(async () => {
-      const config = await this.config(vmid);
+      // A clone of ours that is still running (its earlier activity attempt failed while PVE went on)
+      // carries no mark yet: judging it now would call it foreign and leak it once the clone finishes.
+      const config = await this.configAfterClone(vmid);
       if (!config) return 'absent';
       if (!isOwnedBy(config, owner)) return 'not-ours';
       const status = await this.client.get<{ status: string }>(await this.vmPath(vmid, '/status/current'));
@@ -334,4 +363,14 @@ export class ProxmoxBackend implements SandboxBackend {
       return owned;
     });
   }
+}
+
+/** The storage id of the template's first disk (`local-lvm:base-9000-disk-0` → `local-lvm`). */
+function templateDiskStorage(config: VmConfig): string {
+  for (const [key, value] of Object.entries(config)) {
+    if (/^(scsi|virtio|sata|ide)\d+$/.test(key) && typeof value === 'string' && !/cloudinit|media=cdrom/.test(value)) {
+      return value.split(':')[0]!;
+    }
+  }
+  return 'unknown';
 }

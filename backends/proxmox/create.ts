@@ -31,5 +31,6 @@ export function createProxmoxBackend(config: AgentlabConfig): ProxmoxBackend {
     snippetStorage: pve.snippetStorage,
     bridge: pve.bridge,
     cloneMode: pve.cloneMode,
+    cloneConcurrency: pve.cloneConcurrency,
   });
 }

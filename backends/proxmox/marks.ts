@@ -37,12 +37,11 @@ export function parseOwner(description: unknown): OwnerMark | undefined {
   }
 }
 
-/** Ours for this owner: both tags present and the description names exactly this workflow. */
+/**
+ * Ours for this owner: the description names exactly this workflow. The clone call itself writes the
+ * description, so it is there from the VM's first complete config; the tags come from a later PUT that
+ * may not have happened yet (an activity that failed in between), and are only the listing index.
+ */
 export function isOwnedBy(config: { tags?: unknown; description?: unknown }, owner: Owner): boolean {
-  const tags = tagsOf(config.tags);
-  return (
-    tags.includes(AGENTLAB_TAG) &&
-    tags.includes(ownerTag(owner.workflowId)) &&
-    parseOwner(config.description)?.workflowId === owner.workflowId
-  );
+  return parseOwner(config.description)?.workflowId === owner.workflowId;
 }

@@ -64,6 +64,10 @@ export interface StackOptions {
   taskQueue?: string;
   node?: string;
   local?: { cloneDelay?: string; bootDelay?: string };
+  /** worker.backends (default: local only). */
+  backends?: ('local' | 'proxmox')[];
+  /** Further top-level config sections, e.g. `proxmox:`. */
+  extraConfig?: Record<string, unknown>;
 }
 
 export class TestStack {
@@ -94,7 +98,7 @@ export class TestStack {
       dataDir: this.dataDir,
       temporal: { address: temporalAddress(), namespace: 'default', taskQueue: this.taskQueue },
       worker: {
-        backends: ['local'],
+        backends: this.options.backends ?? ['local'],
         shutdownGraceTime: '5s',
         metricsListen: `127.0.0.1:${this.metricsPort}`,
         sdkMetricsListen: `127.0.0.1:${await freePort()}`,
@@ -114,6 +118,7 @@ export class TestStack {
         },
         ...(this.options.profiles ?? []),
       ],
+      ...this.options.extraConfig,
     };
     writeFileSync(this.configPath, YAML.stringify(config));
     this.client = new Client({ connection: await Connection.connect({ address: temporalAddress() }) });

@@ -21,7 +21,14 @@ const DISK_KEY = /^(scsi|virtio|sata|ide)\d+$/;
 /** Schema integer/boolean keys come back as JSON numbers in GET config (proxmox-api.md §2.3). */
 const NUMERIC_KEYS = new Set(['cores', 'sockets', 'template', 'ciupgrade', 'onboot', 'protection', 'balloon']);
 
-export function createRoutes(state: SimState, onStart?: (vmid: number, vm: SimVm) => void): Route[] {
+/** Power events, for whoever plays the guest (server.ts runs the real guest runner on them). */
+export interface PowerHooks {
+  onStart?: (vmid: number, vm: SimVm) => void;
+  onStop?: (vmid: number) => void;
+  onDestroy?: (vmid: number) => void;
+}
+
+export function createRoutes(state: SimState, hooks: PowerHooks = {}): Route[] {
   const node = state.node;
   const wait = (ms: number) => sleep(ms);
 
@@ -69,6 +76,10 @@ export function createRoutes(state: SimState, onStart?: (vmid: number, vm: SimVm
         throw new SimHttpError(500, `Linked clone feature is not supported for '${volid}' (${key})`);
       }
     }
+    if (state.faults.stealCloneTargets > 0 && !state.vms.has(newid)) {
+      state.faults.stealCloneTargets--;
+      state.vms.set(newid, { vmid: newid, config: { name: `stolen-${newid}`, cores: 1 }, status: 'stopped' });
+    }
     if (state.vms.has(newid)) throw new SimHttpError(500, `unable to create VM ${newid}: config file already exists`);
 
     return state.tasks.start('qmclone', vmid, user, async (log) => {
@@ -97,7 +108,16 @@ export function createRoutes(state: SimState, onStart?: (vmid: number, vm: SimVm
         }
         config.name = params.name ?? `Copy-of-VM-${source.config.name ?? vmid}`;
         if (params.description !== undefined) config.description = params.description;
-        await wait(full ? state.latency.fullCloneMs : state.latency.linkedCloneMs);
+        // The storage's flock is held while the volumes are copied: clones on one storage run one at a
+        // time, and one queued longer than the lock wait fails with the catalog's text.
+        await state.flocks
+          .with(`storage-${storage}`, state.latency.storageLockWaitMs, storageLockTimeout(storage), () =>
+            wait(full ? state.latency.fullCloneMs : state.latency.linkedCloneMs),
+          )
+          .catch((err: Error) => {
+            if (err.message === storageLockTimeout(storage)) state.stats.storageLockTimeouts++;
+            throw err;
+          });
         const vm = state.vms.get(newid);
         if (vm) vm.config = Object.fromEntries(Object.entries(config).filter(([k]) => k !== 'lock'));
       } catch (err) {
@@ -162,7 +182,7 @@ export function createRoutes(state: SimState, onStart?: (vmid: number, vm: SimVm
         await wait(state.latency.startMs);
         vm.status = 'running';
         vm.startedAt = Date.now();
-        onStart?.(vmid, vm);
+        hooks.onStart?.(vmid, vm);
       });
     });
   }
@@ -177,6 +197,7 @@ export function createRoutes(state: SimState, onStart?: (vmid: number, vm: SimVm
         await wait(state.latency.stopMs);
         vm.status = 'stopped';
         vm.startedAt = undefined;
+        hooks.onStop?.(vmid);
       });
     });
   }
@@ -192,6 +213,7 @@ export function createRoutes(state: SimState, onStart?: (vmid: number, vm: SimVm
         checkLock(current);
         await wait(state.latency.destroyMs);
         state.vms.delete(vmid); // the config goes last: the VMID is free only now
+        hooks.onDestroy?.(vmid);
       });
     });
   }
@@ -217,11 +239,20 @@ export function createRoutes(state: SimState, onStart?: (vmid: number, vm: SimVm
           'hardware-address': mac.toLowerCase(),
           'ip-addresses': [
             { 'ip-address': 'fe80::be24:11ff:fe00:1', 'ip-address-type': 'ipv6', prefix: 64 },
-            { 'ip-address': `10.77.${(vmid >> 8) & 255}.${vmid & 255}`, 'ip-address-type': 'ipv4', prefix: 16 },
+            {
+              'ip-address': guestIpv4(vmid),
+              'ip-address-type': 'ipv4',
+              prefix: state.guestNet === 'loopback' ? 8 : 16,
+            },
           ],
         },
       ],
     };
+  }
+
+  /** On vmbr1 as in production; `loopback` when the guest is a host process (reachable on 127/8). */
+  function guestIpv4(vmid: number): string {
+    return `${state.guestNet === 'loopback' ? '127.77' : '10.77'}.${(vmid >> 8) & 255}.${vmid & 255}`;
   }
 
   function nextid({ params }: RouteContext): string {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import YAML from 'yaml';
 import { SimHttpError } from './errors';
+import { GuestRunners, type GuestRunnerOptions } from './guests';
 import { createRoutes, type Route } from './qemu';
 import { validateParams } from './schema';
 import { SimState, type ConfigValue, type Faults, type Latencies, type SimVm } from './state';
@@ -33,6 +34,8 @@ export interface PveSimOptions {
   /** PVE delays every 401 by ~3 s. */
   authFailureDelayMs?: number;
   onStart?: (event: StartEvent) => void;
+  /** Run the real guest runner for every started VM whose cloud-init snippet carries a bootstrap. */
+  launchGuestRunner?: GuestRunnerOptions;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -46,6 +49,7 @@ export class PveSim {
   /** PEM of the self-signed certificate (with `tls`), for clients that trust it as their CA. */
   certificate?: string;
   private readonly routes: Route[];
+  readonly guests?: GuestRunners;
   private server?: Server;
   private port = 0;
 
@@ -55,7 +59,15 @@ export class PveSim {
     this.tokenId = options.tokenId ?? 'agentlab@pve!ci';
     this.tokenSecret = options.tokenSecret ?? '5e3c51e4-1a2b-4c3d-8e9f-0a1b2c3d4e5f';
     this.errorFormat = options.errorFormat ?? 'modern';
-    this.routes = createRoutes(this.state, (vmid, vm) => this.handleStart(vmid, vm));
+    if (options.launchGuestRunner) {
+      this.guests = new GuestRunners(options.launchGuestRunner);
+      this.state.guestNet = 'loopback';
+    }
+    this.routes = createRoutes(this.state, {
+      onStart: (vmid, vm) => this.handleStart(vmid, vm),
+      onStop: (vmid) => this.guests?.kill(vmid),
+      onDestroy: (vmid) => this.guests?.remove(vmid),
+    });
     this.routes.push({
       method: 'GET',
       path: '/nodes',
@@ -88,6 +100,7 @@ export class PveSim {
   }
 
   async close(): Promise<void> {
+    this.guests?.killAll();
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
@@ -131,7 +144,7 @@ export class PveSim {
   }
 
   private handleStart(vmid: number, vm: SimVm): void {
-    if (!this.options.onStart) return;
+    if (!this.options.onStart && !this.guests) return;
     const user = /(?:^|,)user=[^:]+:snippets\/([^,]+)/.exec(String(vm.config.cicustom ?? ''))?.[1];
     let bootstrap: unknown;
     if (user && this.options.snippetsDir) {
@@ -145,7 +158,10 @@ export class PveSim {
         bootstrap = undefined; // a missing snippet boots a VM without bootstrap, as cloud-init would
       }
     }
-    this.options.onStart({ vmid, bootstrap });
+    if (this.guests && bootstrap && typeof bootstrap === 'object') {
+      this.guests.launch(vmid, bootstrap as Record<string, unknown>, this.state.latency.bootMs);
+    }
+    this.options.onStart?.({ vmid, bootstrap });
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -33,6 +33,8 @@ export interface Faults {
   extraLatencyMs: number;
   /** Probability that a clone task fails on the storage lock (catalog clone-storage-lock-timeout). */
   lockContention: number;
+  /** The next N clones find their target VMID just taken by somebody else's VM (a race with another user). */
+  stealCloneTargets: number;
 }
 
 export const FAST_LATENCIES: Latencies = {
@@ -67,7 +69,11 @@ export class SimState {
   readonly tasks: TaskTable;
   readonly flocks = new FlockTable();
   latency: Latencies;
-  faults: Faults = { errorRate: 0, extraLatencyMs: 0, lockContention: 0 };
+  faults: Faults = { errorRate: 0, extraLatencyMs: 0, lockContention: 0, stealCloneTargets: 0 };
+  /** What tests assert on: clones that really timed out on the modelled storage lock (not injected ones). */
+  readonly stats = { storageLockTimeouts: 0 };
+  /** Where guests' eth0 addresses come from; `loopback` when guests are host processes (GuestRunners). */
+  guestNet: 'bridge' | 'loopback' = 'bridge';
 
   constructor(
     readonly node: string,
