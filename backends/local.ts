@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs, openSync, closeSync, constants as fsConstants } from 'node:fs';
 import { join } from 'node:path';
 import type { Owner, ResolvedProfile } from '../common/contract';
-import { agentRunnerPath } from '../common/paths';
+import { agentRunnerPath, packageRoot } from '../common/paths';
 import execa from 'execa';
 import { LocalNetwork, sandboxNetns } from './local-network';
 import { PermanentBackendError, type DestroyOutcome, type OwnedVm, type SandboxBackend } from './types';
@@ -312,6 +312,10 @@ export class LocalBackend implements SandboxBackend {
       join(dir, 'cloud-init'),
       SANDBOX_CLOUD_INIT_DIR,
       ...repoBinds,
+      // The runner itself (and the package's agent wrappers), wherever the package lives, /tmp included.
+      '--ro-bind',
+      packageRoot(),
+      packageRoot(),
       '--setenv',
       'HOME',
       SANDBOX_WORK_DIR,
