@@ -1,6 +1,6 @@
 // All of a job's I/O, built by `createActivities(deps)` so tests and the worker inject real backends.
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { Owner, ResolvedProfile } from '../common/contract';
+import { GUEST_NOT_READY, VMID_CONFLICT, type Owner, type ResolvedProfile } from '../common/contract';
 import { resolveProfile, type AgentlabConfig } from '../common/config';
 import { PermanentBackendError, type DestroyOutcome, type SandboxBackend } from '../backends/types';
 import { withHeartbeat } from './heartbeat';
@@ -9,17 +9,6 @@ export interface ActivityDeps {
   config: AgentlabConfig;
   backends: Partial<Record<ResolvedProfile['backend'], SandboxBackend>>;
 }
-
-/** Error types the workflow must not retry at any level. */
-export const PERMANENT_ERROR_TYPES = ['PermanentBackendError', 'InvalidProfile'];
-/** The guest never came up: retry provisioning with a fresh VM, not the same activity. */
-export const GUEST_NOT_READY = 'GuestNotReady';
-
-/**
- * A clone found its VMID taken (the Proxmox backend's VmidConflictError): the workflow does not retry
- * the activity but allocates again. Set explicitly: by default the SDK takes the class name as the type.
- */
-export const VMID_CONFLICT = 'VmidConflict';
 
 const POLL_INTERVAL_MS = 250;
 

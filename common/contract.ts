@@ -129,6 +129,17 @@ export const reportResultSignal = defineSignal<[JobResult]>('reportResult');
 
 export const MEMO_TASK_SUMMARY_LENGTH = 120;
 
+/** Failure types the activities raise and the workflow's retry policies read: one list for both sides. */
+export const PERMANENT_ERROR_TYPES = ['PermanentBackendError', 'InvalidProfile'];
+/** The guest never came up: retry provisioning with a fresh VM, not the same activity. */
+export const GUEST_NOT_READY = 'GuestNotReady';
+/**
+ * A clone found its VMID taken (the Proxmox backend's VmidConflictError): retrying the same clone cannot
+ * help, so it fails at once and the provisioning loop allocates a new VMID (it is not permanent).
+ * Set explicitly as the failure type: by default the SDK takes the class name.
+ */
+export const VMID_CONFLICT = 'VmidConflict';
+
 /**
  * Metrics the workflow reports through a sink (not replayed): the worker turns them into the
  * Prometheus series named after the original system's, for dashboard continuity.

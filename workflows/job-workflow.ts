@@ -29,20 +29,13 @@ import {
   type Owner,
   type ResolvedProfile,
 } from '../common/contract';
-import { hostTaskQueue } from '../common/contract';
+import { GUEST_NOT_READY, hostTaskQueue, PERMANENT_ERROR_TYPES, VMID_CONFLICT } from '../common/contract';
 import { formatDuration } from '../common/duration';
 import { operationRejection } from '../common/states';
 import { JobState } from './job-state';
 
 /** A bootstrap token is good for this long after it was written into the VM (seed: 10 min). */
 export const BOOTSTRAP_TOKEN_TTL_MS = 10 * 60_000;
-const PERMANENT_ERROR_TYPES = ['PermanentBackendError', 'InvalidProfile'];
-const GUEST_NOT_READY = 'GuestNotReady';
-/**
- * The clone found its VMID taken (backends/proxmox VmidConflictError): retrying the same clone cannot
- * help, so it fails at once and the provisioning loop allocates a new VMID. Not permanent: see isPermanent.
- */
-const VMID_CONFLICT = 'VmidConflict';
 
 const controlPlane = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
