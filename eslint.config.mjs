@@ -56,6 +56,7 @@ export default tseslint.config(
         setInterval: 'readonly',
         clearInterval: 'readonly',
         __dirname: 'readonly',
+        __filename: 'readonly',
         module: 'writable',
         URL: 'readonly',
         fetch: 'readonly',

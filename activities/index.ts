@@ -3,16 +3,19 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { GUEST_NOT_READY, VMID_CONFLICT, type Owner, type ResolvedProfile } from '../common/contract';
 import { resolveProfile, type AgentlabConfig } from '../common/config';
 import { PermanentBackendError, type DestroyOutcome, type SandboxBackend } from '../backends/types';
+import { loadBundle, secretsPaths, type SecretsPaths } from '../common/secrets';
 import { withHeartbeat } from './heartbeat';
 
 export interface ActivityDeps {
   config: AgentlabConfig;
   backends: Partial<Record<ResolvedProfile['backend'], SandboxBackend>>;
+  /** Where this host keeps the age key and bundles (default: secretsPaths()). */
+  secrets?: SecretsPaths;
 }
 
 const POLL_INTERVAL_MS = 250;
 
-export function createActivities({ config, backends }: ActivityDeps) {
+export function createActivities({ config, backends, secrets = secretsPaths() }: ActivityDeps) {
   function backendFor(kind: ResolvedProfile['backend']): SandboxBackend {
     const backend = backends[kind];
     if (!backend) {
@@ -44,6 +47,12 @@ export function createActivities({ config, backends }: ActivityDeps) {
       if (!profile) {
         const known = [...config.profiles.keys()].join(', ');
         throw ApplicationFailure.nonRetryable(`unknown profile "${input.name}" (known: ${known})`, 'InvalidProfile');
+      }
+      if (profile.secretsBundle !== undefined) {
+        // Fail before any VM exists, not at bootstrap, when the bundle cannot be decrypted here.
+        await loadBundle(secrets, profile.secretsBundle).catch((err: Error) => {
+          throw ApplicationFailure.nonRetryable(`profile ${profile.name}: ${err.message}`, 'InvalidProfile');
+        });
       }
       return resolveProfile(profile, input.node ?? config.node);
     },

@@ -6,6 +6,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { WORKFLOW_TASK_QUEUE, type ResolvedProfile } from './contract';
 import { describeIssues, durationSchema } from './schemas';
+import { BUNDLE_NAME_PATTERN } from './secrets';
 
 const hostPortSchema = z.string().regex(/^[^:\s]+:\d{1,5}$/, 'expected host:port');
 const loopbackHostPortSchema = z
@@ -26,6 +27,11 @@ const profileSchema = z
     ttl: durationSchema.prefault('3h'),
     maxTtl: durationSchema.prefault('24h'),
     keepalive: z.boolean().prefault(false),
+    /** The secrets bundle this profile's jobs receive at bootstrap (by name; never its content). */
+    secretsBundle: z
+      .string()
+      .regex(BUNDLE_NAME_PATTERN, 'expected a bundle name: lowercase letters, digits, "_" and "-"')
+      .optional(),
     agent: z
       .object({ command: z.string().min(1).optional(), timeout: durationSchema.optional() })
       .strict()
@@ -35,9 +41,11 @@ const profileSchema = z
         attempts: z.number().int().min(1).max(10).prefault(3),
         bootTimeout: durationSchema.prefault('5m'),
         bootstrapTimeout: durationSchema.prefault('10m'),
+        /** How long the one-time bootstrap token stays valid after it was issued. */
+        bootstrapTokenTtl: durationSchema.prefault('10m'),
       })
       .strict()
-      .prefault({ attempts: 3, bootTimeout: '5m', bootstrapTimeout: '10m' }),
+      .prefault({ attempts: 3, bootTimeout: '5m', bootstrapTimeout: '10m', bootstrapTokenTtl: '10m' }),
     teardown: z
       .object({ attempts: z.number().int().min(1).max(100).prefault(10) })
       .strict()
@@ -156,6 +164,20 @@ const fileSchema = z
         listen: hostPortSchema.optional(),
         /** The URL guests use; derived from `listen` when absent. */
         url: z.string().url().optional(),
+        /** Largest artifact a guest may upload, in bytes (default 256 MiB). */
+        maxArtifactBytes: z
+          .number()
+          .int()
+          .positive()
+          .prefault(256 * 1024 * 1024),
+        /** Bootstrap calls allowed per source address: a burst, refilled at perMinute. */
+        bootstrapRateLimit: z
+          .object({
+            burst: z.number().int().positive().prefault(10),
+            perMinute: z.number().int().positive().prefault(10),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -203,7 +225,13 @@ export interface AgentlabConfig {
     metricsListen: string;
     sdkMetricsListen: string;
   };
-  guestApi: { host: string; port: number; url: string };
+  guestApi: {
+    host: string;
+    port: number;
+    url: string;
+    maxArtifactBytes: number;
+    bootstrapRateLimit: { burst: number; perMinute: number };
+  };
   vmidRange: { min: number; max: number };
   local: {
     cloneDelayMs: number;
@@ -302,7 +330,13 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
       metricsListen: file.worker.metricsListen,
       sdkMetricsListen: file.worker.sdkMetricsListen,
     },
-    guestApi: { host, port: Number(port), url: file.guestApi.url ?? `http://${host}:${port}` },
+    guestApi: {
+      host,
+      port: Number(port),
+      url: file.guestApi.url ?? `http://${host}:${port}`,
+      maxArtifactBytes: file.guestApi.maxArtifactBytes,
+      bootstrapRateLimit: file.guestApi.bootstrapRateLimit,
+    },
     vmidRange: file.vmidRange,
     local: {
       cloneDelayMs: zeroOr(file.local.cloneDelay),
@@ -337,6 +371,8 @@ export function resolveProfile(profile: Profile, node: string): ResolvedProfile 
     provisioningAttempts: profile.provisioning.attempts,
     bootTimeoutMs: profile.provisioning.bootTimeout,
     bootstrapTimeoutMs: profile.provisioning.bootstrapTimeout,
+    bootstrapTokenTtlMs: profile.provisioning.bootstrapTokenTtl,
+    secretsBundle: profile.secretsBundle,
     teardownAttempts: profile.teardown.attempts,
     cores: profile.resources.cores,
     memoryMb: profile.resources.memoryMb,

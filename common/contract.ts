@@ -47,6 +47,10 @@ export interface ResolvedProfile {
   provisioningAttempts: number;
   bootTimeoutMs: number;
   bootstrapTimeoutMs: number;
+  /** Absent in histories from before it was configurable: 10 minutes. */
+  bootstrapTokenTtlMs?: number;
+  /** Name of the secrets bundle the guest API hands out at bootstrap; the content never enters Temporal. */
+  secretsBundle?: string;
   teardownAttempts: number;
   cores: number;
   memoryMb: number;
@@ -113,6 +117,8 @@ export interface ClaimBootstrapResponse {
     agentCommand: string;
     timeoutSeconds: number;
   };
+  /** Only the bundle's name: the guest API decrypts it on the host and hands the content to the guest. */
+  secretsBundle?: string;
 }
 
 export const describeQuery = defineQuery<JobDescription>('describe');

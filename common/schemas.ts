@@ -13,14 +13,17 @@ export function repoUrlProblem(repo: string): string | undefined {
   if (/\s/.test(repo)) return `"${repo}" contains whitespace`;
   if (/^(https|ssh|git):\/\/[^/\s]+\/.+/i.test(repo)) return undefined;
   if (/^file:\/\/\/.+/i.test(repo)) return undefined;
+  // Plain http only to this host (a development git server); the guest runner allows it on the local backend only.
+  if (/^http:\/\/(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost)(:\d{1,5})?\/.+/i.test(repo)) return undefined;
   if (/^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/].*/.test(repo) || /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\/.+/.test(repo)) {
     return undefined; // scp-like user@host:path
   }
   if (repo.startsWith('/')) return undefined;
-  return `"${repo}" is not a git URL: expected https://, ssh://, git://, user@host:path, file:// or an absolute path`;
+  return `"${repo}" is not a git URL: expected https://, ssh://, git://, user@host:path, file://, an absolute path or http:// to a loopback address`;
 }
 
-export const isLocalRepo = (repo: string): boolean => repo.startsWith('/') || /^file:\/\//i.test(repo);
+export const isLocalRepo = (repo: string): boolean =>
+  repo.startsWith('/') || /^file:\/\//i.test(repo) || /^http:\/\//i.test(repo);
 
 export const repoUrlSchema = z.string().superRefine((repo, ctx) => {
   const problem = repoUrlProblem(repo);

@@ -22,9 +22,110 @@ const IDLE_RETRY_MS = 10_000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Diagnostics as one-line JSON on stderr. Never pass a token or credential here. */
+/** Diagnostics as one-line JSON on stderr, redacted. Never pass a token or credential here anyway. */
 function log(level, msg, fields = {}) {
-  process.stderr.write(JSON.stringify({ ts: new Date().toISOString(), level, msg, ...fields }) + '\n');
+  const line = JSON.stringify({ ts: new Date().toISOString(), level, msg, ...fields });
+  process.stderr.write(redactText(line) + '\n');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Redaction: every secret value of 6+ characters becomes [REDACTED] in the log, the runner's messages
+// and the result. Shorter values would redact ordinary words and protect nothing.
+
+const REDACTED = '[REDACTED]';
+const MIN_REDACTED_LENGTH = 6;
+let redactValues = [];
+
+/** The strings to redact for a secrets bundle: env values, the git token, the key and its lines. */
+function secretValues(secrets) {
+  if (!secrets) return [];
+  const values = [...Object.values(secrets.env || {})];
+  const git = secrets.git || {};
+  if (git.token) values.push(git.token);
+  if (git.sshPrivateKey) values.push(git.sshPrivateKey, ...git.sshPrivateKey.split('\n'));
+  const settings = secrets.agent && secrets.agent.claudeSettingsJson;
+  if (settings) {
+    values.push(settings);
+    const visit = (value, key, underEnv) => {
+      if (typeof value === 'string' && (underEnv || /key|token|secret|password|auth/i.test(key))) values.push(value);
+      else if (value && typeof value === 'object')
+        for (const [k, v] of Object.entries(value)) visit(v, k, underEnv || k === 'env');
+    };
+    try {
+      visit(JSON.parse(settings), '', false);
+    } catch {
+      /* validated on the host; nothing more to find */
+    }
+  }
+  const unique = [...new Set(values.map((v) => String(v).trim()).filter((v) => v.length >= MIN_REDACTED_LENGTH))];
+  return unique.sort((a, b) => b.length - a.length); // the longest first, so a value inside another goes too
+}
+
+function redactText(text) {
+  let out = String(text);
+  for (const value of redactValues) {
+    out = out.split(value).join(REDACTED);
+    const quoted = JSON.stringify(value).slice(1, -1); // as it appears inside a JSON string
+    if (quoted !== value) out = out.split(quoted).join(REDACTED);
+  }
+  return out;
+}
+
+/**
+ * Streams stdin to stdout with every value replaced, across chunk boundaries: the only bytes held back
+ * are a tail that could still become a value, released (or redacted) by the next chunk or at the end.
+ */
+function redactStream(values, input, output) {
+  const needles = values.map((v) => Buffer.from(v, 'utf8')).filter((b) => b.length > 0);
+  const replacement = Buffer.from(REDACTED);
+  let held = Buffer.alloc(0);
+  const heldTail = (tail) => {
+    let hold = 0;
+    for (const needle of needles) {
+      const from = Math.max(0, tail.length - needle.length + 1);
+      for (let p = tail.indexOf(needle[0], from); p !== -1 && p < tail.length; p = tail.indexOf(needle[0], p + 1)) {
+        const k = tail.length - p;
+        if (k > hold && tail.subarray(p).equals(needle.subarray(0, k))) hold = k;
+        if (hold >= k) break;
+      }
+    }
+    return hold;
+  };
+  const step = (chunk, final) => {
+    const buf = held.length ? Buffer.concat([held, chunk]) : chunk;
+    const parts = [];
+    let pos = 0;
+    for (;;) {
+      let best = -1;
+      let bestLength = 0;
+      for (const needle of needles) {
+        const at = buf.indexOf(needle, pos);
+        if (at !== -1 && (best === -1 || at < best || (at === best && needle.length > bestLength))) {
+          best = at;
+          bestLength = needle.length;
+        }
+      }
+      if (best === -1) break;
+      parts.push(buf.subarray(pos, best), replacement);
+      pos = best + bestLength;
+    }
+    const tail = buf.subarray(pos);
+    const hold = final ? 0 : heldTail(tail);
+    parts.push(tail.subarray(0, tail.length - hold));
+    held = Buffer.from(tail.subarray(tail.length - hold));
+    return Buffer.concat(parts);
+  };
+  return new Promise((resolve, reject) => {
+    input.on('data', (chunk) => {
+      const out = step(chunk, false);
+      if (out.length && !output.write(out)) {
+        input.pause();
+        output.once('drain', () => input.resume());
+      }
+    });
+    input.on('end', () => output.write(step(Buffer.alloc(0), true), () => resolve()));
+    input.on('error', reject);
+  });
 }
 
 /** Errors that retrying cannot fix (the host said no). */
@@ -274,6 +375,8 @@ class LogShipper {
 /** Whitespace or control characters: never part of a URL or ref we would pass on. */
 const hasUnsafeChars = (text) => /\s/.test(text) || [...text].some((c) => c.charCodeAt(0) < 0x20 || c === '\x7f');
 
+const isLoopbackHost = (host) => host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+
 /** Allowlisted clone sources: remote protocols always, local repositories only where the host allows them. */
 function repoUrlProblem(repo, allowLocalRepos) {
   if (typeof repo !== 'string' || repo.trim() === '') return 'the job has no repository URL';
@@ -286,13 +389,15 @@ function repoUrlProblem(repo, allowLocalRepos) {
   if (scheme) {
     const name = scheme[1].toLowerCase();
     if (name === 'file') return allowLocalRepos ? undefined : local;
-    if (!['https', 'ssh', 'git'].includes(name)) return `repository URL scheme "${name}://" is not allowed`;
     let url;
     try {
       url = new URL(repo);
     } catch {
       return `repository URL ${JSON.stringify(repo)} is not a valid URL`;
     }
+    // Plain http only to a server on the sandbox's own host, where the local backend allows it.
+    if (name === 'http' && allowLocalRepos && isLoopbackHost(url.hostname)) return undefined;
+    if (!['https', 'ssh', 'git'].includes(name)) return `repository URL scheme "${name}://" is not allowed`;
     // A host starting with "-" would reach ssh as an option.
     if (!/^[a-z0-9[]/i.test(url.hostname)) return `repository URL ${JSON.stringify(repo)} has an invalid host`;
     return undefined;
@@ -314,10 +419,23 @@ class GitError extends Error {}
 
 // Hooks off and the ext transport off for every git call; fsmonitor off because after the agent ran,
 // .git/config is the agent's to edit.
-const GIT_SAFETY = ['-c', 'protocol.ext.allow=never', '-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false'];
+// No credential helper either: the token comes from our askpass and must not be stored anywhere.
+const GIT_SAFETY = [
+  '-c',
+  'protocol.ext.allow=never',
+  '-c',
+  'core.hooksPath=/dev/null',
+  '-c',
+  'core.fsmonitor=false',
+  '-c',
+  'credential.helper=',
+];
+
+/** GIT_ASKPASS / GIT_SSH_COMMAND for the job's credentials, once they are on the tmpfs. */
+let gitAuthEnv = {};
 
 function gitEnv() {
-  const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' };
+  const env = { ...process.env, ...gitAuthEnv, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' };
   // Never wait on a password prompt from ssh either.
   if (!env.GIT_SSH_COMMAND && !env.GIT_SSH) env.GIT_SSH_COMMAND = 'ssh -o BatchMode=yes';
   return env;
@@ -433,6 +551,82 @@ const AGENT_WRAPPER = [
   'echo "$code" > "$1.w" && mv -f "$1.w" "$1"',
 ].join('\n');
 
+// With secrets, the agent's output goes through this runner in --redact mode ("$4" node, "$5" this file,
+// "$6" the values). The exit code is final only once the redactor has written everything ("$1.pending"
+// first: a background process holding the pipe open must not hide that the agent has ended).
+const REDACTING_AGENT_WRAPPER = [
+  'echo $$ > "$2.w" && mv -f "$2.w" "$2"',
+  '( /bin/sh -c "$3" < "$AGENTLAB_TASK_FILE"; echo $? > "$1.pending" ) 2>&1 | "$4" "$5" --redact "$6"',
+  'mv -f "$1.pending" "$1" 2>/dev/null',
+].join('\n');
+const PENDING_EXIT_GRACE_MS = 3000;
+
+// ---------------------------------------------------------------------------------------------------
+// Secrets on the tmpfs: an env file, git credentials, agent settings. Wiped once the agent is done.
+
+const shellQuote = (text) => `'${String(text).replace(/'/g, `'\\''`)}'`;
+
+const SECRET_FILES = ['agent.env', 'git-token', 'git-username', 'git-askpass', 'ssh', 'claude', 'redact.json'];
+
+/**
+ * Writes the bundle's content as files under `dir` (0700 dirs, 0600 files) and returns the environment
+ * the agent and git get. Idempotent: a restarted runner rewrites the same files.
+ */
+function materializeSecrets(dir, secrets) {
+  const file = (name) => path.join(dir, name);
+  const env = {};
+  const gitAuth = {};
+  if (!secrets) return { env, gitAuth, envFile: undefined };
+  const envLines = Object.entries(secrets.env || {}).map(([name, value]) => `export ${name}=${shellQuote(value)}`);
+  writeFileAtomic(file('agent.env'), envLines.join('\n') + (envLines.length ? '\n' : ''));
+  Object.assign(env, secrets.env || {});
+
+  const git = secrets.git || {};
+  if (git.token) {
+    writeFileAtomic(file('git-token'), git.token);
+    writeFileAtomic(file('git-username'), git.username || 'x-access-token');
+    // git asks "Username for ...:" then "Password for ...:"; the answers come from files, never argv or env.
+    const askpass = [
+      '#!/bin/sh',
+      `case "$1" in Username*) exec cat ${shellQuote(file('git-username'))} ;; esac`,
+      `exec cat ${shellQuote(file('git-token'))}`,
+      '',
+    ].join('\n');
+    writeFileAtomic(file('git-askpass'), askpass, 0o700);
+    gitAuth.GIT_ASKPASS = file('git-askpass');
+  }
+  if (git.sshPrivateKey) {
+    ensurePrivateDir(file('ssh'));
+    const key = path.join(file('ssh'), 'id');
+    const knownHosts = path.join(file('ssh'), 'known_hosts');
+    writeFileAtomic(key, git.sshPrivateKey.endsWith('\n') ? git.sshPrivateKey : `${git.sshPrivateKey}\n`);
+    writeFileAtomic(knownHosts, git.knownHosts.endsWith('\n') ? git.knownHosts : `${git.knownHosts}\n`);
+    gitAuth.GIT_SSH_COMMAND = [
+      'ssh',
+      `-i ${shellQuote(key)}`,
+      '-o IdentitiesOnly=yes',
+      '-o StrictHostKeyChecking=yes',
+      `-o UserKnownHostsFile=${shellQuote(knownHosts)}`,
+      '-o BatchMode=yes',
+    ].join(' ');
+  }
+  const settings = secrets.agent && secrets.agent.claudeSettingsJson;
+  if (settings) {
+    ensurePrivateDir(file('claude'));
+    writeFileAtomic(path.join(file('claude'), 'settings.json'), settings);
+    env.CLAUDE_CONFIG_DIR = file('claude');
+  }
+  writeFileAtomic(file('redact.json'), JSON.stringify(redactValues));
+  return { env: { ...env, ...gitAuth }, gitAuth, envFile: file('agent.env') };
+}
+
+/** Removes every secret file and the bundle from the stored claim; the credential stays for delivery. */
+function wipeSecrets(dir, claimFile) {
+  for (const name of SECRET_FILES) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+  const claim = readJsonFile(claimFile);
+  if (claim && claim.secrets) writeJsonFile(claimFile, { ...claim, secrets: null, secretsWiped: true });
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The runner
 
@@ -448,6 +642,7 @@ class Runner {
       agent: state('agent.json'), // written before the agent starts: it must never start twice
       agentPid: state('agent.pid'),
       agentExit: state('agent.exit'),
+      agentExitPending: state('agent.exit.pending'),
       patch: state('changes.patch'),
       report: state('report.json'),
       result: state('result.json'),
@@ -478,15 +673,22 @@ class Runner {
       allowLocalRepos: bootstrap.allowLocalRepos === true,
       runnerCredential: res.body.runnerCredential,
       job: res.body.job || null,
+      secrets: res.body.secrets || null,
     };
-    writeJsonFile(this.files.claim, claim);
-    log('info', 'bootstrap claimed', { jobId: bootstrap.jobId, hasJob: !!claim.job });
+    writeJsonFile(this.files.claim, claim); // on the tmpfs, like every other secret
+    // The token is spent; where cloud-init left a writable copy, it goes too (the host deletes its own).
+    try {
+      fs.rmSync(this.options.bootstrap, { force: true });
+    } catch {
+      /* a read-only cloud-init seed: the host deletes the source */
+    }
+    log('info', 'bootstrap claimed', { jobId: bootstrap.jobId, hasJob: !!claim.job, hasSecrets: !!claim.secrets });
     return claim;
   }
 
   /** Runner lines in agent.log are only for problems: a healthy log is the agent's output, byte for byte. */
   appendLog(line) {
-    fs.appendFileSync(this.files.log, `agent-runner: ${line}\n`);
+    fs.appendFileSync(this.files.log, `agent-runner: ${redactText(line)}\n`);
   }
 
   async prepareRepo(job, allowLocalRepos) {
@@ -500,28 +702,35 @@ class Runner {
     return (await git(['rev-parse', 'HEAD'], { cwd: this.repoDir })).trim();
   }
 
-  /** Starts the agent in its own session, writing straight to agent.log: it outlives a runner crash. */
-  startAgent(job) {
+  /**
+   * Starts the agent in its own session, writing to agent.log (through the redactor when there are
+   * secrets): it outlives a runner crash.
+   */
+  startAgent(job, secretEnv) {
     const logFd = fs.openSync(this.files.log, 'a');
+    const redacting = redactValues.length > 0;
+    const args = redacting
+      ? [REDACTING_AGENT_WRAPPER, 'agentlab-agent', this.files.agentExit, this.files.agentPid, job.agentCommand]
+      : [AGENT_WRAPPER, 'agentlab-agent', this.files.agentExit, this.files.agentPid, job.agentCommand];
+    if (redacting) args.push(process.execPath, __filename, path.join(this.options.secretsDir, 'redact.json'));
     let child;
     try {
-      child = spawn(
-        '/bin/sh',
-        ['-c', AGENT_WRAPPER, 'agentlab-agent', this.files.agentExit, this.files.agentPid, job.agentCommand],
-        {
-          cwd: this.repoDir,
-          detached: true,
-          stdio: ['ignore', logFd, logFd],
-          env: {
-            ...process.env,
-            PWD: this.repoDir,
-            AGENTLAB_TASK_FILE: this.files.task,
-            AGENTLAB_TASK: job.task,
-            AGENTLAB_JOB_ID: job.jobId,
-            AGENTLAB_REPO_DIR: this.repoDir,
-          },
+      child = spawn('/bin/sh', ['-c', ...args], {
+        cwd: this.repoDir,
+        detached: true,
+        stdio: ['ignore', logFd, logFd],
+        env: {
+          ...process.env,
+          ...secretEnv.env,
+          ...(secretEnv.envFile ? { AGENTLAB_ENV_FILE: secretEnv.envFile } : {}),
+          GIT_TERMINAL_PROMPT: '0',
+          PWD: this.repoDir,
+          AGENTLAB_TASK_FILE: this.files.task,
+          AGENTLAB_TASK: job.task,
+          AGENTLAB_JOB_ID: job.jobId,
+          AGENTLAB_REPO_DIR: this.repoDir,
         },
-      );
+      });
     } finally {
       fs.closeSync(logFd);
     }
@@ -532,10 +741,10 @@ class Runner {
     return child.pid;
   }
 
-  readAgentExit() {
+  readAgentExit(file = this.files.agentExit) {
     let text;
     try {
-      text = fs.readFileSync(this.files.agentExit, 'utf8').trim();
+      text = fs.readFileSync(file, 'utf8').trim();
     } catch {
       return undefined;
     }
@@ -564,9 +773,19 @@ class Runner {
     const deadline = timeoutSeconds > 0 ? agent.startedAt + timeoutSeconds * 1000 : Infinity;
     let timedOut = agent.timedOut === true;
     let code;
+    let pendingSince;
     while (!timedOut) {
       code = this.readAgentExit();
       if (code !== undefined) break;
+      // The agent has ended but its output is still draining through the redactor: give it a moment.
+      const pending = this.readAgentExit(this.files.agentExitPending);
+      if (typeof pending === 'number') {
+        pendingSince = pendingSince || Date.now();
+        if (Date.now() - pendingSince > PENDING_EXIT_GRACE_MS) {
+          code = pending;
+          break;
+        }
+      }
       if (!processRunning(pid, agent.pidStartTime)) {
         code = this.readAgentExit(); // it may have finished between the two checks
         break;
@@ -602,7 +821,7 @@ class Runner {
   }
 
   /** Everything from the clone to the agent's changes; returns the outcome (never throws for job problems). */
-  async runJob(claim, job, heartbeat) {
+  async runJob(claim, job, heartbeat, secretEnv) {
     let agent = readJsonFile(this.files.agent);
     const preparingSince = Date.now();
     const failure = (message, extra = {}) => {
@@ -629,11 +848,12 @@ class Runner {
       } catch (err) {
         return failure(`preparing the repository failed: ${err.message}`);
       }
-      for (const stale of [this.files.agentPid, this.files.agentExit]) fs.rmSync(stale, { force: true });
+      for (const stale of [this.files.agentPid, this.files.agentExit, this.files.agentExitPending])
+        fs.rmSync(stale, { force: true });
       // Recorded before the spawn: a runner restarted after this point waits for the agent, never starts it.
       agent = { startedAt: Date.now(), baseCommit, pid: null };
       writeJsonFile(this.files.agent, agent);
-      const pid = this.startAgent(job);
+      const pid = this.startAgent(job, secretEnv);
       const stat = procStat(pid);
       agent = { ...agent, pid, pidStartTime: stat ? stat.startTime : undefined };
       writeJsonFile(this.files.agent, agent);
@@ -679,7 +899,7 @@ class Runner {
    */
   async report(api, shipper, heartbeat, outcome) {
     heartbeat.set('uploading');
-    let result = { status: outcome.status, exitCode: outcome.exitCode, message: outcome.message };
+    let result = { status: outcome.status, exitCode: outcome.exitCode, message: redactText(outcome.message) };
     const fail = (message) => {
       log('error', message);
       this.appendLog(message);
@@ -695,7 +915,7 @@ class Runner {
           durationSeconds: outcome.durationSeconds,
           baseCommit: outcome.baseCommit,
           headCommit: outcome.headCommit,
-          message: outcome.message,
+          message: redactText(outcome.message),
         },
         null,
         2,
@@ -728,14 +948,19 @@ class Runner {
     ensurePrivateDir(this.options.stateDir);
     ensurePrivateDir(this.options.secretsDir);
     fs.closeSync(fs.openSync(this.files.log, 'a')); // the log exists from the start, even if nothing runs
-    const claim = await this.claim();
-    const job = claim.job;
-    if (!job) {
-      log('info', 'this sandbox has no job');
+    if (fs.existsSync(this.files.reported)) {
+      wipeSecrets(this.options.secretsDir, this.files.claim);
+      log('info', 'the job was already reported');
       return;
     }
-    if (fs.existsSync(this.files.reported)) {
-      log('info', 'the job was already reported');
+    const claim = await this.claim();
+    redactValues = secretValues(claim.secrets);
+    const secretEnv = materializeSecrets(this.options.secretsDir, claim.secrets);
+    gitAuthEnv = secretEnv.gitAuth;
+    const job = claim.job;
+    if (!job) {
+      // A bare sandbox keeps its secrets for the session (the env file); they go with the sandbox.
+      log('info', 'this sandbox has no job');
       return;
     }
     const api = new JobApi(claim.controllerUrl, job.jobId || claim.jobId, claim.runnerCredential);
@@ -748,7 +973,7 @@ class Runner {
       } else {
         shipper.start();
         try {
-          outcome = await this.runJob(claim, job, heartbeat);
+          outcome = await this.runJob(claim, job, heartbeat, secretEnv);
         } catch (err) {
           this.appendLog(`the runner failed: ${err.message}`);
           outcome = {
@@ -762,6 +987,9 @@ class Runner {
         }
         writeJsonFile(this.files.result, outcome); // from here on a restart only delivers
       }
+      // The agent is done: nothing needs the credentials any more (delivery uses the runner credential).
+      gitAuthEnv = {};
+      wipeSecrets(this.options.secretsDir, this.files.claim);
       await this.report(api, shipper, heartbeat, outcome);
     } finally {
       heartbeat.stop();
@@ -772,7 +1000,16 @@ class Runner {
 
 const seconds = (ms) => Math.round(ms / 100) / 10;
 
+/** `--redact VALUES_FILE`: the filter between the agent and its log (see REDACTING_AGENT_WRAPPER). */
+async function redactMain(valuesFile) {
+  // The values file may be wiped while the agent still runs; what we read at start is what counts.
+  const values = JSON.parse(fs.readFileSync(valuesFile, 'utf8'));
+  process.on('SIGTERM', () => process.exit(0));
+  await redactStream(Array.isArray(values) ? values.map(String) : [], process.stdin, process.stdout);
+}
+
 async function main() {
+  if (process.argv[2] === '--redact') return redactMain(process.argv[3]);
   let options;
   try {
     options = parseArgs(process.argv.slice(2));
@@ -804,4 +1041,6 @@ async function main() {
   setInterval(() => undefined, 1 << 30);
 }
 
-void main();
+// Required by the tests for the redaction functions; run as a program everywhere else.
+if (require.main === module) void main();
+module.exports = { redactStream, secretValues };

@@ -27,6 +27,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Job = NonNullable<ClaimBootstrapResponse['job']>;
 type Result = JobResult;
+interface GuestSecrets {
+  env: Record<string, string>;
+  git?: { username?: string; token?: string; sshPrivateKey?: string; knownHosts?: string };
+  agent?: { claudeSettingsJson?: string };
+}
 
 /** What the host knows about one job: every call, and the log as assembled from the offset protocol. */
 class HostJob {
@@ -52,6 +57,7 @@ class HostJob {
     readonly jobId: string,
     readonly job: Job | null,
     readonly faults: { outageMs?: number; dropOneLogResponse?: boolean } = {},
+    readonly secrets: GuestSecrets | null = null,
   ) {}
 
   get logText(): string {
@@ -79,8 +85,8 @@ class FakeHost {
     await new Promise((resolve) => this.server?.close(resolve));
   }
 
-  add(jobId: string, job: Job | null, faults?: HostJob['faults']): HostJob {
-    const record = new HostJob(jobId, job, faults);
+  add(jobId: string, job: Job | null, faults?: HostJob['faults'], secrets?: GuestSecrets): HostJob {
+    const record = new HostJob(jobId, job, faults, secrets);
     this.jobs.set(jobId, record);
     return record;
   }
@@ -101,7 +107,7 @@ class FakeHost {
       job.claims++;
       job.credential = randomBytes(32).toString('hex');
       if (job.faults.outageMs) job.outageUntil = Date.now() + job.faults.outageMs;
-      return reply(res, 200, { runnerCredential: job.credential, job: job.job });
+      return reply(res, 200, { runnerCredential: job.credential, job: job.job, secrets: job.secrets });
     }
 
     const m = /^\/v1\/jobs\/([^/]+)\/(logs|heartbeat|result|artifacts)(?:\/([^/]+))?$/.exec(url.pathname);
@@ -179,17 +185,19 @@ interface Sandbox {
   repoDir: string;
   gitCalls: string;
   host: HostJob;
+  /** Set when the job carries secrets: the tmpfs stand-in, apart from the state dir. */
+  secretsDir?: string;
 }
 
 let counter = 0;
 function sandbox(
   job: Omit<Job, 'jobId' | 'ref' | 'timeoutSeconds'> & Partial<Job>,
-  options: { allowLocalRepos?: boolean; faults?: HostJob['faults'] } = {},
+  options: { allowLocalRepos?: boolean; faults?: HostJob['faults']; secrets?: GuestSecrets } = {},
 ): Sandbox {
   const jobId = `job-${++counter}`;
   const dir = join(tmp, jobId);
   mkdirSync(join(dir, 'cloud-init'), { recursive: true });
-  const record = host.add(jobId, { jobId, ref: 'main', timeoutSeconds: 0, ...job }, options.faults);
+  const record = host.add(jobId, { jobId, ref: 'main', timeoutSeconds: 0, ...job }, options.faults, options.secrets);
   const bootstrap = join(dir, 'cloud-init', 'bootstrap.json');
   const snippet = { controllerUrl: host.url, jobId, vmid: 7000 + counter, token: record.token };
   writeFileSync(bootstrap, JSON.stringify({ ...snippet, allowLocalRepos: options.allowLocalRepos ?? true }));
@@ -201,6 +209,7 @@ function sandbox(
     repoDir: join(dir, 'work', 'repo'),
     gitCalls: join(dir, 'git-calls.txt'),
     host: record,
+    secretsDir: options.secrets ? join(dir, 'secrets') : undefined,
   };
   sandboxes.push(box);
   return box;
@@ -216,7 +225,11 @@ function startRunner(box: Sandbox, bootstrap = box.bootstrap): { child: ChildPro
   // Its own process group, so a test can kill the runner the way a crashing service is killed: all of it.
   const child = spawn(
     process.execPath,
-    [RUNNER, '--bootstrap', bootstrap, '--state-dir', box.stateDir, '--work-dir', box.workDir, '--exit-when-done'],
+    [
+      RUNNER,
+      ...['--bootstrap', bootstrap, '--state-dir', box.stateDir, '--work-dir', box.workDir, '--exit-when-done'],
+      ...(box.secretsDir ? ['--secrets-dir', box.secretsDir] : []),
+    ],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
       detached: true,
@@ -522,16 +535,139 @@ describe('guest agent-runner', () => {
       JSON.stringify({ controllerUrl: host.url, jobId: job.jobId, vmid: 7999, token: job.token }),
     );
 
+    const snippet = readFileSync(box.bootstrap);
     expect((await runToEnd(box)).code).toBe(0);
     expect(job.claims).toBe(1);
     expect(job.jobCalls).toEqual([]);
+    expect(existsSync(box.bootstrap)).toBe(false); // the spent token does not stay on the guest's disk
     expect((await runToEnd(box)).code).toBe(0); // a restart finds claim.json: no second claim
     expect(job.bootstrapCalls).toBe(1);
 
+    writeFileSync(box.bootstrap, snippet); // a copy of the token kept somewhere else
     const other = { ...box, stateDir: join(box.dir, 'state-2'), workDir: join(box.dir, 'work-2') };
     const refused = await runToEnd(other);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('HTTP 403');
     expect(job.claims).toBe(1);
+  });
+
+  test('secrets: the agent gets env, env file and git askpass; the log says [REDACTED]; all wiped at the end', async () => {
+    const apiKey = `sk-${randomBytes(12).toString('hex')}`;
+    const token = `ghp_${randomBytes(16).toString('hex')}`;
+    const short = 'abc12'; // under 6 characters: not redacted (it would redact ordinary words)
+    // Printed whole, split across two writes with a pause (the redactor must hold the first half back),
+    // and through git's askpass as a credential helper would.
+    const agent = [
+      'printf "key=%s\\n" "$API_KEY"',
+      'printf "%s" "$(printf %s "$API_KEY" | cut -c1-10)"; sleep 0.3; printf "%s\\n" "$(printf %s "$API_KEY" | cut -c11-)"',
+      'printf "token=%s\\n" "$("$GIT_ASKPASS" "Password for https://example.invalid: ")"',
+      'printf "user=%s short=%s\\n" "$("$GIT_ASKPASS" "Username for https://example.invalid: ")" "$SHORT"',
+      '. "$AGENTLAB_ENV_FILE"; printf "%s" "$API_KEY" | sha256sum | cut -c1-64 > key.sha256',
+      'printf "ssh=%s\\n" "$GIT_SSH_COMMAND"',
+    ].join('\n');
+    const secrets: GuestSecrets = {
+      env: { API_KEY: apiKey, SHORT: short },
+      git: { username: 'robot', token },
+    };
+    const box = sandbox({ repo: origin, task: 'use the secrets', agentCommand: agent }, { secrets });
+
+    const exit = await runToEnd(box);
+    expect(exit.code).toBe(0);
+    const log = box.host.logText;
+    expect(log).toBe(`key=[REDACTED]\n[REDACTED]\ntoken=[REDACTED]\nuser=robot short=${short}\nssh=\n`);
+    expect(box.host.results).toEqual([{ status: 'COMPLETED', exitCode: 0, message: expect.any(String) }]);
+    // The agent saw the real value (the hash of what it sourced from the env file).
+    const { createHash } = await import('node:crypto');
+    expect(readFileSync(join(box.repoDir, 'key.sha256'), 'utf8').trim()).toBe(
+      createHash('sha256').update(apiKey).digest('hex'),
+    );
+    for (const text of [log, exit.stderr, readFileSync(join(box.stateDir, 'agent.log'), 'utf8')]) {
+      expect(text).not.toContain(apiKey);
+      expect(text).not.toContain(token);
+    }
+    for (const artifact of box.host.artifacts.values()) {
+      expect(artifact.toString('utf8')).not.toContain(apiKey);
+      expect(artifact.toString('utf8')).not.toContain(token);
+    }
+    // Wiped: no secret file left, and the stored claim keeps only what delivery needs.
+    expect(readdirSync(box.secretsDir!).sort()).toEqual(['claim.json']);
+    const claim = readFileSync(join(box.secretsDir!, 'claim.json'), 'utf8');
+    expect(claim).not.toContain(apiKey);
+    expect(claim).not.toContain(token);
+    expect(JSON.parse(claim)).toMatchObject({ secrets: null, secretsWiped: true });
+    expect(statSync(box.secretsDir!).mode & 0o777).toBe(0o700);
+  });
+
+  test('secrets: an SSH key is used with pinned host keys only, and files are private while the agent runs', async () => {
+    const key = `-----BEGIN OPENSSH PRIVATE KEY-----\n${randomBytes(48).toString('base64')}\n-----END OPENSSH PRIVATE KEY-----\n`;
+    const agent = [
+      'printf "%s\\n" "$GIT_SSH_COMMAND"',
+      'd=$(dirname "$AGENTLAB_ENV_FILE")',
+      'stat -c "%a %n" "$AGENTLAB_ENV_FILE" "$d/ssh/id" "$d/ssh/known_hosts" > ../modes.txt',
+    ].join('\n');
+    const secrets: GuestSecrets = {
+      env: {},
+      git: { sshPrivateKey: key, knownHosts: 'git.example.invalid ssh-ed25519 AAAA' },
+    };
+    const box = sandbox({ repo: origin, task: 'ssh', agentCommand: agent }, { secrets });
+
+    expect((await runToEnd(box)).code).toBe(0);
+    const sshCommand = box.host.logText.trim();
+    expect(sshCommand).toContain('-o StrictHostKeyChecking=yes');
+    expect(sshCommand).toContain('-o IdentitiesOnly=yes');
+    expect(sshCommand).toMatch(/-o UserKnownHostsFile='[^']+\/ssh\/known_hosts'/);
+    const modes = readFileSync(join(box.workDir, 'modes.txt'), 'utf8').trim().split('\n');
+    expect(modes).toHaveLength(3);
+    for (const line of modes) expect(line).toMatch(/^600 /);
+    expect(box.host.logText).not.toContain('PRIVATE KEY');
+    expect(readdirSync(box.secretsDir!)).toEqual(['claim.json']);
+  });
+});
+
+describe('redaction', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const runner = require(RUNNER) as {
+    redactStream(values: string[], input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<void>;
+    secretValues(secrets: GuestSecrets | null): string[];
+  };
+
+  async function redactInChunks(values: string[], chunks: string[]): Promise<string> {
+    const { PassThrough } = await import('node:stream');
+    const input = new PassThrough();
+    const output = new PassThrough();
+    const out: Buffer[] = [];
+    output.on('data', (d: Buffer) => out.push(d));
+    const done = runner.redactStream(values, input, output);
+    for (const chunk of chunks) {
+      input.write(chunk);
+      await sleep(5);
+    }
+    input.end();
+    await done;
+    return Buffer.concat(out).toString('utf8');
+  }
+
+  test('values split at every possible boundary are still redacted; other text passes byte for byte', async () => {
+    const secret = 'hunter2-secret-value';
+    const text = `before ${secret} middle hunter2-se after ${secret}${secret} end h`;
+    for (let cut = 1; cut < text.length; cut++) {
+      expect(await redactInChunks([secret], [text.slice(0, cut), text.slice(cut)])).toBe(
+        'before [REDACTED] middle hunter2-se after [REDACTED][REDACTED] end h',
+      );
+    }
+    expect(await redactInChunks([secret], text.split(''))).toBe(
+      'before [REDACTED] middle hunter2-se after [REDACTED][REDACTED] end h',
+    );
+  });
+
+  test('what counts as a secret: env values, token, key lines, settings credentials; 6 characters or more', () => {
+    const values = runner.secretValues({
+      env: { A: 'longvalue1', B: 'short' },
+      git: { token: 'tok-123456' },
+      agent: { claudeSettingsJson: JSON.stringify({ env: { ANTHROPIC_API_KEY: 'sk-ant-xyz' }, theme: 'darkmode' }) },
+    });
+    expect(values).toEqual(expect.arrayContaining(['longvalue1', 'tok-123456', 'sk-ant-xyz']));
+    expect(values).not.toContain('short');
+    expect(values).not.toContain('darkmode');
   });
 });

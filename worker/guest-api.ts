@@ -8,21 +8,29 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { claimBootstrapUpdate, describeQuery, reportResultSignal, runnerCredentialHashQuery } from '../common/contract';
 import { jobIdSchema } from '../common/schemas';
+import { loadBundle, type SecretsBundle, type SecretsPaths } from '../common/secrets';
 import { isTerminalJobStatus } from '../common/states';
 import { JobFiles } from './job-files';
+import { RateLimiter } from './rate-limiter';
 
 export interface GuestApiOptions {
   client: Client;
   files: JobFiles;
   logger: Logger;
+  secrets: SecretsPaths;
   maxArtifactBytes?: number;
+  bootstrapRateLimit?: { burst: number; perMinute: number };
 }
+
+/** What a guest receives at bootstrap: the bundle's content, shaped for the runner. */
+type GuestSecrets = Omit<SecretsBundle, 'version'>;
 
 class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
     readonly body: Record<string, unknown> = {},
+    readonly headers: Record<string, string | number> = {},
   ) {
     super(message);
   }
@@ -73,9 +81,19 @@ async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<
   return result.data;
 }
 
-function send(res: ServerResponse, status: number, body: Record<string, unknown>): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  body: Record<string, unknown>,
+  headers: Record<string, string | number> = {},
+): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }
 
@@ -88,9 +106,32 @@ function temporalError(err: unknown): HttpError {
 
 export class GuestApi {
   private readonly credentialHashes = new Map<string, string>();
+  private readonly bootstrapLimiter: RateLimiter;
   private server?: Server;
 
-  constructor(private readonly options: GuestApiOptions) {}
+  constructor(private readonly options: GuestApiOptions) {
+    const limit = options.bootstrapRateLimit ?? { burst: 10, perMinute: 10 };
+    this.bootstrapLimiter = new RateLimiter(limit.burst, limit.perMinute);
+  }
+
+  /**
+   * The bundle is decrypted only now, for a guest that just proved it holds the token. If it cannot be,
+   * the job fails with the reason (the token is spent: the guest could never claim again).
+   */
+  private async secretsFor(jobId: string, bundle: string | undefined): Promise<GuestSecrets | null> {
+    if (bundle === undefined) return null;
+    try {
+      const { version: _version, ...secrets } = await loadBundle(this.options.secrets, bundle);
+      return secrets;
+    } catch (err) {
+      const message = `secrets bundle could not be delivered: ${(err as Error).message}`;
+      this.options.logger.error({ jobId, bundle, reason: (err as Error).message }, 'secrets bundle not loadable');
+      await this.handle(jobId)
+        .signal(reportResultSignal, { status: 'FAILED', exitCode: null, message })
+        .catch(() => undefined);
+      throw new HttpError(500, message);
+    }
+  }
 
   private handle(jobId: string): WorkflowHandle {
     return this.options.client.workflow.getHandle(jobId);
@@ -122,6 +163,12 @@ export class GuestApi {
     if (method === 'GET' && url.pathname === '/healthz') return send(res, 200, { ok: true });
 
     if (method === 'POST' && url.pathname === '/v1/bootstrap') {
+      const source = req.socket.remoteAddress ?? 'unknown';
+      const waitSeconds = this.bootstrapLimiter.take(source);
+      if (waitSeconds > 0) {
+        this.options.logger.warn({ source }, 'bootstrap rate limit hit');
+        throw new HttpError(429, 'too many bootstrap attempts from this address', {}, { 'retry-after': waitSeconds });
+      }
       const body = await readJson(req, bootstrapBody);
       const runnerCredential = randomBytes(32).toString('hex');
       try {
@@ -129,9 +176,14 @@ export class GuestApi {
           args: [{ tokenHash: sha256(body.token), runnerCredentialHash: sha256(runnerCredential) }],
         });
         this.credentialHashes.set(body.jobId, sha256(runnerCredential));
-        this.options.logger.info({ jobId: body.jobId, vmid: body.vmid }, 'bootstrap claimed');
-        return send(res, 200, { runnerCredential, job: response.job });
+        const secrets = await this.secretsFor(body.jobId, response.secretsBundle);
+        this.options.logger.info(
+          { jobId: body.jobId, vmid: body.vmid, secretsBundle: response.secretsBundle ?? null },
+          'bootstrap claimed',
+        );
+        return send(res, 200, { runnerCredential, job: response.job, secrets });
       } catch (err) {
+        if (err instanceof HttpError) throw err;
         if (err instanceof WorkflowUpdateFailedError) {
           this.options.logger.warn({ jobId: body.jobId, reason: err.cause?.message }, 'bootstrap claim rejected');
           throw new HttpError(403, 'bootstrap token invalid, expired or already used');
@@ -199,8 +251,9 @@ export class GuestApi {
       this.route(req, res).catch((err: unknown) => {
         const httpError = err instanceof HttpError ? err : new HttpError(500, 'internal error');
         if (!(err instanceof HttpError)) this.options.logger.error({ err }, 'guest API error');
-        if (!res.headersSent) send(res, httpError.status, { error: httpError.message, ...httpError.body });
-        else res.destroy();
+        if (!res.headersSent) {
+          send(res, httpError.status, { error: httpError.message, ...httpError.body }, httpError.headers);
+        } else res.destroy();
       });
     });
     return new Promise((resolve, reject) => {

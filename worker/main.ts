@@ -2,6 +2,7 @@
 // agentlab-worker: runs jobWorkflow, the host's backend activities and the guest API, in one process.
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { secretsPaths } from '../common/secrets';
 import { LocalBackend } from '../backends/local';
 import { LocalNetwork } from '../backends/local-network';
 import { createProxmoxBackend } from '../backends/proxmox/create';
@@ -76,7 +77,14 @@ async function run(): Promise<void> {
   });
 
   const client = await connectClient(config);
-  const guestApi = new GuestApi({ client, files: new JobFiles(config.dataDir), logger });
+  const guestApi = new GuestApi({
+    client,
+    files: new JobFiles(config.dataDir),
+    logger,
+    secrets: secretsPaths(),
+    maxArtifactBytes: config.guestApi.maxArtifactBytes,
+    bootstrapRateLimit: config.guestApi.bootstrapRateLimit,
+  });
   await guestApi.listen(config.guestApi.host, config.guestApi.port);
   const [metricsHost, metricsPort] = config.worker.metricsListen.split(':') as [string, string];
   const metricsServer = await serveMetrics(

@@ -85,8 +85,10 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
     claimBootstrapUpdate,
     ({ runnerCredentialHash }): ClaimBootstrapResponse => {
       claimedCredentialHash = runnerCredentialHash;
-      if (!request.repo || !request.task) return { job: null };
+      const secretsBundle = profile?.secretsBundle;
+      if (!request.repo || !request.task) return { job: null, secretsBundle };
       return {
+        secretsBundle,
         job: {
           jobId: request.jobId,
           repo: request.repo,
@@ -109,7 +111,8 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
           job.state === 'READY' ||
           (job.state === 'RUNNING' && !job.hasJob);
         if (!claimable) throw new Error(`sandbox is ${job.state}`);
-        if (Date.now() - bootstrap.issuedAt > BOOTSTRAP_TOKEN_TTL_MS) throw new Error('bootstrap token expired');
+        const ttlMs = profile?.bootstrapTokenTtlMs ?? BOOTSTRAP_TOKEN_TTL_MS;
+        if (Date.now() - bootstrap.issuedAt > ttlMs) throw new Error('bootstrap token expired');
         if (tokenHash !== bootstrap.tokenHash) throw new Error('bootstrap token invalid');
       },
     },

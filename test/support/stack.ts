@@ -68,6 +68,8 @@ export interface StackOptions {
   backends?: ('local' | 'proxmox')[];
   /** Further top-level config sections, e.g. `proxmox:`. */
   extraConfig?: Record<string, unknown>;
+  /** Further environment for the worker and the CLI. */
+  env?: Record<string, string>;
 }
 
 export class TestStack {
@@ -126,7 +128,7 @@ export class TestStack {
   }
 
   get env(): NodeJS.ProcessEnv {
-    return { ...process.env, AGENTLAB_CONFIG: this.configPath, AGENTLAB_LOG_LEVEL: 'info' };
+    return { ...process.env, AGENTLAB_CONFIG: this.configPath, AGENTLAB_LOG_LEVEL: 'info', ...this.options.env };
   }
 
   get guestApiUrl(): string {
