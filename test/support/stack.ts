@@ -68,6 +68,8 @@ export interface StackOptions {
   backends?: ('local' | 'proxmox')[];
   /** Further top-level config sections, e.g. `proxmox:`. */
   extraConfig?: Record<string, unknown>;
+  /** Further guestApi settings (listen is the stack's own). */
+  guestApi?: Record<string, unknown>;
   /** Further environment for the worker and the CLI. */
   env?: Record<string, string>;
 }
@@ -105,7 +107,7 @@ export class TestStack {
         metricsListen: `127.0.0.1:${this.metricsPort}`,
         sdkMetricsListen: `127.0.0.1:${await freePort()}`,
       },
-      guestApi: { listen: `127.0.0.1:${this.guestPort}` },
+      guestApi: { ...this.options.guestApi, listen: `127.0.0.1:${this.guestPort}` },
       vmidRange: { min: 7000, max: 7999 },
       // These suites test the workflow, not isolation: the unisolated sandbox keeps them fast and
       // independent of the host's network (test/local-isolation.test.ts covers namespaces).
