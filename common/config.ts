@@ -144,6 +144,15 @@ const fileSchema = z
         /** Task queue of the workflows; host activities use `agentlab-host-<node>`. */
         taskQueue: z.string().optional(),
         uiUrl: z.string().url().optional(),
+        /** Encrypts every payload (task, repo, results, failure messages) with AES-256-GCM. */
+        codec: z
+          .object({
+            keyFile: z.string().startsWith('/', 'expected an absolute path'),
+            /** Where the worker serves /encode and /decode for the Web UI; loopback only. */
+            endpointListen: loopbackHostPortSchema.prefault('127.0.0.1:8845'),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .prefault({}),
@@ -218,7 +227,13 @@ export interface AgentlabConfig {
   source: string;
   node: string;
   dataDir: string;
-  temporal: { address: string; namespace: string; taskQueue: string; uiUrl: string };
+  temporal: {
+    address: string;
+    namespace: string;
+    taskQueue: string;
+    uiUrl: string;
+    codec?: { keyFile: string; endpointListen: string };
+  };
   worker: {
     backends: ('local' | 'proxmox')[];
     shutdownGraceTimeMs: number;
@@ -323,6 +338,7 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
       namespace: env.TEMPORAL_NAMESPACE ?? file.temporal.namespace ?? 'default',
       taskQueue: file.temporal.taskQueue ?? WORKFLOW_TASK_QUEUE,
       uiUrl,
+      codec: file.temporal.codec,
     },
     worker: {
       backends: file.worker.backends,

@@ -38,6 +38,8 @@ export function devServerArgs(options: {
   uiPort?: number;
   namespace: string;
   dbFilename?: string;
+  /** The worker's codec endpoint, so the Web UI shows decrypted payloads. */
+  uiCodecEndpoint?: string;
 }): string[] {
   return [
     'server',
@@ -50,6 +52,7 @@ export function devServerArgs(options: {
     '--namespace',
     options.namespace,
     ...(options.dbFilename ? ['--db-filename', options.dbFilename] : []),
+    ...(options.uiCodecEndpoint ? ['--ui-codec-endpoint', options.uiCodecEndpoint] : []),
     '--log-level',
     'warn',
     '--dynamic-config-value',

@@ -1,5 +1,6 @@
 // Connecting to Temporal (Node only), shared by the CLI, the worker and the guest API.
 import { Client, Connection } from '@temporalio/client';
+import { codecFor, dataConverter } from './codec';
 import type { AgentlabConfig } from './config';
 
 export class TemporalUnavailableError extends Error {
@@ -16,5 +17,9 @@ export async function connectClient(config: AgentlabConfig): Promise<Client> {
         ' (start it with `agentlab up`, or set TEMPORAL_ADDRESS)',
     );
   }
-  return new Client({ connection, namespace: config.temporal.namespace });
+  return new Client({
+    connection,
+    namespace: config.temporal.namespace,
+    dataConverter: dataConverter(codecFor(config)),
+  });
 }

@@ -7,56 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import execa from 'execa';
 import { createExampleRepo } from '../common/example-repo';
-import { temporalCliPath } from '../common/temporal-server';
 import { GitHttpServer } from './support/git-http';
-import { eventually, TestStack, temporalAddress } from './support/stack';
+import { dumpAllHistories } from './support/histories';
+import { eventually, TestStack } from './support/stack';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
-
-/** Every payload in a history JSON, decoded, next to the raw text: a secret must be in neither. */
-function historyText(raw: string): string {
-  const decoded: string[] = [];
-  const visit = (node: unknown): void => {
-    if (Array.isArray(node)) return node.forEach(visit);
-    if (!node || typeof node !== 'object') return;
-    const record = node as Record<string, unknown>;
-    if (typeof record.data === 'string' && record.metadata) {
-      decoded.push(Buffer.from(record.data, 'base64').toString('utf8'));
-    }
-    Object.values(record).forEach(visit);
-  };
-  visit(JSON.parse(raw));
-  return [raw, ...decoded].join('\n');
-}
-
-/** `temporal workflow show --output json` of every workflow the test run's server holds. */
-async function dumpAllHistories(): Promise<{ count: number; text: string }> {
-  const temporal = temporalCliPath();
-  const address = ['--address', temporalAddress()];
-  const listed = await execa(temporal, ['workflow', 'list', ...address, '--output', 'json', '--limit', '100000']);
-  const executions = (JSON.parse(listed.stdout || '[]') as { execution: { workflowId: string; runId: string } }[]).map(
-    (w) => w.execution,
-  );
-  const texts: string[] = [];
-  for (let i = 0; i < executions.length; i += 8) {
-    const batch = executions.slice(i, i + 8).map(async ({ workflowId, runId }) => {
-      const shown = await execa(temporal, [
-        'workflow',
-        'show',
-        ...address,
-        '--workflow-id',
-        workflowId,
-        '--run-id',
-        runId,
-        '--output',
-        'json',
-      ]);
-      return historyText(shown.stdout);
-    });
-    texts.push(...(await Promise.all(batch)));
-  }
-  return { count: executions.length, text: texts.join('\n') };
-}
 
 /** Every file under `dir`, as text. */
 function allFilesText(dir: string): string {

@@ -2,7 +2,9 @@
 // agentlab-worker: runs jobWorkflow, the host's backend activities and the guest API, in one process.
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { codecFor, dataConverter } from '../common/codec';
 import { secretsPaths } from '../common/secrets';
+import { CodecServer } from './codec-server';
 import { LocalBackend } from '../backends/local';
 import { LocalNetwork } from '../backends/local-network';
 import { createProxmoxBackend } from '../backends/proxmox/create';
@@ -58,10 +60,12 @@ async function run(): Promise<void> {
   const { resolveProfile, ...hostActivities } = activities;
 
   const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const codec = codecFor(config);
   const common = {
     connection,
     namespace: config.temporal.namespace,
     shutdownGraceTime: config.worker.shutdownGraceTimeMs,
+    dataConverter: dataConverter(codec),
   };
   const workflowWorker = await Worker.create({
     ...common,
@@ -86,6 +90,11 @@ async function run(): Promise<void> {
     bootstrapRateLimit: config.guestApi.bootstrapRateLimit,
   });
   await guestApi.listen(config.guestApi.host, config.guestApi.port);
+  const codecServer = codec && new CodecServer(codec, new URL(config.temporal.uiUrl).origin, logger);
+  if (codecServer) {
+    const [codecHost, codecPort] = config.temporal.codec!.endpointListen.split(':') as [string, string];
+    await codecServer.listen(codecHost, Number(codecPort));
+  }
   const [metricsHost, metricsPort] = config.worker.metricsListen.split(':') as [string, string];
   const metricsServer = await serveMetrics(
     metrics,
@@ -100,6 +109,7 @@ async function run(): Promise<void> {
       temporal: config.temporal.address,
       guestApi: config.guestApi.url,
       metrics: `http://${config.worker.metricsListen}/metrics`,
+      payloadEncryption: codec ? `on (key ${codec.keyId})` : 'off',
       config: config.source,
     },
     'worker started',
@@ -109,6 +119,7 @@ async function run(): Promise<void> {
     await Promise.all([workflowWorker.run(), hostWorker.run()]);
   } finally {
     await guestApi.close();
+    await codecServer?.close();
     metricsServer.close();
     await client.connection.close();
     await connection.close();

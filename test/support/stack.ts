@@ -68,6 +68,8 @@ export interface StackOptions {
   backends?: ('local' | 'proxmox')[];
   /** Further top-level config sections, e.g. `proxmox:`. */
   extraConfig?: Record<string, unknown>;
+  /** Further temporal settings (address and task queue are the stack's own). */
+  temporal?: Record<string, unknown>;
   /** Further guestApi settings (listen is the stack's own). */
   guestApi?: Record<string, unknown>;
   /** Further environment for the worker and the CLI. */
@@ -100,7 +102,12 @@ export class TestStack {
     const config = {
       node: this.node,
       dataDir: this.dataDir,
-      temporal: { address: temporalAddress(), namespace: 'default', taskQueue: this.taskQueue },
+      temporal: {
+        ...this.options.temporal,
+        address: temporalAddress(),
+        namespace: 'default',
+        taskQueue: this.taskQueue,
+      },
       worker: {
         backends: this.options.backends ?? ['local'],
         shutdownGraceTime: '5s',

@@ -1,0 +1,92 @@
+// Payload encryption (Node only): an AES-256-GCM PayloadCodec for the client, the worker and the codec endpoint.
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import type { AgentlabConfig } from './config';
+import { checkPrivateFile } from './secrets';
+
+export const ENCRYPTED_ENCODING = 'binary/encrypted';
+const KEY_ID = 'encryption-key-id';
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+export class CodecKeyError extends Error {
+  override name = 'CodecKeyError';
+}
+
+/** The key file holds 32 random bytes, base64 or hex. It must be private. */
+export function loadCodecKey(file: string): Buffer {
+  const fix = `create it with: head -c 32 /dev/urandom | base64 > ${file} && chmod 600 ${file}`;
+  if (!existsSync(file)) throw new CodecKeyError(`payload codec key file ${file} does not exist; ${fix}`);
+  checkPrivateFile(file, 'payload codec key file');
+  const text = readFileSync(file, 'utf8').trim();
+  const key = /^[0-9a-f]{64}$/i.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64');
+  if (key.length !== 32) {
+    throw new CodecKeyError(`payload codec key file ${file} must hold 32 bytes (base64 or hex), found ${key.length}`);
+  }
+  return key;
+}
+
+const utf8 = (text: string) => new TextEncoder().encode(text);
+const text = (bytes: Uint8Array | null | undefined) => (bytes ? Buffer.from(bytes).toString('utf8') : '');
+
+export class AesGcmCodec implements PayloadCodec {
+  /** Names the key in each payload, so a rotated key fails with a clear error rather than garbage. */
+  readonly keyId: string;
+
+  constructor(private readonly key: Buffer) {
+    this.keyId = createHash('sha256').update(key).digest('hex').slice(0, 16);
+  }
+
+  /** The codec endpoint's bearer token: whoever holds the key can derive it, nobody else can. */
+  endpointToken(): string {
+    return createHmac('sha256', this.key).update('agentlab codec endpoint').digest('hex');
+  }
+
+  async encode(payloads: Payload[]): Promise<Payload[]> {
+    return payloads.map((payload) => {
+      const iv = randomBytes(IV_BYTES);
+      const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+      const plain = temporal.api.common.v1.Payload.encode(payload).finish();
+      const sealed = Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+      return { metadata: { encoding: utf8(ENCRYPTED_ENCODING), [KEY_ID]: utf8(this.keyId) }, data: sealed };
+    });
+  }
+
+  async decode(payloads: Payload[]): Promise<Payload[]> {
+    return payloads.map((payload) => {
+      if (text(payload.metadata?.encoding) !== ENCRYPTED_ENCODING) return payload; // from before encryption
+      const keyId = text(payload.metadata?.[KEY_ID]);
+      if (keyId !== this.keyId) {
+        throw new CodecKeyError(`payload was encrypted with key ${keyId}, this host has key ${this.keyId}`);
+      }
+      const sealed = Buffer.from(payload.data ?? new Uint8Array());
+      const decipher = createDecipheriv('aes-256-gcm', this.key, sealed.subarray(0, IV_BYTES));
+      decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+      const plain = Buffer.concat([
+        decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)),
+        decipher.final(), // throws if the payload was tampered with
+      ]);
+      return temporal.api.common.v1.Payload.decode(plain);
+    });
+  }
+}
+
+/** The data converter every client and worker uses: encoded failures always, encryption when keyed. */
+export function dataConverter(codec: AesGcmCodec | undefined): DataConverter {
+  return {
+    failureConverterPath: require.resolve('./failure-converter'),
+    payloadCodecs: codec ? [codec] : [],
+  };
+}
+
+/** The configured codec, or undefined when payloads are not encrypted (see docs/architecture.md). */
+export function codecFor(config: AgentlabConfig): AesGcmCodec | undefined {
+  return config.temporal.codec ? new AesGcmCodec(loadCodecKey(config.temporal.codec.keyFile)) : undefined;
+}
+
+/** The URL the Web UI calls (`--ui-codec-endpoint`): the token in the path, as the UI sends no credentials. */
+export function codecEndpointUrl(config: AgentlabConfig, codec: AesGcmCodec): string | undefined {
+  return config.temporal.codec && `http://${config.temporal.codec.endpointListen}/${codec.endpointToken()}`;
+}

@@ -1,0 +1,147 @@
+// Payload encryption: the task, the repo URL, results and failure messages are ciphertext in Temporal;
+// the CLI (which has the key) still shows them, and the codec endpoint decodes them for the Web UI.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
+import { AesGcmCodec, CodecKeyError, dataConverter, ENCRYPTED_ENCODING, loadCodecKey } from '../common/codec';
+import { createExampleRepo } from '../common/example-repo';
+import { historyText, showHistory } from './support/histories';
+import { freePort, SCRIPTED_AGENT, TestStack, temporalAddress } from './support/stack';
+
+const json = (value: unknown): Payload => ({
+  metadata: { encoding: new TextEncoder().encode('json/plain') },
+  data: new TextEncoder().encode(JSON.stringify(value)),
+});
+
+describe('AES-GCM payload codec', () => {
+  const codec = new AesGcmCodec(randomBytes(32));
+
+  test('round trip; the ciphertext holds nothing of the plaintext', async () => {
+    const original = json({ task: 'refactor the billing module' });
+    const [encoded] = await codec.encode([original]);
+    expect(Buffer.from(encoded!.metadata!.encoding!).toString()).toBe(ENCRYPTED_ENCODING);
+    expect(Buffer.from(encoded!.data!).toString('latin1')).not.toContain('billing');
+    const [decoded] = await codec.decode([encoded!]);
+    expect(Buffer.from(decoded!.data!).toString()).toBe(JSON.stringify({ task: 'refactor the billing module' }));
+    // Unencrypted payloads (histories from before encryption was on) pass through.
+    expect(await codec.decode([original])).toEqual([original]);
+  });
+
+  test('a tampered payload or another key is an error, never garbage', async () => {
+    const [encoded] = await codec.encode([json('x')]);
+    const tampered = Buffer.from(encoded!.data!);
+    tampered.writeUInt8(tampered.readUInt8(20) ^ 1, 20);
+    await expect(codec.decode([{ ...encoded!, data: tampered }])).rejects.toThrow();
+    await expect(new AesGcmCodec(randomBytes(32)).decode([encoded!])).rejects.toThrow(CodecKeyError);
+  });
+
+  test('the key file must exist, be private and hold 32 bytes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'codec-key-'));
+    const file = join(dir, 'key');
+    expect(() => loadCodecKey(file)).toThrow(/does not exist; create it with/);
+    writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o644 });
+    expect(() => loadCodecKey(file)).toThrow(/chmod 600/);
+    chmodSync(file, 0o600);
+    expect(loadCodecKey(file)).toHaveLength(32);
+    writeFileSync(file, randomBytes(16).toString('base64'));
+    expect(() => loadCodecKey(file)).toThrow(/must hold 32 bytes/);
+  });
+});
+
+describe('a stack with payload encryption', () => {
+  let stack: TestStack;
+  let repo: string;
+  let codecPort = 0;
+  let keyFile = '';
+  const task = `TASK-${randomBytes(8).toString('hex')} add a changelog entry`;
+
+  beforeAll(async () => {
+    codecPort = await freePort();
+    keyFile = join(mkdtempSync(join(tmpdir(), 'agentlab-codec-')), 'codec.key');
+    writeFileSync(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
+    stack = await new TestStack({
+      temporal: { codec: { keyFile, endpointListen: `127.0.0.1:${codecPort}` } },
+      profiles: [{ name: 'missing-bundle', backend: 'local', secretsBundle: 'bundle-that-is-not-there' }],
+    }).init();
+    await stack.startWorker();
+    repo = await createExampleRepo(stack.home);
+  });
+  afterAll(() => stack.close());
+
+  test('task, repo and the result message are ciphertext in history; the CLI shows repo and result in clear', async () => {
+    const run = await stack.cli([
+      ...['job', 'run', '--id', 'job-codec', '--repo', repo, '--task', task, '--json'],
+      ...['--agent-command', `SCRIPTED_AGENT_EXIT=3 ${SCRIPTED_AGENT}`],
+    ]);
+    expect(run.code).toBe(1);
+    const raw = await showHistory('job-codec');
+    const text = historyText(raw);
+    expect(raw).toContain(Buffer.from(ENCRYPTED_ENCODING).toString('base64'));
+    for (const secret of [task, repo, 'agent exited with code 3']) {
+      expect({ secret, found: text.includes(secret) }).toEqual({ secret, found: false });
+    }
+    const shown = await stack.cli(['job', 'show', 'job-codec', '--json']);
+    expect(shown.stdout).toContain(repo);
+    expect(shown.stdout).toContain('agent exited with code 3');
+    // A client without the key cannot read it.
+    const blind = new Client({ connection: await Connection.connect({ address: temporalAddress() }) });
+    await expect(blind.workflow.getHandle('job-codec').result()).rejects.toThrow();
+    await blind.connection.close();
+  });
+
+  test('failure messages are encoded too: "Encoded failure" in history, the reason in the CLI', async () => {
+    const run = await stack.cli([
+      ...['job', 'run', '--id', 'job-codec-fail', '--profile', 'missing-bundle'],
+      ...['--repo', repo, '--task', task, '--agent-command', 'true'],
+    ]);
+    expect(run.code).not.toBe(0);
+    // This host has no secrets key at all: the reason says so, and how to fix it.
+    const reason = 'profile missing-bundle: key file';
+    expect(run.stderr + run.stdout).toContain(reason);
+    const text = historyText(await showHistory('job-codec-fail'));
+    expect(text).toContain('Encoded failure');
+    expect(text).not.toContain(reason);
+  });
+
+  test('the codec endpoint decodes for the Web UI with the token, and refuses without it', async () => {
+    const codec = new AesGcmCodec(loadCodecKey(keyFile));
+    const started = JSON.parse(await showHistory('job-codec')) as {
+      events: { workflowExecutionStartedEventAttributes?: { input: { payloads: unknown[] } } }[];
+    };
+    const input = started.events[0]!.workflowExecutionStartedEventAttributes!.input;
+    const base = `http://127.0.0.1:${codecPort}`;
+    const post = (path: string, headers: Record<string, string> = {}) =>
+      fetch(`${base}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(input),
+      });
+
+    expect((await post('/decode')).status).toBe(401);
+    expect((await post(`/${'0'.repeat(64)}/decode`)).status).toBe(401);
+    const decoded = await post(`/${codec.endpointToken()}/decode`, { 'x-namespace': 'default' });
+    expect(decoded.status).toBe(200);
+    const body = (await decoded.json()) as { payloads: { data: string }[] };
+    expect(Buffer.from(body.payloads[0]!.data, 'base64').toString('utf8')).toContain(task);
+    const viaHeader = await post('/decode', { authorization: `Bearer ${codec.endpointToken()}` });
+    expect(viaHeader.status).toBe(200);
+
+    // The browser's preflight from the UI's origin.
+    const preflight = await fetch(`${base}/${codec.endpointToken()}/decode`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://127.0.0.1:8233', 'access-control-request-method': 'POST' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('http://127.0.0.1:8233');
+    // A client with the key reads the outcome.
+    const keyed = new Client({
+      connection: await Connection.connect({ address: temporalAddress() }),
+      dataConverter: dataConverter(codec),
+    });
+    await expect(keyed.workflow.getHandle('job-codec').result()).resolves.toMatchObject({ status: 'FAILED' });
+    await keyed.connection.close();
+  });
+});

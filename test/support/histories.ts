@@ -1,0 +1,57 @@
+// Workflow histories as `temporal workflow show --output json` prints them, with every payload decoded.
+import execa from 'execa';
+import { temporalCliPath } from '../../common/temporal-server';
+import { temporalAddress } from './stack';
+
+/** Every payload in a history JSON, decoded, next to the raw text: a secret must be in neither. */
+export function historyText(raw: string): string {
+  const decoded: string[] = [];
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (!node || typeof node !== 'object') return;
+    const record = node as Record<string, unknown>;
+    if (typeof record.data === 'string' && record.metadata) {
+      decoded.push(Buffer.from(record.data, 'base64').toString('utf8'));
+    }
+    Object.values(record).forEach(visit);
+  };
+  visit(JSON.parse(raw));
+  return [raw, ...decoded].join('\n');
+}
+
+/** `temporal workflow show --output json` of every workflow the test run's server holds. */
+export async function dumpAllHistories(): Promise<{ count: number; text: string }> {
+  const temporal = temporalCliPath();
+  const address = ['--address', temporalAddress()];
+  const listed = await execa(temporal, ['workflow', 'list', ...address, '--output', 'json', '--limit', '100000']);
+  const executions = (JSON.parse(listed.stdout || '[]') as { execution: { workflowId: string; runId: string } }[]).map(
+    (w) => w.execution,
+  );
+  const texts: string[] = [];
+  for (let i = 0; i < executions.length; i += 8) {
+    const batch = executions.slice(i, i + 8).map(async ({ workflowId, runId }) => {
+      const shown = await execa(temporal, [
+        'workflow',
+        'show',
+        ...address,
+        '--workflow-id',
+        workflowId,
+        '--run-id',
+        runId,
+        '--output',
+        'json',
+      ]);
+      return historyText(shown.stdout);
+    });
+    texts.push(...(await Promise.all(batch)));
+  }
+  return { count: executions.length, text: texts.join('\n') };
+}
+
+/** One workflow's history JSON (latest run). */
+export async function showHistory(workflowId: string): Promise<string> {
+  const shown = await execa(temporalCliPath(), [
+    ...['workflow', 'show', '--address', temporalAddress(), '--workflow-id', workflowId, '--output', 'json'],
+  ]);
+  return shown.stdout;
+}
