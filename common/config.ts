@@ -4,6 +4,7 @@ import { homedir, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { AGENT_COMMANDS, AGENT_KINDS } from './agents';
 import { WORKFLOW_TASK_QUEUE, type ResolvedProfile } from './contract';
 import { describeIssues, durationSchema } from './schemas';
 import { BUNDLE_NAME_PATTERN } from './secrets';
@@ -33,7 +34,12 @@ const profileSchema = z
       .regex(BUNDLE_NAME_PATTERN, 'expected a bundle name: lowercase letters, digits, "_" and "-"')
       .optional(),
     agent: z
-      .object({ command: z.string().min(1).optional(), timeout: durationSchema.optional() })
+      .object({
+        /** A known agent run non-interactively (see common/agents.ts); `command` overrides it. */
+        kind: z.enum(AGENT_KINDS).prefault('claude'),
+        command: z.string().min(1).optional(),
+        timeout: durationSchema.optional(),
+      })
       .strict()
       .prefault({}),
     provisioning: z
@@ -62,8 +68,6 @@ const profileSchema = z
   });
 export type Profile = z.output<typeof profileSchema>;
 
-const DEFAULT_AGENT_COMMAND = 'claude -p --dangerously-skip-permissions';
-
 /** The seed's three Proxmox profiles and the embedded `local` one. A config file may override any. */
 const DEFAULT_PROFILES: z.input<typeof profileSchema>[] = [
   {
@@ -73,7 +77,7 @@ const DEFAULT_PROFILES: z.input<typeof profileSchema>[] = [
     templateVmid: 9000,
     resources: { cores: 4, memoryMb: 6144 },
     ttl: '3h',
-    agent: { command: DEFAULT_AGENT_COMMAND },
+    agent: { kind: 'claude' },
   },
   {
     name: 'yolo-workspace',
@@ -83,7 +87,7 @@ const DEFAULT_PROFILES: z.input<typeof profileSchema>[] = [
     resources: { cores: 4, memoryMb: 6144 },
     ttl: '8h',
     keepalive: true,
-    agent: { command: DEFAULT_AGENT_COMMAND },
+    agent: { kind: 'claude' },
   },
   {
     name: 'interactive-dev',
@@ -93,14 +97,14 @@ const DEFAULT_PROFILES: z.input<typeof profileSchema>[] = [
     resources: { cores: 6, memoryMb: 8192 },
     ttl: '12h',
     keepalive: true,
-    agent: { command: DEFAULT_AGENT_COMMAND },
+    agent: { kind: 'claude' },
   },
   {
     name: 'local',
     description: 'Sandbox on this host (the embedded default)',
     backend: 'local',
     ttl: '1h',
-    agent: { command: DEFAULT_AGENT_COMMAND },
+    agent: { kind: 'claude' },
   },
 ];
 
@@ -382,7 +386,7 @@ export function resolveProfile(profile: Profile, node: string): ResolvedProfile 
     ttlMs: profile.ttl,
     maxTtlMs: profile.maxTtl,
     keepalive: profile.keepalive,
-    agentCommand: profile.agent.command,
+    agentCommand: profile.agent.command ?? AGENT_COMMANDS[profile.agent.kind],
     agentTimeoutMs: profile.agent.timeout ?? 0,
     provisioningAttempts: profile.provisioning.attempts,
     bootTimeoutMs: profile.provisioning.bootTimeout,

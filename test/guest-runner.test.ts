@@ -1,5 +1,6 @@
 // The real guest runner as a child process, against an in-test guest API that records every call, on real git repos.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { AGENT_COMMANDS } from '../common/agents';
 import type { ClaimBootstrapResponse, JobResult } from '../common/contract';
 import { randomBytes } from 'node:crypto';
 import {
@@ -622,6 +623,29 @@ describe('guest agent-runner', () => {
     expect(box.host.logText).not.toContain('PRIVATE KEY');
     expect(readdirSync(box.secretsDir!)).toEqual(['claim.json']);
   });
+});
+
+describe('agent presets', () => {
+  test.each(Object.entries(AGENT_COMMANDS))(
+    '%s runs non-interactively with the task, unparsed by any shell',
+    async (kind, command) => {
+      // A stand-in binary of that name that records its argv and stdin.
+      writeFileSync(
+        join(gitShimDir, kind),
+        '#!/bin/sh\nfor a in "$@"; do printf "arg:%s\\n" "$a"; done\nprintf "stdin:%s\\n" "$(cat)"\n',
+      );
+      chmodSync(join(gitShimDir, kind), 0o755);
+      const task = 'fix it; $(touch pwned) `id` "q"';
+      const box = sandbox({ repo: origin, task, agentCommand: command });
+      expect((await runToEnd(box)).code).toBe(0);
+      const log = box.host.logText;
+      if (kind === 'opencode') expect(log).toContain(`arg:run\narg:${task}\n`);
+      else expect(log).toContain(`stdin:${task}\n`);
+      expect(log).not.toContain('arg:-i'); // nothing interactive
+      expect(existsSync(join(box.repoDir, 'pwned'))).toBe(false);
+      expect(box.host.results).toEqual([{ status: 'COMPLETED', exitCode: 0, message: expect.any(String) }]);
+    },
+  );
 });
 
 describe('redaction', () => {

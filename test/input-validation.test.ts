@@ -1,5 +1,6 @@
 // Bad input gets a clear error naming the field: repo URLs, durations, config files.
-import { parseConfig, ConfigError } from '../common/config';
+import { AGENT_COMMANDS } from '../common/agents';
+import { parseConfig, ConfigError, resolveProfile } from '../common/config';
 import { formatDuration, parseDuration } from '../common/duration';
 import { gitRefSchema, repoUrlProblem } from '../common/schemas';
 
@@ -11,6 +12,7 @@ describe('repo URLs', () => {
     'git@github.com:acme/app.git',
     '/srv/repos/app',
     'file:///srv/repos/app',
+    'http://127.0.0.1:8080/app.git',
   ])('accepts %s', (url) => expect(repoUrlProblem(url)).toBeUndefined());
   test.each([
     ['ext::sh -c touch% /tmp/pwned', /remote helper/],
@@ -54,6 +56,29 @@ describe('config', () => {
       templateVmid: 9000,
       ttl: 3 * 3_600_000,
     });
+  });
+});
+
+describe('profile agents and secrets', () => {
+  const resolved = (profile: Record<string, unknown>) => {
+    const config = parseConfig({ profiles: [{ name: 'p', backend: 'local', ...profile }] }, 'c.yaml', {});
+    return resolveProfile(config.profiles.get('p')!, 'node1');
+  };
+
+  test('an agent kind resolves to its non-interactive command; a command overrides it', () => {
+    expect(resolved({}).agentCommand).toBe(AGENT_COMMANDS.claude);
+    expect(resolved({ agent: { kind: 'codex' } }).agentCommand).toBe(AGENT_COMMANDS.codex);
+    expect(resolved({ agent: { kind: 'opencode' } }).agentCommand).toBe(AGENT_COMMANDS.opencode);
+    expect(resolved({ agent: { kind: 'codex', command: 'my-agent' } }).agentCommand).toBe('my-agent');
+    expect(() => resolved({ agent: { kind: 'gpt' } })).toThrow(/profiles\.0\.agent\.kind: .*claude.*codex.*opencode/);
+  });
+
+  test('a profile names its bundle; only the name travels, and a bad name is refused', () => {
+    expect(resolved({ secretsBundle: 'team-a' }).secretsBundle).toBe('team-a');
+    expect(resolved({}).secretsBundle).toBeUndefined();
+    expect(() => resolved({ secretsBundle: '../etc/passwd' })).toThrow(
+      /profiles\.0\.secretsBundle: expected a bundle name/,
+    );
   });
 });
 

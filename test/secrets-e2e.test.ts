@@ -153,5 +153,14 @@ describe('secrets bundles reach the agent and nothing else', () => {
     expect(result.stderr + result.stdout).toMatch(/bundle "no-such-bundle" does not exist/);
     const d = await stack.describe('job-no-bundle');
     expect(d.vmid).toBeUndefined();
+    // doctor tells the operator the same, per profile, before any job runs.
+    const doctor = JSON.parse((await stack.cli(['doctor', '--json'])).stdout) as {
+      checks: { name: string; status: string; detail: string }[];
+    };
+    const bundles = doctor.checks.filter((c) => c.name.startsWith('bundle '));
+    expect(bundles).toEqual([
+      { name: 'bundle job-secrets (profile with-secrets)', status: 'ok', detail: '1 env value(s), git credentials' },
+      expect.objectContaining({ name: 'bundle no-such-bundle (profile missing-bundle)', status: 'fail' }),
+    ]);
   });
 });

@@ -5,7 +5,8 @@ import execa from 'execa';
 import type { ProxmoxBackend } from '../../backends/proxmox/backend';
 import { createProxmoxBackend } from '../../backends/proxmox/create';
 import type { AgentlabConfig } from '../../common/config';
-import { checkKey, SecretsError, secretsPaths } from '../../common/secrets';
+import { loadCodecKey } from '../../common/codec';
+import { checkKey, loadBundle, SecretsError, secretsPaths } from '../../common/secrets';
 import { connectClient } from '../../common/temporal';
 import { ExitCode } from '../errors';
 import { printJson, printTable } from '../output';
@@ -177,7 +178,41 @@ async function commonChecks(config: AgentlabConfig): Promise<Check[]> {
     checks.push({ name: 'proxmox', status: 'skip', detail: 'the proxmox backend is not enabled (worker.backends)' });
   }
   checks.push(secretsKeyCheck());
+  checks.push(...(await bundleChecks(config)));
+  checks.push(codecCheck(config));
   return checks;
+}
+
+/** Each profile's bundle must decrypt here, or its jobs fail before they start. */
+async function bundleChecks(config: AgentlabConfig): Promise<Check[]> {
+  const checks: Check[] = [];
+  for (const profile of config.profiles.values()) {
+    if (!profile.secretsBundle) continue;
+    const name = `bundle ${profile.secretsBundle} (profile ${profile.name})`;
+    try {
+      const bundle = await loadBundle(secretsPaths(), profile.secretsBundle);
+      const env = Object.keys(bundle.env).length;
+      checks.push({ name, status: 'ok', detail: `${env} env value(s)${bundle.git ? ', git credentials' : ''}` });
+    } catch (err) {
+      const fix = `agentlab secrets set-env --bundle ${profile.secretsBundle} …, or fix the profile's secretsBundle`;
+      checks.push({ name, status: 'fail', detail: (err as Error).message, fix });
+    }
+  }
+  return checks;
+}
+
+function codecCheck(config: AgentlabConfig): Check {
+  const codec = config.temporal.codec;
+  if (!codec) {
+    const detail = 'payloads are not encrypted (temporal.codec.keyFile unset; fine for the embedded stack)';
+    return { name: 'payload codec', status: 'skip', detail };
+  }
+  try {
+    loadCodecKey(codec.keyFile);
+    return { name: 'payload codec', status: 'ok', detail: `key ${codec.keyFile}, endpoint ${codec.endpointListen}` };
+  } catch (err) {
+    return { name: 'payload codec', status: 'fail', detail: (err as Error).message, fix: 'see the message' };
+  }
 }
 
 async function proxmoxChecks(config: AgentlabConfig): Promise<Check[]> {

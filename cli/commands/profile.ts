@@ -1,4 +1,5 @@
 // `agentlab profile list | show`: the profiles this config defines (embedded defaults plus the file's).
+import { AGENT_COMMANDS } from '../../common/agents';
 import type { Command } from 'commander';
 import type { Profile } from '../../common/config';
 import { formatDuration } from '../../common/duration';
@@ -18,7 +19,8 @@ function profileDocument(p: Profile) {
     ttl: formatDuration(p.ttl),
     maxTtl: formatDuration(p.maxTtl),
     keepalive: p.keepalive,
-    agentCommand: p.agent.command ?? null,
+    agentKind: p.agent.command ? null : p.agent.kind,
+    agentCommand: p.agent.command ?? AGENT_COMMANDS[p.agent.kind],
     agentTimeout: p.agent.timeout ? formatDuration(p.agent.timeout) : null,
     provisioningAttempts: p.provisioning.attempts,
   };

@@ -1,0 +1,10 @@
+// The coding agents agentlab knows how to run unattended. Each reads the task without a shell ever parsing
+// it: from stdin (the runner feeds the task file there) or as one argument from "$(cat …)".
+export const AGENT_KINDS = ['claude', 'codex', 'opencode'] as const;
+export type AgentKind = (typeof AGENT_KINDS)[number];
+
+export const AGENT_COMMANDS: Record<AgentKind, string> = {
+  claude: 'claude -p --dangerously-skip-permissions',
+  codex: 'codex exec --dangerously-bypass-approvals-and-sandbox -',
+  opencode: 'opencode run "$(cat "$AGENTLAB_TASK_FILE")"',
+};
