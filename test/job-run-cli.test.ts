@@ -108,6 +108,29 @@ describe('agentlab job run', () => {
     });
   });
 
+  test("a bad ref: FAILED within seconds with git's error in the result, and the sandbox is torn down", async () => {
+    const started = Date.now();
+    const result = await stack.cli([
+      ...['job', 'run', '--repo', repo, '--ref', 'no-such-branch', '--task', 'x', '--id', 'job-e2e-bad-ref'],
+      ...['--agent-command', SCRIPTED_AGENT, '--json'],
+    ]);
+    const seconds = (Date.now() - started) / 1000;
+    expect(result.code).toBe(1);
+    const doc = JSON.parse(result.stdout) as {
+      status: string;
+      message: string;
+      sandbox: { vmid: number; state: string };
+    };
+    expect(doc).toMatchObject({ status: 'FAILED', sandbox: { state: 'DESTROYED' } });
+    expect(doc.message).toMatch(/preparing the repository failed: git fetch failed .*no-such-branch/s);
+    expect(seconds).toBeLessThan(30); // generous for a loaded 2-core machine; typically ~2 s
+    expect(existsSync(join(stack.dataDir, 'sandboxes', String(doc.sandbox.vmid)))).toBe(false);
+    // The agent never started: its log holds only the runner's reason.
+    const log = readFileSync(join(stack.dataDir, 'jobs', 'job-e2e-bad-ref', 'agent.log'), 'utf8');
+    expect(log).not.toContain('scripted-agent');
+    expect(log).toContain('no-such-branch');
+  });
+
   test.each([
     [['--profile', 'no-such-profile'], /--profile: unknown profile "no-such-profile"/],
     [['--repo', 'ext::sh -c touch% /tmp/pwned'], /--repo: .*remote helper/],
