@@ -804,7 +804,29 @@ class Runner {
     return timedOut ? { code: 124, timedOut: true } : { code: code === undefined ? null : code, timedOut: false };
   }
 
+  /**
+   * After the agent, the repository's .git is the agent's work: its config could name a clean
+   * filter, an external diff, a pager or an fsmonitor that git would run for us. Keep only what
+   * git needs to read the repository; hooks are off for every call anyway.
+   */
+  sanitizeRepoConfig() {
+    const configFile = path.join(this.repoDir, '.git', 'config');
+    let original = '';
+    try {
+      original = fs.readFileSync(configFile, 'utf8');
+    } catch {
+      /* no config: git will say what is wrong */
+    }
+    const version = /repositoryformatversion\s*=\s*(\d+)/.exec(original);
+    const objectFormat = /objectformat\s*=\s*(\w+)/i.exec(original);
+    const lines = ['[core]', `\trepositoryformatversion = ${version ? version[1] : '0'}`, '\tbare = false'];
+    if (objectFormat) lines.push('[extensions]', `\tobjectformat = ${objectFormat[1]}`);
+    writeFileAtomic(configFile, lines.join('\n') + '\n', 0o644);
+    fs.rmSync(path.join(this.repoDir, '.git', 'info', 'attributes'), { force: true });
+  }
+
   async collectChanges(baseCommit) {
+    this.sanitizeRepoConfig();
     await git(['add', '-A'], { cwd: this.repoDir });
     const tmp = `${this.files.patch}.tmp`;
     const fd = fs.openSync(tmp, 'w', 0o644);

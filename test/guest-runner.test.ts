@@ -623,6 +623,23 @@ describe('guest agent-runner', () => {
     expect(box.host.logText).not.toContain('PRIVATE KEY');
     expect(readdirSync(box.secretsDir!)).toEqual(['claim.json']);
   });
+  test("git config the agent leaves behind (clean filter, external diff) never runs in the runner's git", async () => {
+    const agent = [
+      'git config filter.evil.clean "touch ../pwned-by-filter; cat"',
+      'git config diff.external "touch ../pwned-by-diff; true"',
+      'git config core.pager "touch ../pwned-by-pager; cat"',
+      'printf "* filter=evil\\n" > .gitattributes',
+      'echo changed >> README.md',
+    ].join('\n');
+    const box = sandbox({ repo: origin, task: 'x', agentCommand: agent });
+    expect((await runToEnd(box)).code).toBe(0);
+    for (const marker of ['pwned-by-filter', 'pwned-by-diff', 'pwned-by-pager']) {
+      expect({ marker, exists: existsSync(join(box.workDir, marker)) }).toEqual({ marker, exists: false });
+    }
+    const patch = box.host.artifacts.get('changes.patch')!.toString('utf8');
+    expect(patch).toContain('+changed');
+    expect(patch).toContain('b/.gitattributes');
+  });
 });
 
 describe('agent presets', () => {
