@@ -11,3 +11,4 @@ ip -n "$ns" link set lo up
 ip netns exec "$ns" node "$root/dist/scripts/bench-local.js"
 node "$root/dist/scripts/bench-list.js"
 node "$root/dist/scripts/bench-proxmox.js"
+node "$root/dist/scripts/bench-redact.js"
