@@ -347,12 +347,19 @@ export class ProxmoxBackend implements SandboxBackend {
     });
   }
 
+  /**
+   * Only VMs that carry the `agentlab` tag and an owner mark, both read from the VM's own config: a
+   * foreign VM is never listed, nor one of ours whose clone never got its tags (its own workflow's
+   * teardown destroys that one; a reconciler acting on this list must not guess).
+   */
   async listOwned(): Promise<OwnedVm[]> {
     return this.guard(async () => {
       const owned: OwnedVm[] = [];
       for (const vm of (await this.vms()).filter((v) => tagsOf(v.tags).includes(AGENTLAB_TAG))) {
-        const mark = parseOwner((await this.config(vm.vmid))?.description);
-        if (mark)
+        // The listing may be older than the config (the VMID destroyed and reused since): the config decides.
+        const config = await this.config(vm.vmid);
+        const mark = parseOwner(config?.description);
+        if (mark && tagsOf(config?.tags).includes(AGENTLAB_TAG))
           owned.push({
             vmid: vm.vmid,
             jobId: mark.jobId,
