@@ -249,7 +249,7 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
         const rejection = operationRejection(job.state, 'revert', { force, jobRunning }) ?? busyRejection();
         if (rejection) throw new Error(rejection);
         if (!job.cleanSnapshot) {
-          const why = job.cleanSnapshotError ? `taking it failed: ${job.cleanSnapshotError}` : 'it was never taken';
+          const why = job.cleanSnapshotError ? `taking it failed: ${job.cleanSnapshotError}` : 'it has not been taken';
           throw new Error(`sandbox has no ${CLEAN_SNAPSHOT} snapshot to revert to (${why})`);
         }
       },
