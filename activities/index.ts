@@ -108,6 +108,25 @@ export function createActivities({ config, backends, secrets = secretsPaths() }:
       await call(() => backendFor(input.backend).deleteBootstrap(input.vmid));
     },
 
+    /** Disk-only; a snapshot of that name already there is this activity's earlier attempt. */
+    async snapshotVm(input: {
+      backend: ResolvedProfile['backend'];
+      vmid: number;
+      owner: Owner;
+      name: string;
+    }): Promise<void> {
+      await call(() => backendFor(input.backend).snapshot(input.vmid, input.name, input.owner));
+    },
+
+    async rollbackVm(input: {
+      backend: ResolvedProfile['backend'];
+      vmid: number;
+      owner: Owner;
+      name: string;
+    }): Promise<void> {
+      await call(() => backendFor(input.backend).rollback(input.vmid, input.name, input.owner));
+    },
+
     async destroyVm(input: {
       backend: ResolvedProfile['backend'];
       vmid: number;

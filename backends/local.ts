@@ -394,6 +394,49 @@ export class LocalBackend implements SandboxBackend {
     return owned;
   }
 
+  /**
+   * A copy of what the sandbox writes (`work` and `state`; `cloud-init` is the backend's, read-only
+   * inside) into `snapshots/<name>/`. Staged and renamed into place, so a crash never leaves half a
+   * snapshot under the real name, and a snapshot already there is a retried call's.
+   */
+  async snapshot(vmid: number, name: string, owner: Owner): Promise<void> {
+    await this.requireOwned(vmid, owner);
+    const target = this.snapshotDir(vmid, name);
+    if (await exists(target)) return;
+    await fs.mkdir(join(this.dir(vmid), 'snapshots'), { recursive: true, mode: 0o700 });
+    const staging = await fs.mkdtemp(join(this.dir(vmid), 'snapshots', `.${name}-`));
+    try {
+      for (const sub of SNAPSHOT_DIRS) await copyTree(join(this.dir(vmid), sub), join(staging, sub));
+      await fs.rename(staging, target);
+    } finally {
+      await fs.rm(staging, { recursive: true, force: true });
+    }
+  }
+
+  /** Stops the sandbox (a disk is not rolled back under a running guest), then restores the copy. */
+  async rollback(vmid: number, name: string, owner: Owner): Promise<void> {
+    await this.requireOwned(vmid, owner);
+    const source = this.snapshotDir(vmid, name);
+    if (!(await exists(source))) throw new PermanentBackendError(`sandbox ${vmid} has no snapshot '${name}'`);
+    await this.stop(vmid);
+    for (const sub of SNAPSHOT_DIRS) {
+      // Copy first, swap second: a crash in between leaves the snapshot intact, and a retry redoes it.
+      const restored = join(this.dir(vmid), `.restore-${sub}`);
+      await fs.rm(restored, { recursive: true, force: true });
+      await copyTree(join(source, sub), restored);
+      await fs.rm(join(this.dir(vmid), sub), { recursive: true, force: true });
+      await fs.rename(restored, join(this.dir(vmid), sub));
+    }
+  }
+
+  private snapshotDir(vmid: number, name: string): string {
+    // The name becomes a path: only PVE's snapshot-name syntax, so it can never leave the sandbox's folder.
+    if (!/^[a-z][a-z0-9_-]{1,39}$/i.test(name) || ['current', 'pending'].includes(name.toLowerCase())) {
+      throw new PermanentBackendError(`invalid snapshot name '${name}'`);
+    }
+    return join(this.dir(vmid), 'snapshots', name);
+  }
+
   private async releaseHostResources(vmid: number): Promise<void> {
     if (!this.isolated) return;
     await this.options.network!.destroySandbox(vmid);
@@ -429,6 +472,17 @@ export class LocalBackend implements SandboxBackend {
     const { stdout } = await execa('ip', ['netns', 'pids', sandboxNetns(vmid)], { reject: false });
     return stdout.split('\n').filter(Boolean).map(Number);
   }
+}
+
+/** The per-sandbox directories a snapshot keeps: the ones the guest writes. */
+const SNAPSHOT_DIRS = ['work', 'state'] as const;
+
+/**
+ * `cp -a`: keeps owners, modes, links and special files (fs.cp refuses sockets and FIFOs a guest may
+ * leave), and shares blocks with the original where the filesystem can (reflink).
+ */
+async function copyTree(from: string, to: string): Promise<void> {
+  await execa('cp', ['-a', '--reflink=auto', '--', from, to]);
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {

@@ -34,6 +34,13 @@ export interface SandboxBackend {
   /** Destroys only a VM that carries this owner's mark; a missing VM is success. */
   destroy(vmid: number, owner: Owner): Promise<DestroyOutcome>;
   listOwned(): Promise<OwnedVm[]>;
+  /**
+   * A disk-only snapshot named `name` of a VM carrying this owner's mark (else PermanentBackendError).
+   * A snapshot of that name already there is success: it is a retried call's.
+   */
+  snapshot(vmid: number, name: string, owner: Owner): Promise<void>;
+  /** Puts the VM's disks back to snapshot `name`, leaving it stopped; only a VM carrying this owner's mark. */
+  rollback(vmid: number, name: string, owner: Owner): Promise<void>;
 }
 
 /** A failure retrying cannot fix (missing template, backend not available here). */

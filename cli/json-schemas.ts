@@ -23,6 +23,7 @@ export const jobDocumentSchema = z
         address: z.string().nullable(),
         leaseExpiresAt: isoTime.nullable(),
         keepalive: z.boolean(),
+        cleanSnapshot: z.boolean(),
       })
       .strict(),
     timeline: z.array(z.object({ state, at: isoTime, note: z.string().optional() }).strict()),
@@ -66,6 +67,10 @@ export const sandboxListSchema = z
         .strict(),
     ),
   })
+  .strict();
+
+export const revertSchema = z
+  .object({ jobId: z.string(), state, snapshot: z.literal('clean'), restarted: z.boolean() })
   .strict();
 
 export const errorSchema = z

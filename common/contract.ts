@@ -91,6 +91,10 @@ export interface JobDescription {
   exitCode?: number | null;
   message?: string;
   provisioningAttempt: number;
+  /** The `clean` snapshot taken after first boot exists: `revert` can roll back to it. */
+  cleanSnapshot: boolean;
+  /** Why the clean snapshot could not be taken (not fatal: the sandbox works, revert does not). */
+  cleanSnapshotError?: string;
   timeline: TimelineEntry[];
 }
 
@@ -131,9 +135,13 @@ export const destroyUpdate = defineUpdate<{ state: SandboxState }, [{ force: boo
 export const destroySignal = defineSignal<[{ force: boolean; reason?: string }]>('destroyRequested');
 export const stopUpdate = defineUpdate<{ state: SandboxState }, []>('stop');
 export const startUpdate = defineUpdate<{ state: SandboxState }, []>('start');
+/** Stop → roll back to the `clean` snapshot → STOPPED → with `restart`, boot as `start` does. */
+export const revertUpdate = defineUpdate<{ state: SandboxState }, [{ force: boolean; restart: boolean }]>('revert');
 export const reportResultSignal = defineSignal<[JobResult]>('reportResult');
 
 export const MEMO_TASK_SUMMARY_LENGTH = 120;
+/** The snapshot taken right after first boot; `revert` rolls the sandbox back to it. */
+export const CLEAN_SNAPSHOT = 'clean';
 
 /** Failure types the activities raise and the workflow's retry policies read: one list for both sides. */
 export const PERMANENT_ERROR_TYPES = ['PermanentBackendError', 'InvalidProfile'];

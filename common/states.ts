@@ -18,19 +18,20 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['COMPLETED', 'FAILED', 'TIMEOUT', 'CANCELLED'];
 export const isTerminalJobStatus = (status: JobStatus): boolean => TERMINAL_JOB_STATUSES.includes(status);
 
-export type SandboxOperation = 'show' | 'logs' | 'destroy' | 'renew' | 'start' | 'stop';
+export type SandboxOperation = 'show' | 'logs' | 'destroy' | 'renew' | 'start' | 'stop' | 'revert';
 
 /**
- * The seed's table. `stop` is not in the seed's table but its daemon allowed it from READY and
- * RUNNING; we keep that. `destroy` in any other live state needs `--force`.
+ * The seed's table. `stop` and `revert` are not in the seed's table but its daemon allowed stop from
+ * READY and RUNNING, and revert (to the `clean` snapshot) wherever a VM exists and is not booting;
+ * we keep both. `destroy` in any other live state needs `--force`.
  */
 const ALLOWED: Record<SandboxState, readonly SandboxOperation[]> = {
   REQUESTED: ['show', 'logs'],
   PROVISIONING: ['show', 'logs'],
   BOOTING: ['show', 'logs'],
-  READY: ['show', 'logs', 'destroy', 'stop'],
-  RUNNING: ['show', 'logs', 'destroy', 'renew', 'stop'],
-  STOPPED: ['show', 'logs', 'start', 'destroy'],
+  READY: ['show', 'logs', 'destroy', 'stop', 'revert'],
+  RUNNING: ['show', 'logs', 'destroy', 'renew', 'stop', 'revert'],
+  STOPPED: ['show', 'logs', 'start', 'destroy', 'revert'],
   TIMEOUT: ['show', 'logs'],
   DESTROYED: ['show'],
   FAILED: ['show', 'logs'],
@@ -45,17 +46,26 @@ const FORCE_ALLOWED: Partial<Record<SandboxState, readonly SandboxOperation[]>> 
   FAILED: ['destroy'],
 };
 
+/** Operations that would pull the disk from under a job's agent: refused while the job runs, unless `--force`. */
+const FORCE_WHILE_JOB_RUNS: readonly SandboxOperation[] = ['revert'];
+
 export function statesAllowing(operation: SandboxOperation): SandboxState[] {
   return SANDBOX_STATES.filter((state) => ALLOWED[state].includes(operation));
 }
 
-/** Returns undefined when allowed, else a message naming the state, the allowed states and any hint. */
+/**
+ * Returns undefined when allowed, else a message naming the state, the allowed states and any hint.
+ * `jobRunning`: the sandbox's job (not a bare sandbox's lifetime) has status RUNNING.
+ */
 export function operationRejection(
   state: SandboxState,
   operation: SandboxOperation,
-  options: { force?: boolean } = {},
+  options: { force?: boolean; jobRunning?: boolean } = {},
 ): string | undefined {
-  if (ALLOWED[state].includes(operation)) return undefined;
+  if (ALLOWED[state].includes(operation)) {
+    if (!options.jobRunning || options.force || !FORCE_WHILE_JOB_RUNS.includes(operation)) return undefined;
+    return `cannot ${operation} sandbox in state ${state} while its job is RUNNING: the agent would lose its work; use --force to override`;
+  }
   const forceable = FORCE_ALLOWED[state]?.includes(operation) ?? false;
   if (forceable && options.force) return undefined;
   const allowedIn = statesAllowing(operation);

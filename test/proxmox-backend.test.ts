@@ -172,3 +172,56 @@ test('destroy waits for a clone of ours still running and destroys it even befor
   expect(await b.destroy(7005, owner(1))).toBe('destroyed');
   expect(sim.vm(7005)).toBeUndefined();
 });
+
+test('snapshot and rollback: disk-only, idempotent, and the rollback leaves the VM stopped with its config back', async () => {
+  const b = backend();
+  const vmid = await b.allocate(owner(1), 1);
+  await b.clone(vmid, profile, owner(1));
+  await b.start(vmid);
+  await b.snapshot(vmid, 'clean', owner(1));
+  await b.snapshot(vmid, 'clean', owner(1)); // a retried activity: the snapshot is already there
+  const vm = sim.vm(vmid)!;
+  expect([...vm.snapshots!.keys()]).toEqual(['clean']);
+  expect(vm.snapshots!.get('clean')).toMatchObject({ vmstate: false, description: expect.stringContaining('job-1') });
+  const taken = { ...vm.config };
+
+  vm.config.cores = '16'; // what the guest did after the snapshot (the simulator's "disk" is its config)
+  await b.rollback(vmid, 'clean', owner(1));
+  expect(vm.status).toBe('stopped');
+  expect(vm.config).toEqual({ ...taken, parent: 'clean' });
+  await expect(b.rollback(vmid, 'nope', owner(1))).rejects.toThrow(
+    new PermanentBackendError(`task qmrollback ${vmid}: snapshot 'nope' does not exist`),
+  );
+  await expect(b.snapshot(vmid, 'current', owner(1))).rejects.toThrow(/reserved name/);
+});
+
+test('snapshot and rollback refuse a VM that is not ours and leave it untouched', async () => {
+  sim.addVm(7000, {}, true); // foreign, untagged
+  sim.addVm(7001, { tags: 'agentlab', description: 'agentlab-owner: not json' }, true);
+  const b = backend({ min: 7000, max: 7003 });
+  const vmid = await b.allocate(owner(1), 1);
+  await b.clone(vmid, profile, owner(1));
+  for (const target of [7000, 7001, vmid]) {
+    const before = structuredClone(sim.vm(target)!.config);
+    await expect(b.snapshot(target, 'clean', owner(2))).rejects.toBeInstanceOf(PermanentBackendError);
+    await expect(b.rollback(target, 'clean', owner(2))).rejects.toThrow(/refusing to touch it/);
+    expect(sim.vm(target)!.snapshots).toBeUndefined();
+    expect(sim.vm(target)!.config).toEqual(before);
+  }
+  expect(sim.vm(7000)!.status).toBe('running');
+  expect(sim.vm(7001)!.status).toBe('running');
+  expect(sim.state.tasks.running()).toEqual([]);
+  await expect(b.snapshot(7099, 'clean', owner(1))).rejects.toThrow('VM 7099 does not exist');
+});
+
+test('listOwned lists only VMs carrying the agentlab tag and an owner mark', async () => {
+  const b = backend();
+  const vmid = await b.allocate(owner(1), 1);
+  await b.clone(vmid, profile, owner(1));
+  sim.addVm(7050, { description: ownerDescription(owner(2), 1) }); // our mark, no tags: a half-finished clone
+  sim.addVm(7051, { description: ownerDescription(owner(3), 1), tags: 'agentlab-0123456789abcdef' }); // owner tag only
+  sim.addVm(7052, { tags: 'agentlab' }, true); // our tag, no mark
+  sim.addVm(7053, { tags: 'agentlabs;not-agentlab', description: ownerDescription(owner(4), 1) });
+  sim.addVm(7054, {}, true); // plainly foreign
+  expect(await b.listOwned()).toEqual([{ vmid, jobId: 'job-1', workflowId: 'job-1', running: false }]);
+});

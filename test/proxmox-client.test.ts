@@ -12,6 +12,8 @@ import {
   PveOtherError,
   PveParameterError,
   PvePermissionError,
+  PveSnapshotExistsError,
+  PveSnapshotMissingError,
   PveTimeoutError,
   type PveError,
 } from '../backends/proxmox/errors';
@@ -109,6 +111,117 @@ describe.each(['modern', 'legacy'] as const)('client against the simulator (%s e
     const gone = await rejection(client.get(vm(7001, '/config')));
     expect(gone).toBeInstanceOf(PveNotFoundError);
     expect(gone.pveMessage).toBe("Configuration file 'nodes/pve/qemu-server/7001.conf' does not exist");
+  });
+
+  test('snapshot → list → rollback → delete: qmsnapshot/qmrollback/qmdelsnapshot tasks holding their locks', async () => {
+    await client.waitTask(await client.post<string>(vm(9000, '/clone'), { newid: 7003, full: false }), fast);
+    await client.put(vm(7003, '/config'), { tags: 'agentlab', cores: 2 });
+    await client.waitTask(await client.post<string>(vm(7003, '/status/start')), fast);
+    sim.state.latency.snapshotMs = 300;
+    const taking = await client.post<string>(vm(7003, '/snapshot'), {
+      snapname: 'clean',
+      vmstate: false,
+      description: 'after first boot',
+    });
+    expect(taking).toMatch(/:qmsnapshot:7003:agentlab@pve!ci:$/);
+    // While the task runs the config carries lock `snapshot`, and what checks the lock fails on it.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await client.get(vm(7003, '/config'))).toMatchObject({ lock: 'snapshot' });
+    const locked = await rejection(client.put(vm(7003, '/config'), { cores: 3 }));
+    expect(locked).toBeInstanceOf(PveLockedError);
+    expect(locked.pveMessage).toBe('VM is locked (snapshot)');
+    const lockedStop = await rejection(client.waitTask(await client.post<string>(vm(7003, '/status/stop')), fast));
+    expect(lockedStop.pveMessage).toBe('VM is locked (snapshot)');
+    expect(lockedStop.retryable).toBe(true);
+    await client.waitTask(taking, fast);
+    expect(sim.vm(7003)?.status).toBe('running');
+
+    const snapshots = await client.get<Record<string, unknown>[]>(vm(7003, '/snapshot'));
+    expect(snapshots).toEqual([
+      { name: 'clean', description: 'after first boot', snaptime: expect.any(Number), vmstate: 0 },
+      { name: 'current', description: 'You are here!', digest: expect.any(String), running: 1, parent: 'clean' },
+    ]);
+    const again = await rejection(
+      client.waitTask(await client.post<string>(vm(7003, '/snapshot'), { snapname: 'clean' }), fast),
+    );
+    expect(again).toBeInstanceOf(PveSnapshotExistsError);
+    expect(again.pveMessage).toBe("snapshot name 'clean' already used");
+    const reserved = await rejection(client.post(vm(7003, '/snapshot'), { snapname: 'current' }));
+    expect(reserved).toBeInstanceOf(PveOtherError);
+    expect(reserved.retryable).toBe(false);
+    expect(reserved.pveMessage).toBe("unable to use snapshot name 'current' (reserved name)");
+    expect(sim.vm(7003)?.snapshots?.size).toBe(1);
+
+    // A change after the snapshot, then a rollback of the running VM: stopped, config back, lock held meanwhile.
+    await client.put(vm(7003, '/config'), { cores: 8, memory: '4096' });
+    sim.state.latency.rollbackMs = 300;
+    const rolling = await client.post<string>(vm(7003, '/snapshot/clean/rollback'));
+    expect(rolling).toMatch(/:qmrollback:7003:/);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(sim.vm(7003)?.config.lock).toBe('rollback');
+    await client.waitTask(rolling, fast);
+    expect(sim.vm(7003)?.status).toBe('stopped');
+    const config = await client.get<Record<string, unknown>>(vm(7003, '/config'));
+    expect(config).toMatchObject({ cores: 2, memory: '2048', tags: 'agentlab', parent: 'clean' });
+    expect(config.lock).toBeUndefined();
+    const {
+      digest: _d,
+      parent: _p,
+      snaptime: _t,
+      description: _desc,
+      ...snapConfig
+    } = await client.get<Record<string, unknown>>(vm(7003, '/snapshot/clean/config'));
+    const { digest: _d2, parent: _p2, description: _desc2, ...current } = config;
+    expect(current).toEqual(snapConfig);
+    const missing = await rejection(
+      client.waitTask(await client.post<string>(vm(7003, '/snapshot/gone/rollback')), fast),
+    );
+    expect(missing).toBeInstanceOf(PveSnapshotMissingError);
+    expect(missing.pveMessage).toBe("snapshot 'gone' does not exist");
+
+    sim.state.latency.deleteSnapshotMs = 300;
+    const deleting = await client.delete<string>(vm(7003, '/snapshot/clean'));
+    expect(deleting).toMatch(/:qmdelsnapshot:7003:/);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await client.get(vm(7003, '/snapshot'))).toEqual([
+      expect.objectContaining({ name: 'clean', snapstate: 'delete' }),
+      expect.objectContaining({ name: 'current' }),
+    ]);
+    expect(sim.vm(7003)?.config.lock).toBe('snapshot-delete');
+    await client.waitTask(deleting, fast);
+    expect(await client.get(vm(7003, '/snapshot'))).toEqual([
+      { name: 'current', description: 'You are here!', digest: expect.any(String), running: 0 },
+    ]);
+    const deletedTwice = await rejection(
+      client.waitTask(await client.delete<string>(vm(7003, '/snapshot/clean')), fast),
+    );
+    expect(deletedTwice).toBeInstanceOf(PveSnapshotMissingError);
+  });
+
+  test('snapshots are not copied by clone, go with destroy, and fail on templates and raw disks', async () => {
+    await client.waitTask(await client.post<string>(vm(9000, '/clone'), { newid: 7004, full: false }), fast);
+    await client.waitTask(await client.post<string>(vm(7004, '/snapshot'), { snapname: 'clean' }), fast);
+    await client.waitTask(await client.post<string>(vm(7004, '/clone'), { newid: 7005, full: true }), fast);
+    expect(await client.get(vm(7005, '/snapshot'))).toEqual([expect.objectContaining({ name: 'current' })]);
+    expect(sim.vm(7005)?.config.parent).toBeUndefined();
+    await client.waitTask(await client.delete<string>(vm(7004)), fast);
+    const gone = await rejection(client.get(vm(7004, '/snapshot')));
+    expect(gone).toBeInstanceOf(PveNotFoundError);
+    expect(gone.pveMessage).toBe("Configuration file 'nodes/pve/qemu-server/7004.conf' does not exist");
+
+    const template = await rejection(
+      client.waitTask(await client.post<string>(vm(9000, '/snapshot'), { snapname: 'before' }), fast),
+    );
+    expect(template.pveMessage).toBe("you can't take a snapshot if it's a template");
+    sim.addVm(7006, { scsi0: 'local:7006/vm-7006-disk-0.raw,size=8G' });
+    const raw = await rejection(
+      client.waitTask(await client.post<string>(vm(7006, '/snapshot'), { snapname: 'before' }), fast),
+    );
+    expect(raw.pveMessage).toBe('snapshot feature is not available');
+    expect(raw.retryable).toBe(false);
+    const badName = await rejection(client.post(vm(7006, '/snapshot'), { snapname: '1st', vmstate: 'no' }));
+    expect(badName).toBeInstanceOf(PveParameterError);
+    expect(Object.keys(badName.errors ?? {}).sort()).toEqual(['snapname', 'vmstate']);
   });
 
   test('parameter verification failures carry per-field errors and are not retryable', async () => {
@@ -241,6 +354,11 @@ describe('error catalog', () => {
     'agent-vm-stopped': [PveOtherError, false],
     'agent-not-running': [PveAgentNotRunningError, true],
     'agent-cmd-timeout': [PveAgentNotRunningError, true],
+    'snapshot-reserved': [PveOtherError, false],
+    'snapshot-exists': [PveSnapshotExistsError, false],
+    'snapshot-missing': [PveSnapshotMissingError, false],
+    'snapshot-template': [PveOtherError, false],
+    'snapshot-unsupported': [PveOtherError, false],
     'task-unknown': [PveNotFoundError, false],
     'task-bad-upid': [PveParameterError, false],
     'proxy-timeout': [PveTimeoutError, true],

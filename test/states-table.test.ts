@@ -22,4 +22,21 @@ describe('allowed operations', () => {
     expect(operationRejection('DESTROYED', 'destroy', { force: true })).toContain('cannot destroy');
     expect(operationRejection('FAILED', 'renew', { force: true })).toContain('cannot renew');
   });
+
+  test('revert in READY, RUNNING and STOPPED only; while a job runs only with --force', () => {
+    expect(statesAllowing('revert')).toEqual(['READY', 'RUNNING', 'STOPPED']);
+    for (const state of ['REQUESTED', 'PROVISIONING', 'BOOTING', 'TIMEOUT', 'DESTROYED', 'FAILED'] as const) {
+      expect(operationRejection(state, 'revert', { force: true })).toBe(
+        `cannot revert sandbox in state ${state}: revert is allowed only in READY, RUNNING, STOPPED`,
+      );
+    }
+    expect(operationRejection('RUNNING', 'revert')).toBeUndefined(); // a bare sandbox, or a finished job
+    expect(operationRejection('RUNNING', 'revert', { jobRunning: true })).toBe(
+      'cannot revert sandbox in state RUNNING while its job is RUNNING: the agent would lose its work; use --force to override',
+    );
+    expect(operationRejection('RUNNING', 'revert', { jobRunning: true, force: true })).toBeUndefined();
+    // Only revert takes the job into account: stop and destroy of a running job stay as they were.
+    expect(operationRejection('RUNNING', 'stop', { jobRunning: true })).toBeUndefined();
+    expect(operationRejection('RUNNING', 'destroy', { jobRunning: true })).toBeUndefined();
+  });
 });

@@ -26,6 +26,8 @@ export class JobState {
   leaseExpiresAt?: number;
   keepalive = false;
   provisioningAttempt = 0;
+  cleanSnapshot = false;
+  cleanSnapshotError?: string;
   exitCode?: number | null;
   message?: string;
 
@@ -97,6 +99,8 @@ export class JobState {
       exitCode: this.exitCode,
       message: this.message,
       provisioningAttempt: this.provisioningAttempt,
+      cleanSnapshot: this.cleanSnapshot,
+      ...(this.cleanSnapshotError ? { cleanSnapshotError: this.cleanSnapshotError } : {}),
       timeline: this.timeline,
     };
   }

@@ -6,6 +6,7 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -19,6 +20,7 @@ import {
   destroyUpdate,
   renewLeaseUpdate,
   reportResultSignal,
+  revertUpdate,
   runnerCredentialHashQuery,
   startUpdate,
   stopUpdate,
@@ -29,7 +31,13 @@ import {
   type Owner,
   type ResolvedProfile,
 } from '../common/contract';
-import { GUEST_NOT_READY, hostTaskQueue, PERMANENT_ERROR_TYPES, VMID_CONFLICT } from '../common/contract';
+import {
+  CLEAN_SNAPSHOT,
+  GUEST_NOT_READY,
+  hostTaskQueue,
+  PERMANENT_ERROR_TYPES,
+  VMID_CONFLICT,
+} from '../common/contract';
 import { formatDuration } from '../common/duration';
 import { operationRejection } from '../common/states';
 import { JobState } from './job-state';
@@ -72,6 +80,8 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
   let destroyRequested = false;
   let forceDestroyRequested = false;
   let mainFlowDone = false;
+  /** A revert is between its stop and its last step: stop, start and another revert are refused meanwhile. */
+  let reverting = false;
   /** VMIDs this workflow created (recorded right after a successful clone) and not yet destroyed. */
   const created: number[] = [];
 
@@ -169,6 +179,9 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
     else requestDestroy();
   });
 
+  const busyRejection = (): string | undefined =>
+    reverting ? `a revert of this sandbox is in progress (it is ${job.state})` : undefined;
+
   setHandler(
     stopUpdate,
     async () => {
@@ -178,34 +191,96 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
     },
     {
       validator: () => {
-        const rejection = operationRejection(job.state, 'stop');
+        const rejection = operationRejection(job.state, 'stop') ?? busyRejection();
+        if (rejection) throw new Error(rejection);
+      },
+    },
+  );
+
+  /** BOOTING → READY or RUNNING: what `start` does, and `revert --restart` after its rollback. */
+  async function boot(): Promise<void> {
+    job.transition('BOOTING');
+    await jobScope.run(async () => {
+      await host!.startVm({ backend: profile!.backend, vmid: job.vmid! });
+      job.address = await host!.waitForGuestAddress({
+        backend: profile!.backend,
+        vmid: job.vmid!,
+        timeoutMs: profile!.bootTimeoutMs,
+      });
+    });
+    job.transition(claimedCredentialHash !== null || !job.hasJob ? 'RUNNING' : 'READY');
+  }
+
+  setHandler(
+    startUpdate,
+    async () => {
+      await boot();
+      return { state: job.state };
+    },
+    {
+      validator: () => {
+        const rejection = operationRejection(job.state, 'start') ?? busyRejection();
         if (rejection) throw new Error(rejection);
       },
     },
   );
 
   setHandler(
-    startUpdate,
-    async () => {
-      job.transition('BOOTING');
-      await jobScope.run(async () => {
-        await host!.startVm({ backend: profile!.backend, vmid: job.vmid! });
-        job.address = await host!.waitForGuestAddress({
-          backend: profile!.backend,
-          vmid: job.vmid!,
-          timeoutMs: profile!.bootTimeoutMs,
-        });
-      });
-      job.transition(claimedCredentialHash !== null || !job.hasJob ? 'RUNNING' : 'READY');
+    revertUpdate,
+    async ({ restart }) => {
+      reverting = true;
+      try {
+        const vm = { backend: profile!.backend, vmid: job.vmid! };
+        await jobScope.run(() => host!.stopVm(vm));
+        try {
+          await jobScope.run(() => host!.rollbackVm({ ...vm, owner, name: CLEAN_SNAPSHOT }));
+        } catch (err) {
+          // The VM is off whatever the rollback did: say so, and why the revert did not finish.
+          if (!isCancellation(err)) job.transition('STOPPED', `revert failed: ${failureMessage(err)}`);
+          throw err;
+        }
+        job.transition('STOPPED', `reverted to snapshot ${CLEAN_SNAPSHOT}`);
+        if (restart) await boot();
+      } finally {
+        reverting = false;
+      }
       return { state: job.state };
     },
     {
-      validator: () => {
-        const rejection = operationRejection(job.state, 'start');
+      validator: ({ force }) => {
+        const jobRunning = job.hasJob && job.jobStatus === 'RUNNING';
+        const rejection = operationRejection(job.state, 'revert', { force, jobRunning }) ?? busyRejection();
         if (rejection) throw new Error(rejection);
+        if (!job.cleanSnapshot) {
+          const why = job.cleanSnapshotError ? `taking it failed: ${job.cleanSnapshotError}` : 'it has not been taken';
+          throw new Error(`sandbox has no ${CLEAN_SNAPSHOT} snapshot to revert to (${why})`);
+        }
       },
     },
   );
+
+  /**
+   * The `clean` snapshot, right after first boot. Not fatal, as in the original system: the sandbox
+   * works without it, only `revert` is refused (with the reason, which `describe` also shows).
+   */
+  async function takeCleanSnapshot(p: ResolvedProfile): Promise<void> {
+    const activities = hostActivities(p, {
+      retry: {
+        initialInterval: '1s',
+        maximumInterval: '10s',
+        maximumAttempts: 3,
+        nonRetryableErrorTypes: PERMANENT_ERROR_TYPES,
+      },
+    });
+    try {
+      await activities.snapshotVm({ backend: p.backend, vmid: job.vmid!, owner, name: CLEAN_SNAPSHOT });
+      job.cleanSnapshot = true;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      job.cleanSnapshotError = failureMessage(err);
+      log.warn('the clean snapshot failed; revert will be refused', { vmid: job.vmid, reason: job.cleanSnapshotError });
+    }
+  }
 
   // ---- main flow --------------------------------------------------------------------------------
   async function provision(p: ResolvedProfile, activities: Activities): Promise<void> {
@@ -263,6 +338,8 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
     host = hostActivities(profile);
 
     await provision(profile, host);
+    // Histories recorded before the snapshot existed go straight on from READY: they must replay as they ran.
+    if (patched('clean-snapshot')) await takeCleanSnapshot(profile);
 
     if (!job.hasJob) {
       job.transition('RUNNING');

@@ -3,7 +3,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Owner, ResolvedProfile } from '../../common/contract';
 import { PermanentBackendError, type DestroyOutcome, type OwnedVm, type SandboxBackend } from '../types';
 import { apiPath, type ProxmoxClient } from './client';
-import { PveAgentNotRunningError, PveAlreadyRunningError, PveError, PveNotFoundError } from './errors';
+import {
+  PveAgentNotRunningError,
+  PveAlreadyRunningError,
+  PveError,
+  PveNotFoundError,
+  PveSnapshotExistsError,
+} from './errors';
 import { AGENTLAB_TAG, isOwnedBy, ownerDescription, ownerTag, parseOwner, tagsOf } from './marks';
 import { KeyedSemaphore } from './semaphore';
 import { removeSnippet, snippetName, writeSnippet } from './snippet';
@@ -347,12 +353,58 @@ export class ProxmoxBackend implements SandboxBackend {
     });
   }
 
+  /**
+   * Snapshot and rollback take the owner as destroy does: they act only on a VM whose description names
+   * this workflow, so a foreign VM (or another job's) on a reused VMID is refused, untouched.
+   */
+  private async requireOwnedBy(vmid: number, owner: Owner): Promise<void> {
+    const config = await this.config(vmid);
+    if (!config) throw new PermanentBackendError(`VM ${vmid} does not exist`);
+    if (!isOwnedBy(config, owner)) {
+      throw new PermanentBackendError(`VM ${vmid} is not the sandbox of ${owner.workflowId}; refusing to touch it`);
+    }
+  }
+
+  async snapshot(vmid: number, name: string, owner: Owner): Promise<void> {
+    return this.guard(async () => {
+      await this.requireOwnedBy(vmid, owner);
+      try {
+        const upid = await this.client.post<string>(await this.vmPath(vmid, '/snapshot'), {
+          snapname: name,
+          // Disk only: a RAM image costs the VM's memory in disk space, and a revert boots afresh anyway.
+          vmstate: false,
+          description: `agentlab: ${name} snapshot of job ${owner.jobId}`,
+        });
+        await this.wait(upid);
+      } catch (err) {
+        // Only this owner snapshots its VM, and clones copy no snapshots: it is an earlier attempt's.
+        if (!(err instanceof PveSnapshotExistsError)) throw err;
+      }
+    });
+  }
+
+  async rollback(vmid: number, name: string, owner: Owner): Promise<void> {
+    return this.guard(async () => {
+      await this.requireOwnedBy(vmid, owner);
+      // PVE's rollback task stops a running VM first (disk-only snapshot) and leaves it stopped (start=0).
+      const path = (await this.vmPath(vmid)) + apiPath`/snapshot/${name}/rollback`;
+      await this.wait(await this.client.post<string>(path));
+    });
+  }
+
+  /**
+   * Only VMs that carry the `agentlab` tag and an owner mark, both read from the VM's own config: a
+   * foreign VM is never listed, nor one of ours whose clone never got its tags (its own workflow's
+   * teardown destroys that one; a reconciler acting on this list must not guess).
+   */
   async listOwned(): Promise<OwnedVm[]> {
     return this.guard(async () => {
       const owned: OwnedVm[] = [];
       for (const vm of (await this.vms()).filter((v) => tagsOf(v.tags).includes(AGENTLAB_TAG))) {
-        const mark = parseOwner((await this.config(vm.vmid))?.description);
-        if (mark)
+        // The listing may be older than the config (the VMID destroyed and reused since): the config decides.
+        const config = await this.config(vm.vmid);
+        const mark = parseOwner(config?.description);
+        if (mark && tagsOf(config?.tags).includes(AGENTLAB_TAG))
           owned.push({
             vmid: vm.vmid,
             jobId: mark.jobId,

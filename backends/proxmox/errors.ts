@@ -6,6 +6,8 @@ export type PveErrorKind =
   | 'lock-timeout'
   | 'already-running'
   | 'agent-not-running'
+  | 'snapshot-exists'
+  | 'snapshot-missing'
   | 'parameter'
   | 'permission'
   | 'timeout'
@@ -70,6 +72,16 @@ export class PveAgentNotRunningError extends PveError {
   override readonly kind = 'agent-not-running';
   override readonly retryable = true;
 }
+/** `snapshot name 'clean' already used`: for our one snapshot name, a retried snapshot that already succeeded. */
+export class PveSnapshotExistsError extends PveError {
+  override name = 'PveSnapshotExistsError';
+  override readonly kind = 'snapshot-exists';
+}
+/** `snapshot 'clean' does not exist` (rollback or delete): not a missing VM, which is PveNotFoundError. */
+export class PveSnapshotMissingError extends PveError {
+  override name = 'PveSnapshotMissingError';
+  override readonly kind = 'snapshot-missing';
+}
 export class PveParameterError extends PveError {
   override name = 'PveParameterError';
   override readonly kind = 'parameter';
@@ -129,5 +141,7 @@ export function classifyPveError(pveMessage: string, details: PveErrorDetails = 
     return new PveAgentNotRunningError(text, details);
   }
   if (/^Permission check failed/.test(text)) return new PvePermissionError(text, details);
+  if (/^snapshot name '.*' already used$/.test(text)) return new PveSnapshotExistsError(text, details);
+  if (/^snapshot '.*' does not exist$/.test(text)) return new PveSnapshotMissingError(text, details);
   return new PveOtherError(text, details);
 }

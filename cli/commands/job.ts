@@ -141,6 +141,7 @@ export function jobDocument(d: JobDescription) {
       address: d.address ?? null,
       leaseExpiresAt: formatTime(d.leaseExpiresAt) ?? null,
       keepalive: d.keepalive,
+      cleanSnapshot: d.cleanSnapshot === true,
     },
     timeline: d.timeline.map((t) => ({ state: t.state, at: formatTime(t.at), ...(t.note ? { note: t.note } : {}) })),
   };

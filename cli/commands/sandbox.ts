@@ -1,9 +1,11 @@
-// `agentlab sandbox new | list | show | destroy | start | stop | lease renew`.
+// `agentlab sandbox new | list | show | destroy | start | stop | revert | prune | lease renew`.
 import type { Command } from 'commander';
 import {
+  CLEAN_SNAPSHOT,
   describeQuery,
   destroyUpdate,
   renewLeaseUpdate,
+  revertUpdate,
   startUpdate,
   stopUpdate,
   SearchAttributes,
@@ -124,6 +126,10 @@ export function registerSandboxCommands(program: Command): void {
             ['Address', d.address],
             ['Lease expires', formatTime(d.leaseExpiresAt)],
             ['Keepalive', d.keepalive ? 'yes' : 'no'],
+            [
+              'Clean snapshot',
+              d.cleanSnapshot ? 'yes' : `no${d.cleanSnapshotError ? ` (${d.cleanSnapshotError})` : ''}`,
+            ],
           ]);
           printTable(
             ['STATE', 'AT', 'NOTE'],
@@ -174,6 +180,34 @@ export function registerSandboxCommands(program: Command): void {
         }),
       );
   }
+
+  sandbox
+    .command('revert <sandbox>')
+    .description('roll a READY, RUNNING or STOPPED sandbox back to its clean snapshot (taken after first boot)')
+    .option('--restart', 'boot it again afterwards (default when it was not STOPPED)')
+    .option('--no-restart', 'leave it STOPPED (default when it was STOPPED)')
+    .option('--force', 'revert even while its job is RUNNING (the agent loses everything it wrote)')
+    .option('--yes', 'do not ask (required when not on a terminal)')
+    .option('--json', 'print one JSON document')
+    .action(
+      runAction(async (ctx, options: { restart?: boolean; force?: boolean; yes?: boolean }, ref: string) => {
+        const handle = await liveHandle(ctx, ref);
+        // Only the state at this moment picks the default; the workflow validates the request itself.
+        const restart = options.restart ?? (await handle.query(describeQuery)).state !== 'STOPPED';
+        await confirm(
+          `revert the sandbox of job ${handle.workflowId} to its clean snapshot, losing everything written since`,
+          options.yes,
+        );
+        if (!ctx.json)
+          progress(`reverting the sandbox of job ${handle.workflowId}${restart ? ' and booting it again' : ''}`);
+        const { state } = await handle.executeUpdate(revertUpdate, {
+          args: [{ force: options.force === true, restart }],
+        });
+        if (ctx.json) printJson({ jobId: handle.workflowId, state, snapshot: CLEAN_SNAPSHOT, restarted: restart });
+        else progress(`sandbox of job ${handle.workflowId} reverted to its ${CLEAN_SNAPSHOT} snapshot; it is ${state}`);
+        return ExitCode.ok;
+      }),
+    );
 
   sandbox
     .command('prune')

@@ -1,6 +1,7 @@
 // The simulated endpoints, with PVE 8.4's sync-versus-task error split (semantics/error-catalog.json).
 import { configMissing, configNotFound, flockTimeout, paramError, SimHttpError, storageLockTimeout } from './errors';
-import { SimState, type SimVm } from './state';
+import { createSnapshotRoutes } from './snapshots';
+import { SimState, typedConfig, type SimVm } from './state';
 
 export interface RouteContext {
   params: Record<string, string>;
@@ -18,8 +19,6 @@ export interface Route {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const isCloudInitDrive = (value: unknown) => typeof value === 'string' && /cloudinit/.test(value);
 const DISK_KEY = /^(scsi|virtio|sata|ide)\d+$/;
-/** Schema integer/boolean keys come back as JSON numbers in GET config (proxmox-api.md §2.3). */
-const NUMERIC_KEYS = new Set(['cores', 'sockets', 'template', 'ciupgrade', 'onboot', 'protection', 'balloon']);
 
 /** Power events, for whoever plays the guest (server.ts runs the real guest runner on them). */
 export interface PowerHooks {
@@ -96,7 +95,8 @@ export function createRoutes(state: SimState, hooks: PowerHooks = {}): Route[] {
         }
         const config: Record<string, string | number> = { lock: 'clone' };
         for (const [key, value] of Object.entries(source.config)) {
-          if (['template', 'lock', 'name', 'description'].includes(key)) continue;
+          // Snapshots live beside the config and are not copied; neither is the source's place among them.
+          if (['template', 'lock', 'name', 'description', 'parent'].includes(key)) continue;
           if (/^net\d+$/.test(key))
             config[key] = String(value).replace(/=([0-9A-F]{2}:){5}[0-9A-F]{2}/i, `=${SimState.newMac()}`);
           else if (isCloudInitDrive(value)) config[key] = `${storage}:vm-${newid}-cloudinit,media=cdrom`;
@@ -132,9 +132,7 @@ export function createRoutes(state: SimState, hooks: PowerHooks = {}): Route[] {
 
   function getConfig({ vmid }: RouteContext) {
     const vm = requireVm(vmid);
-    const typed: Record<string, string | number> = {};
-    for (const [key, value] of Object.entries(vm.config)) typed[key] = NUMERIC_KEYS.has(key) ? Number(value) : value;
-    return { ...typed, digest: state.digest(vm) };
+    return { ...typedConfig(vm.config), digest: state.digest(vm) };
   }
 
   async function putConfig({ params, vmid }: RouteContext): Promise<null> {
@@ -301,5 +299,6 @@ export function createRoutes(state: SimState, hooks: PowerHooks = {}): Route[] {
     { method: 'GET', path: '/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces', handler: networkInterfaces },
     { method: 'GET', path: '/nodes/{node}/tasks/{upid}/status', handler: (ctx) => task(ctx, 'status') },
     { method: 'GET', path: '/nodes/{node}/tasks/{upid}/log', handler: (ctx) => task(ctx, 'log') },
+    ...createSnapshotRoutes(state, hooks),
   ];
 }

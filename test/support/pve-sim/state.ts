@@ -4,11 +4,35 @@ import { FlockTable, TaskTable } from './tasks';
 
 export type ConfigValue = string | number;
 
+/** A snapshot. The simulator has no disks: the config it copies stands for them, and rollback restores it. */
+export interface SimSnapshot {
+  name: string;
+  description?: string;
+  snaptime: number;
+  vmstate: boolean;
+  /** The VM's `parent` when the snapshot was taken. */
+  parent?: string;
+  /** While its task runs: `prepare` (being taken) or `delete`. */
+  snapstate?: 'prepare' | 'delete';
+  config: Record<string, ConfigValue>;
+}
+
 export interface SimVm {
   vmid: number;
   config: Record<string, ConfigValue>;
   status: 'running' | 'stopped';
   startedAt?: number;
+  /** Kept beside the config (PVE's `[snapname]` sections), so clone never copies them. */
+  snapshots?: Map<string, SimSnapshot>;
+}
+
+/** Schema integer/boolean keys come back as JSON numbers in GET config (proxmox-api.md §2.3). */
+const NUMERIC_KEYS = new Set(['cores', 'sockets', 'template', 'ciupgrade', 'onboot', 'protection', 'balloon']);
+
+export function typedConfig(config: Record<string, ConfigValue>): Record<string, ConfigValue> {
+  return Object.fromEntries(
+    Object.entries(config).map(([key, value]) => [key, NUMERIC_KEYS.has(key) ? Number(value) : value]),
+  );
 }
 
 export interface Latencies {
@@ -17,6 +41,10 @@ export interface Latencies {
   startMs: number;
   stopMs: number;
   destroyMs: number;
+  /** Volume work of the snapshot tasks, while the config carries their lock. */
+  snapshotMs: number;
+  rollbackMs: number;
+  deleteSnapshotMs: number;
   /** From start until the guest agent answers (the guest's boot). */
   bootMs: number;
   /** How long an agent call blocks before `QEMU guest agent is not running` (PVE: 3 s guest-ping). */
@@ -43,6 +71,9 @@ export const FAST_LATENCIES: Latencies = {
   startMs: 20,
   stopMs: 20,
   destroyMs: 20,
+  snapshotMs: 30,
+  rollbackMs: 30,
+  deleteSnapshotMs: 20,
   bootMs: 100,
   agentPingTimeoutMs: 30,
   cloneFlockWaitMs: 1000,
@@ -57,6 +88,9 @@ export const REALISTIC_LATENCIES: Latencies = {
   startMs: 1500,
   stopMs: 1000,
   destroyMs: 1500,
+  snapshotMs: 1500,
+  rollbackMs: 2000,
+  deleteSnapshotMs: 1000,
   bootMs: 25_000,
   agentPingTimeoutMs: 3000,
   cloneFlockWaitMs: 1000,

@@ -69,7 +69,12 @@ export class TaskTable {
   }
 
   running(): SimTask[] {
-    return [...this.tasks.values()].filter((t) => t.status === 'running');
+    return this.list().filter((t) => t.status === 'running');
+  }
+
+  /** Every task since the simulator started, oldest first (what the node's task list would show). */
+  list(): SimTask[] {
+    return [...this.tasks.values()];
   }
 }
 
