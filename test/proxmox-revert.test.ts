@@ -29,8 +29,13 @@ afterAll(async () => {
   await pve?.close();
 });
 
+/** Tasks of earlier tests are not this test's: VMIDs are reused once a VM is destroyed. */
+let earlierTasks = new Set<string>();
+beforeEach(() => {
+  earlierTasks = new Set(pve.sim.state.tasks.list().map((t) => t.upid));
+});
 const tasks = (type: string, vmid: number) =>
-  pve.sim.state.tasks.list().filter((t) => t.type === type && t.id === String(vmid));
+  pve.sim.state.tasks.list().filter((t) => t.type === type && t.id === String(vmid) && !earlierTasks.has(t.upid));
 
 /** The simulator's "disk" is the config: after a rollback it is the snapshot's (plus description and parent). */
 function expectConfigOfSnapshot(vmid: number): void {
