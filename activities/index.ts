@@ -1,6 +1,12 @@
 // All of a job's I/O, built by `createActivities(deps)` so tests and the worker inject real backends.
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { GUEST_NOT_READY, VMID_CONFLICT, type Owner, type ResolvedProfile } from '../common/contract';
+import {
+  GUEST_NOT_READY,
+  VMID_CONFLICT,
+  type Owner,
+  type ReconcileReport,
+  type ResolvedProfile,
+} from '../common/contract';
 import { resolveProfile, type AgentlabConfig } from '../common/config';
 import { PermanentBackendError, type DestroyOutcome, type SandboxBackend } from '../backends/types';
 import { loadBundle, secretsPaths, type SecretsPaths } from '../common/secrets';
@@ -11,11 +17,13 @@ export interface ActivityDeps {
   backends: Partial<Record<ResolvedProfile['backend'], SandboxBackend>>;
   /** Where this host keeps the age key and bundles (default: secretsPaths()). */
   secrets?: SecretsPaths;
+  /** Whether a job's workflow is still open, i.e. still owns its VMs (the worker asks Temporal). */
+  workflowOpen?: (workflowId: string) => Promise<boolean>;
 }
 
 const POLL_INTERVAL_MS = 250;
 
-export function createActivities({ config, backends, secrets = secretsPaths() }: ActivityDeps) {
+export function createActivities({ config, backends, secrets = secretsPaths(), workflowOpen }: ActivityDeps) {
   function backendFor(kind: ResolvedProfile['backend']): SandboxBackend {
     const backend = backends[kind];
     if (!backend) {
@@ -125,6 +133,39 @@ export function createActivities({ config, backends, secrets = secretsPaths() }:
       name: string;
     }): Promise<void> {
       await call(() => backendFor(input.backend).rollback(input.vmid, input.name, input.owner));
+    },
+
+    /**
+     * Destroys VMs that carry our mark but whose job workflow has ended (terminated, or closed without
+     * its teardown): nothing else would. Each destroy re-checks the mark, as teardown's does.
+     */
+    async reconcileOrphans(input: { backend: ResolvedProfile['backend'] }): Promise<ReconcileReport> {
+      if (!workflowOpen)
+        throw ApplicationFailure.nonRetryable('this worker cannot look up workflows', 'InvalidProfile');
+      const backend = backendFor(input.backend);
+      const report: ReconcileReport = {
+        node: config.node,
+        backend: input.backend,
+        checked: 0,
+        destroyed: [],
+        kept: [],
+        failed: [],
+      };
+      for (const vm of await call(() => backend.listOwned())) {
+        report.checked++;
+        Context.current().heartbeat(report);
+        if (await workflowOpen(vm.workflowId)) {
+          report.kept.push(vm.vmid);
+          continue;
+        }
+        try {
+          const outcome = await call(() => backend.destroy(vm.vmid, { jobId: vm.jobId, workflowId: vm.workflowId }));
+          if (outcome === 'destroyed') report.destroyed.push(vm.vmid);
+        } catch (err) {
+          report.failed.push({ vmid: vm.vmid, reason: (err as Error).message });
+        }
+      }
+      return report;
     },
 
     async destroyVm(input: {

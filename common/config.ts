@@ -168,6 +168,8 @@ const fileSchema = z
         metricsListen: loopbackHostPortSchema.prefault('127.0.0.1:9464'),
         /** Where the SDK runtime's own exporter listens, scraped into metricsListen; loopback only. */
         sdkMetricsListen: loopbackHostPortSchema.prefault('127.0.0.1:9465'),
+        /** How often this host's Schedule destroys orphaned VMs (ours, whose workflow has ended); `off` disables it. */
+        reconcileInterval: z.union([z.literal('off'), durationSchema]).prefault('10m'),
       })
       .strict()
       .prefault({ backends: ['local'], shutdownGraceTime: '30s' }),
@@ -243,6 +245,8 @@ export interface AgentlabConfig {
     shutdownGraceTimeMs: number;
     metricsListen: string;
     sdkMetricsListen: string;
+    /** undefined: no reconcile Schedule. */
+    reconcileIntervalMs?: number;
   };
   guestApi: {
     host: string;
@@ -349,6 +353,7 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
       shutdownGraceTimeMs: file.worker.shutdownGraceTime,
       metricsListen: file.worker.metricsListen,
       sdkMetricsListen: file.worker.sdkMetricsListen,
+      reconcileIntervalMs: file.worker.reconcileInterval === 'off' ? undefined : file.worker.reconcileInterval,
     },
     guestApi: {
       host,

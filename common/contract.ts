@@ -165,3 +165,18 @@ export interface AgentlabSinks extends Sinks {
     jobFinished(status: JobStatus, durationSeconds: number): void;
   };
 }
+
+/** What one reconcile pass did on one host's backend: VMs of ours whose job workflow has ended are orphans. */
+export interface ReconcileReport {
+  node: string;
+  backend: ResolvedProfile['backend'];
+  checked: number;
+  /** Orphans destroyed (their workflow is closed or gone). */
+  destroyed: number[];
+  /** VMs whose workflow is still open: they are that workflow's to destroy. */
+  kept: number[];
+  failed: { vmid: number; reason: string }[];
+}
+
+/** Per host: the Schedule that runs `reconcileWorkflow` for that node's backends. */
+export const reconcileScheduleId = (node: string): string => `agentlab-reconcile-${node}`;

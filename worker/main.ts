@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // agentlab-worker: runs jobWorkflow, the host's backend activities and the guest API, in one process.
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { codecFor, dataConverter } from '../common/codec';
 import { secretsPaths } from '../common/secrets';
 import { CodecServer } from './codec-server';
+import { ensureReconcileSchedule } from './reconcile-schedule';
 import { LocalBackend } from '../backends/local';
 import { LocalNetwork } from '../backends/local-network';
 import { createProxmoxBackend } from '../backends/proxmox/create';
@@ -56,7 +58,8 @@ async function run(): Promise<void> {
     backends.local = localBackend;
   }
   if (config.worker.backends.includes('proxmox')) backends.proxmox = createProxmoxBackend(config);
-  const activities = createActivities({ config, backends });
+  const client = await connectClient(config);
+  const activities = createActivities({ config, backends, workflowOpen: (id) => workflowOpen(client, id) });
   const { resolveProfile, ...hostActivities } = activities;
 
   const connection = await NativeConnection.connect({ address: config.temporal.address });
@@ -80,7 +83,6 @@ async function run(): Promise<void> {
     activities: hostActivities,
   });
 
-  const client = await connectClient(config);
   const guestApi = new GuestApi({
     client,
     files: new JobFiles(config.dataDir),
@@ -103,6 +105,8 @@ async function run(): Promise<void> {
     `http://${config.worker.sdkMetricsListen}/metrics`,
   );
 
+  await ensureReconcileSchedule(client, config, logger);
+
   logger.info(
     {
       node: config.node,
@@ -124,6 +128,16 @@ async function run(): Promise<void> {
     await client.connection.close();
     await connection.close();
     logger.info('worker stopped');
+  }
+}
+
+/** Open = its latest run is still running; a workflow Temporal no longer knows is closed. */
+async function workflowOpen(client: Client, workflowId: string): Promise<boolean> {
+  try {
+    return (await client.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
   }
 }
 

@@ -1,2 +1,3 @@
 // The workflow bundle's entry point: every workflow type the worker registers.
 export { jobWorkflow } from './job-workflow';
+export { reconcileWorkflow } from './reconcile-workflow';

@@ -1,4 +1,4 @@
-// `agentlab sandbox new | list | show | destroy | start | stop | revert | prune | lease renew`.
+// `agentlab sandbox new | list | show | destroy | start | stop | revert | reconcile | prune | lease renew`.
 import type { Command } from 'commander';
 import {
   CLEAN_SNAPSHOT,
@@ -19,6 +19,7 @@ import { followJob, sandboxSettled } from '../follow';
 import { formatTime, printFields, printJson, printTable, progress } from '../output';
 import { confirm } from '../confirm';
 import { runAction } from '../run-action';
+import { reconcileWorkflow } from '../../workflows/reconcile-workflow';
 import { buildJobRequest, jobDocument, startJob } from './job';
 
 function sandboxDocument(d: JobDescription) {
@@ -206,6 +207,41 @@ export function registerSandboxCommands(program: Command): void {
         if (ctx.json) printJson({ jobId: handle.workflowId, state, snapshot: CLEAN_SNAPSHOT, restarted: restart });
         else progress(`sandbox of job ${handle.workflowId} reverted to its ${CLEAN_SNAPSHOT} snapshot; it is ${state}`);
         return ExitCode.ok;
+      }),
+    );
+
+  sandbox
+    .command('reconcile')
+    .description("destroy orphans now: VMs of ours whose job workflow has ended (the host's Schedule does it too)")
+    .option('--node <node>', "the host to reconcile (default: this config's node)")
+    .option('--json', 'print one JSON document')
+    .action(
+      runAction(async (ctx, options: { node?: string }) => {
+        const { config } = ctx;
+        const node = options.node ?? config.node;
+        const client = await ctx.client();
+        const reports = await client.workflow.execute(reconcileWorkflow, {
+          workflowId: `reconcile-${node}-${Date.now()}`,
+          taskQueue: config.temporal.taskQueue,
+          args: [{ node, backends: config.worker.backends }],
+          workflowExecutionTimeout: '15m',
+        });
+        if (ctx.json) printJson({ reports });
+        else {
+          const vmids = (list: number[]) => (list.length ? list.join(' ') : '-');
+          printTable(
+            ['NODE', 'BACKEND', 'CHECKED', 'DESTROYED', 'KEPT', 'FAILED'],
+            reports.map((r) => [
+              r.node,
+              r.backend,
+              String(r.checked),
+              vmids(r.destroyed),
+              vmids(r.kept),
+              r.failed.map((f) => `${f.vmid}: ${f.reason}`).join('; ') || '-',
+            ]),
+          );
+        }
+        return reports.some((r) => r.failed.length > 0) ? ExitCode.failed : ExitCode.ok;
       }),
     );
 

@@ -68,6 +68,8 @@ export interface StackOptions {
   backends?: ('local' | 'proxmox')[];
   /** Further top-level config sections, e.g. `proxmox:`. */
   extraConfig?: Record<string, unknown>;
+  /** worker.reconcileInterval (default off: a test that wants the Schedule says so). */
+  reconcileInterval?: string;
   /** Further temporal settings (address and task queue are the stack's own). */
   temporal?: Record<string, unknown>;
   /** Further guestApi settings (listen is the stack's own). */
@@ -113,6 +115,7 @@ export class TestStack {
         shutdownGraceTime: '5s',
         metricsListen: `127.0.0.1:${this.metricsPort}`,
         sdkMetricsListen: `127.0.0.1:${await freePort()}`,
+        reconcileInterval: this.options.reconcileInterval ?? 'off',
       },
       guestApi: { ...this.options.guestApi, listen: `127.0.0.1:${this.guestPort}` },
       vmidRange: { min: 7000, max: 7999 },
