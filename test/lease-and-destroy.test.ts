@@ -96,6 +96,32 @@ describe('leases, renew and destroy', () => {
     expect(final).toMatchObject({ state: 'DESTROYED', jobStatus: 'CANCELLED' });
   });
 
+  test('stopping a sandbox under a running job ends the job FAILED with the reason (not RUNNING forever)', async () => {
+    await runDetached('job-stopped-keep', [
+      '--keepalive',
+      '--agent-command',
+      `SCRIPTED_AGENT_SLEEP=60 ${SCRIPTED_AGENT}`,
+    ]);
+    await runDetached('job-stopped', ['--agent-command', `SCRIPTED_AGENT_SLEEP=60 ${SCRIPTED_AGENT}`]);
+    for (const id of ['job-stopped-keep', 'job-stopped']) {
+      await stack.waitForState(id, (d) => d.jobStatus === 'RUNNING', 'its job RUNNING');
+      expect((await stack.cli(['sandbox', 'stop', id])).code).toBe(0);
+    }
+    const reason = 'the sandbox was stopped while its job was running: the agent was killed';
+    // Kept alive: the sandbox stays STOPPED for inspection; the job is over.
+    const kept = await stack.waitForState('job-stopped-keep', (d) => d.jobStatus === 'FAILED', 'FAILED');
+    expect(kept).toMatchObject({ state: 'STOPPED', exitCode: null, message: reason });
+    // Throwaway: the job is over, so its sandbox goes.
+    await stack.waitForClose('job-stopped');
+    expect(await stack.describe('job-stopped')).toMatchObject({
+      state: 'DESTROYED',
+      jobStatus: 'FAILED',
+      message: reason,
+    });
+    expect((await stack.cli(['sandbox', 'destroy', 'job-stopped-keep', '--yes'])).code).toBe(0);
+    await stack.waitForClose('job-stopped-keep');
+  });
+
   test('renew is rejected outside RUNNING, naming the state; destroy works from STOPPED', async () => {
     const created = await stack.cli(['sandbox', 'new', '--id', 'sbx-stopped', '--json']);
     expect(created.code).toBe(0);

@@ -179,6 +179,20 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
     else requestDestroy();
   });
 
+  /**
+   * Powering off kills the agent: a job still running under it ends FAILED with the reason, instead of
+   * RUNNING until the lease expires (the original system's jobs outlived their sandboxes).
+   */
+  function endJobKilledByPowerOff(operation: 'stopped'): void {
+    if (!job.hasJob || claimedCredentialHash === null || result !== undefined) return;
+    if (!patched('power-off-ends-job')) return;
+    result = {
+      status: 'FAILED',
+      exitCode: null,
+      message: `the sandbox was ${operation} while its job was running: the agent was killed`,
+    };
+  }
+
   const busyRejection = (): string | undefined =>
     reverting ? `a revert of this sandbox is in progress (it is ${job.state})` : undefined;
 
@@ -186,6 +200,7 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
     stopUpdate,
     async () => {
       await jobScope.run(() => host!.stopVm({ backend: profile!.backend, vmid: job.vmid! }));
+      endJobKilledByPowerOff('stopped');
       job.transition('STOPPED');
       return { state: job.state };
     },
