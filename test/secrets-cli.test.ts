@@ -124,6 +124,7 @@ describe('agentlab secrets', () => {
     const encrypted = await execa('age', ['--encrypt', '--identity', keyFile], {
       input: JSON.stringify({ version: 1, env: { lower: 'x' } }),
       encoding: null,
+      stripFinalNewline: false, // ciphertext: a last byte 0x0a is data (1 run in 256 failed without this)
     });
     writeFileSync(bad, encrypted.stdout, { mode: 0o600 });
     try {
