@@ -24,6 +24,8 @@ export interface LocalBackendOptions {
   /** Emulated VM latencies (demos, tests of crash windows). */
   cloneDelayMs?: number;
   bootDelayMs?: number;
+  /** Isolated sandboxes resolve through this address (the gateway's DNS forwarder). */
+  nameserver?: string;
 }
 
 interface OwnerRecord extends Owner {
@@ -266,6 +268,14 @@ export class LocalBackend implements SandboxBackend {
     for (const file of ['/etc/shadow', '/etc/gshadow']) {
       if (await exists(file)) masks.push('--ro-bind', '/dev/null', file);
     }
+    const dnsBinds: string[] = [];
+    if (this.options.nameserver) {
+      const resolvConf = join(dir, 'resolv.conf');
+      await fs.writeFile(resolvConf, `nameserver ${this.options.nameserver}\n`, { mode: 0o644 });
+      // Where the host's resolv.conf really is: a symlink into /run would dangle on the sandbox's /run.
+      const target = await fs.realpath('/etc/resolv.conf').catch(() => '/etc/resolv.conf');
+      dnsBinds.push('--ro-bind', resolvConf, target);
+    }
     const repoBinds: string[] = [];
     for (const repoRoot of this.options.repoRoots ?? []) {
       if (await exists(repoRoot)) repoBinds.push('--ro-bind', repoRoot, repoRoot);
@@ -298,6 +308,7 @@ export class LocalBackend implements SandboxBackend {
       '--tmpfs',
       '/run',
       ...masks,
+      ...dnsBinds,
       '--perms',
       '0700',
       '--tmpfs',

@@ -221,6 +221,17 @@ const fileSchema = z
         repoRoots: z.array(z.string().startsWith('/')).optional(),
         /** Extra host paths hidden inside sandboxes. */
         maskPaths: z.array(z.string().startsWith('/')).prefault([]),
+        /** The DNS forwarder on the gateway (isolated sandboxes). Upstreams default to the host's resolvers. */
+        dns: z
+          .object({
+            enabled: z.boolean().prefault(true),
+            upstreams: z
+              .array(z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'expected an IPv4 address'))
+              .min(1)
+              .optional(),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -266,6 +277,8 @@ export interface AgentlabConfig {
     uplink?: string;
     repoRoots: string[];
     maskPaths: string[];
+    /** undefined: no forwarder; the upstreams otherwise (empty: the host's resolv.conf, read at start). */
+    dnsUpstreams?: string[];
   };
   profiles: Map<string, Profile>;
   /** With the secret resolved from AGENTLAB_PROXMOX_TOKEN_SECRET, tokenSecret or tokenSecretFile. */
@@ -373,6 +386,7 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
       uplink: file.local.uplink,
       repoRoots: file.local.repoRoots ?? [exampleRepoRoot()],
       maskPaths: file.local.maskPaths,
+      dnsUpstreams: file.local.dns.enabled ? (file.local.dns.upstreams ?? []) : undefined,
     },
     profiles,
     proxmox: file.proxmox && {

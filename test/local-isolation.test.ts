@@ -11,6 +11,7 @@ import { CLI, WORKER, eventually, sleep } from './support/stack';
 
 const GATEWAY = '10.78.0.1';
 const ESCAPE_AGENT = join(__dirname, 'fixtures', 'agents', 'escape-agent.js');
+const DNS_SERVER = join(__dirname, 'fixtures', 'dns-server.js');
 
 interface ProbeResult {
   name: string;
@@ -46,7 +47,12 @@ describe('local backend isolation', () => {
         dataDir,
         temporal: { address: '127.0.0.1:7233' },
         vmidRange: { min: 7100, max: 7199 },
-        local: { isolation: 'namespaces', subnet: '10.78.0.0/24', repoRoots: [repos] },
+        local: {
+          isolation: 'namespaces',
+          subnet: '10.78.0.0/24',
+          repoRoots: [repos],
+          dns: { upstreams: [OUTSIDE_HOSTS.internet] },
+        },
         profiles: [{ name: 'local', backend: 'local', ttl: '10m', provisioning: { attempts: 1, bootTimeout: '20s' } }],
       }),
     );
@@ -72,6 +78,14 @@ describe('local backend isolation', () => {
       60_000,
     );
     net.serveHello(net.outside, 80);
+    // The Internet's resolver, and a LAN resolver sandboxes must not ask directly; both know the name.
+    for (const resolver of [OUTSIDE_HOSTS.internet, OUTSIDE_HOSTS.lan10]) {
+      net.spawnIn(net.outside, process.execPath, [
+        DNS_SERVER,
+        resolver,
+        `internet.example.test=${OUTSIDE_HOSTS.internet}`,
+      ]);
+    }
     net.serveHello(net.host, 9999); // a host service sandboxes must not reach
   });
 
@@ -122,6 +136,10 @@ describe('local backend isolation', () => {
         { name: 'hostUplinkOtherPort', host: HOST_UPLINK, port: 9999 },
         { name: 'guestApi', host: GATEWAY, port: 8844, path: '/healthz' },
         { name: 'internet', host: OUTSIDE_HOSTS.internet, port: 80 },
+        // By name: resolv.conf → the gateway's forwarder → the configured upstream.
+        { name: 'internetByName', host: 'internet.example.test', port: 80 },
+        { name: 'dnsViaGateway', dnsServer: GATEWAY, resolve: 'internet.example.test' },
+        { name: 'dnsViaLan', dnsServer: OUTSIDE_HOSTS.lan10, resolve: 'internet.example.test' },
       ],
     };
     const run = await cli([
@@ -158,6 +176,10 @@ describe('local backend isolation', () => {
     expect(results.get('peer')).toMatchObject({ ok: false });
     expect(results.get('hostGatewayOtherPort')).toMatchObject({ ok: false });
     expect(results.get('hostUplinkOtherPort')).toMatchObject({ ok: false });
+    // DNS works, through the gateway's forwarder only.
+    expect(results.get('internetByName')).toMatchObject({ ok: true, body: `hello from ${OUTSIDE_HOSTS.internet}` });
+    expect(results.get('dnsViaGateway')).toMatchObject({ ok: true, addresses: [OUTSIDE_HOSTS.internet] });
+    expect(results.get('dnsViaLan')).toMatchObject({ ok: false });
     // The peer really was up and serving (from the host side), so its failure above is the policy.
     const fromHost = await net.execIn(net.host, 'curl', ['-s', '--max-time', '3', `http://${peerAddress}:8080/`]);
     expect(fromHost.stdout).toBe('peer sandbox');
@@ -170,6 +192,7 @@ describe('local backend isolation', () => {
     expect(fsChecks.hostWritable).toBe('EROFS');
     expect(fsChecks.dataDirEntries).toEqual([]);
     expect(fsChecks.hostname).toBe(`sandbox-${escape.sandbox.vmid}`);
+    expect(fsChecks.resolvConf).toBe(`nameserver ${GATEWAY}\n`);
 
     // Tear the peer down too, then nothing of either sandbox may remain.
     expect((await cli(['sandbox', 'destroy', 'job-peer', '--yes'])).code).toBe(0);

@@ -6,6 +6,7 @@ import { createActivities } from '../activities';
 import { codecFor, dataConverter } from '../common/codec';
 import { secretsPaths } from '../common/secrets';
 import { CodecServer } from './codec-server';
+import { DnsForwarder, hostNameservers } from './dns-forwarder';
 import { ensureReconcileSchedule } from './reconcile-schedule';
 import { LocalBackend } from '../backends/local';
 import { LocalNetwork } from '../backends/local-network';
@@ -34,6 +35,7 @@ async function run(): Promise<void> {
   const metrics = new AgentlabMetrics();
 
   const backends: Partial<Record<'local' | 'proxmox', SandboxBackend>> = {};
+  let dnsForwarder: DnsForwarder | undefined;
   if (config.worker.backends.includes('local')) {
     const { local } = config;
     const isolated = local.isolation === 'namespaces';
@@ -50,12 +52,23 @@ async function run(): Promise<void> {
       bootDelayMs: local.bootDelayMs,
       isolation: local.isolation,
       network,
+      nameserver: isolated && local.dnsUpstreams ? local.gateway : undefined,
       repoRoots: local.repoRoots,
       maskPaths: local.maskPaths,
     });
     // The guest API listens on the bridge's gateway: the bridge must exist first.
     await localBackend.prepareHost();
     backends.local = localBackend;
+    if (isolated && local.dnsUpstreams) {
+      const upstreams = local.dnsUpstreams.length > 0 ? local.dnsUpstreams : hostNameservers();
+      if (upstreams.length === 0) {
+        logger.warn('no IPv4 nameserver in /etc/resolv.conf: sandboxes get no DNS (set local.dns.upstreams)');
+      } else {
+        dnsForwarder = new DnsForwarder({ listenHost: local.gateway, subnet: local.subnet, upstreams }, logger);
+        await dnsForwarder.listen();
+        logger.info({ listen: `${local.gateway}:53`, upstreams }, 'DNS forwarder for sandboxes');
+      }
+    }
   }
   if (config.worker.backends.includes('proxmox')) backends.proxmox = createProxmoxBackend(config);
   const client = await connectClient(config);
@@ -124,6 +137,7 @@ async function run(): Promise<void> {
   } finally {
     await guestApi.close();
     await codecServer?.close();
+    await dnsForwarder?.close();
     metricsServer.close();
     await client.connection.close();
     await connection.close();
