@@ -185,7 +185,7 @@ const fileSchema = z
           .int()
           .positive()
           .prefault(256 * 1024 * 1024),
-        /** Bootstrap calls allowed per source address: a burst, refilled at perMinute. */
+        /** Refused bootstrap calls allowed per source address: a burst, refilled at perMinute. */
         bootstrapRateLimit: z
           .object({
             burst: z.number().int().positive().prefault(10),

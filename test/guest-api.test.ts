@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JobDescription } from '../common/contract';
 import { createExampleRepo } from '../common/example-repo';
+import { RateLimiter } from '../worker/rate-limiter';
 import { eventually, liveSandboxes, setFaults, sleep, TestStack } from './support/stack';
 
 interface Reply {
@@ -237,5 +238,22 @@ describe('guest API bootstrap rate limit', () => {
       },
       15_000,
     );
+  });
+});
+
+describe('the bootstrap rate limiter', () => {
+  test('only what is spent counts: a burst, then the wait until the refill', () => {
+    let now = 0;
+    const limiter = new RateLimiter(2, 6, () => now); // 2 at once, then one per 10 s
+    expect(limiter.wait('a')).toBe(0);
+    expect(limiter.wait('a')).toBe(0); // asking spends nothing (a successful claim is never charged)
+    limiter.spend('a');
+    limiter.spend('a');
+    expect(limiter.wait('a')).toBe(10);
+    expect(limiter.wait('b')).toBe(0); // per address
+    now += 5_000;
+    expect(limiter.wait('a')).toBe(5);
+    now += 5_000;
+    expect(limiter.wait('a')).toBe(0);
   });
 });

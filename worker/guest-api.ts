@@ -157,38 +157,57 @@ export class GuestApi {
       throw new HttpError(403, 'runner credential not valid for this job');
   }
 
+  /** A claim: the one-time token buys the job, its secrets and a runner credential. */
+  private async bootstrap(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readJson(req, bootstrapBody);
+    const runnerCredential = randomBytes(32).toString('hex');
+    try {
+      const response = await this.handle(body.jobId).executeUpdate(claimBootstrapUpdate, {
+        args: [{ tokenHash: sha256(body.token), runnerCredentialHash: sha256(runnerCredential) }],
+      });
+      this.credentialHashes.set(body.jobId, sha256(runnerCredential));
+      const secrets = await this.secretsFor(body.jobId, response.secretsBundle);
+      this.options.logger.info(
+        { jobId: body.jobId, vmid: body.vmid, secretsBundle: response.secretsBundle ?? null },
+        'bootstrap claimed',
+      );
+      return send(res, 200, { runnerCredential, job: response.job, secrets });
+    } catch (err) {
+      if (err instanceof HttpError) throw err;
+      if (err instanceof WorkflowUpdateFailedError) {
+        this.options.logger.warn({ jobId: body.jobId, reason: err.cause?.message }, 'bootstrap claim rejected');
+        throw new HttpError(403, 'bootstrap token invalid, expired or already used');
+      }
+      throw temporalError(err);
+    }
+  }
+
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://guest-api');
     const method = req.method ?? 'GET';
     if (method === 'GET' && url.pathname === '/healthz') return send(res, 200, { ok: true });
 
     if (method === 'POST' && url.pathname === '/v1/bootstrap') {
+      // Only refused claims spend the address's budget: a guest claims once, a token guesser keeps failing
+      // (and many guests may share an address behind NAT or, in the simulator, loopback).
       const source = req.socket.remoteAddress ?? 'unknown';
-      const waitSeconds = this.bootstrapLimiter.take(source);
+      const waitSeconds = this.bootstrapLimiter.wait(source);
       if (waitSeconds > 0) {
         this.options.logger.warn({ source }, 'bootstrap rate limit hit');
-        throw new HttpError(429, 'too many bootstrap attempts from this address', {}, { 'retry-after': waitSeconds });
-      }
-      const body = await readJson(req, bootstrapBody);
-      const runnerCredential = randomBytes(32).toString('hex');
-      try {
-        const response = await this.handle(body.jobId).executeUpdate(claimBootstrapUpdate, {
-          args: [{ tokenHash: sha256(body.token), runnerCredentialHash: sha256(runnerCredential) }],
-        });
-        this.credentialHashes.set(body.jobId, sha256(runnerCredential));
-        const secrets = await this.secretsFor(body.jobId, response.secretsBundle);
-        this.options.logger.info(
-          { jobId: body.jobId, vmid: body.vmid, secretsBundle: response.secretsBundle ?? null },
-          'bootstrap claimed',
+        throw new HttpError(
+          429,
+          'too many refused bootstrap attempts from this address',
+          {},
+          {
+            'retry-after': waitSeconds,
+          },
         );
-        return send(res, 200, { runnerCredential, job: response.job, secrets });
+      }
+      try {
+        return await this.bootstrap(req, res);
       } catch (err) {
-        if (err instanceof HttpError) throw err;
-        if (err instanceof WorkflowUpdateFailedError) {
-          this.options.logger.warn({ jobId: body.jobId, reason: err.cause?.message }, 'bootstrap claim rejected');
-          throw new HttpError(403, 'bootstrap token invalid, expired or already used');
-        }
-        throw temporalError(err);
+        if (err instanceof HttpError && err.status >= 400 && err.status < 500) this.bootstrapLimiter.spend(source);
+        throw err;
       }
     }
 
