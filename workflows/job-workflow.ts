@@ -183,9 +183,9 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
    * Powering off kills the agent: a job still running under it ends FAILED with the reason, instead of
    * RUNNING until the lease expires (the original system's jobs outlived their sandboxes).
    */
-  function endJobKilledByPowerOff(operation: 'stopped'): void {
+  function endJobKilledByPowerOff(operation: 'stopped' | 'reverted'): void {
     if (!job.hasJob || claimedCredentialHash === null || result !== undefined) return;
-    if (!patched('power-off-ends-job')) return;
+    if (!patched(operation === 'stopped' ? 'power-off-ends-job' : 'revert-ends-job')) return;
     result = {
       status: 'FAILED',
       exitCode: null,
@@ -244,9 +244,11 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
     revertUpdate,
     async ({ restart }) => {
       reverting = true;
+      let poweredOff = false;
       try {
         const vm = { backend: profile!.backend, vmid: job.vmid! };
         await jobScope.run(() => host!.stopVm(vm));
+        poweredOff = true;
         try {
           await jobScope.run(() => host!.rollbackVm({ ...vm, owner, name: CLEAN_SNAPSHOT }));
         } catch (err) {
@@ -258,6 +260,8 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
         if (restart) await boot();
       } finally {
         reverting = false;
+        // Last, so a throwaway sandbox's teardown cannot race the rollback or the boot.
+        if (poweredOff) endJobKilledByPowerOff('reverted');
       }
       return { state: job.state };
     },
