@@ -2,11 +2,12 @@
 // The UI sends no credentials of its own, so the endpoint's token travels in the path (`/<token>/decode`);
 // an Authorization: Bearer header works too, for other tools. CORS only for the configured UI origin.
 import { timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Payload } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { AesGcmCodec } from '../common/codec';
+import { closeServer, HttpError, readBody, send, serveJson } from './http';
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
@@ -57,56 +58,35 @@ export class CodecServer {
     res.setHeader('vary', 'origin');
   }
 
-  private reply(res: ServerResponse, status: number, body: unknown): void {
-    const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-    res.end(text);
-  }
-
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.cors(res);
     const path = new URL(req.url ?? '/', 'http://codec').pathname;
     const match = /^(?:\/([0-9a-f]{64}))?\/(encode|decode)$/.exec(path);
     if (req.method === 'OPTIONS') return void res.writeHead(204).end();
-    if (!match || req.method !== 'POST') return this.reply(res, 404, { error: 'POST /<token>/encode or /decode' });
-    if (!this.authorized(req, match[1])) return this.reply(res, 401, { error: 'codec endpoint token required' });
+    if (!match || req.method !== 'POST') throw new HttpError(404, 'POST /<token>/encode or /decode');
+    if (!this.authorized(req, match[1])) throw new HttpError(401, 'codec endpoint token required');
 
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_BODY_BYTES) return this.reply(res, 413, { error: `body exceeds ${MAX_BODY_BYTES} bytes` });
-      chunks.push(chunk as Buffer);
-    }
+    const raw = await readBody(req, MAX_BODY_BYTES);
     let body: z.output<typeof jsonPayloads>;
     try {
-      body = jsonPayloads.parse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      body = jsonPayloads.parse(JSON.parse(raw.toString('utf8')));
     } catch {
-      return this.reply(res, 400, { error: 'expected {"payloads": [{"metadata": {...}, "data": "<base64>"}]}' });
+      throw new HttpError(400, 'expected {"payloads": [{"metadata": {...}, "data": "<base64>"}]}');
     }
     const payloads = body.payloads.map(fromJson);
     try {
       const result = match[2] === 'encode' ? await this.codec.encode(payloads) : await this.codec.decode(payloads);
-      this.reply(res, 200, { payloads: result.map(toJson) });
+      send(res, 200, { payloads: result.map(toJson) });
     } catch (err) {
-      this.reply(res, 400, { error: (err as Error).message });
+      throw new HttpError(400, (err as Error).message);
     }
   }
 
-  listen(host: string, port: number): Promise<void> {
-    this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        this.logger.error({ err }, 'codec endpoint error');
-        if (!res.headersSent) this.reply(res, 500, { error: 'internal error' });
-      });
-    });
-    return new Promise((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(port, host, () => resolve());
-    });
+  async listen(host: string, port: number): Promise<void> {
+    this.server = await serveJson(host, port, (req, res) => this.handle(req, res), this.logger, 'codec endpoint');
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    return closeServer(this.server);
   }
 }

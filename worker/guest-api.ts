@@ -1,7 +1,7 @@
 // The guest API: the only door from a sandbox to the host. Translates guest calls into Updates and Signals.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Logger } from 'pino';
@@ -10,6 +10,7 @@ import { claimBootstrapUpdate, describeQuery, reportResultSignal, runnerCredenti
 import { jobIdSchema } from '../common/schemas';
 import { loadBundle, type SecretsBundle, type SecretsPaths } from '../common/secrets';
 import { isTerminalJobStatus } from '../common/states';
+import { closeServer, HttpError, readBody, readJson, send, serveJson } from './http';
 import { JobFiles } from './job-files';
 import { RateLimiter } from './rate-limiter';
 
@@ -25,18 +26,6 @@ export interface GuestApiOptions {
 /** What a guest receives at bootstrap: the bundle's content, shaped for the runner. */
 type GuestSecrets = Omit<SecretsBundle, 'version'>;
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly body: Record<string, unknown> = {},
-    readonly headers: Record<string, string | number> = {},
-  ) {
-    super(message);
-  }
-}
-
-const MAX_JSON_BYTES = 64 * 1024;
 const MAX_LOG_CHUNK_BYTES = 4 * 1024 * 1024;
 const DEFAULT_MAX_ARTIFACT_BYTES = 256 * 1024 * 1024;
 
@@ -53,49 +42,6 @@ const resultBody = z
 const heartbeatBody = z.object({ phase: z.string().max(64), message: z.string().max(4096).optional() }).strict();
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
-
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) throw new HttpError(413, `body exceeds ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new HttpError(413, `body exceeds ${limit} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T> {
-  const raw = await readBody(req, MAX_JSON_BYTES);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw.toString('utf8'));
-  } catch {
-    throw new HttpError(400, 'body is not JSON');
-  }
-  const result = schema.safeParse(parsed);
-  if (!result.success)
-    throw new HttpError(400, result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-  return result.data;
-}
-
-function send(
-  res: ServerResponse,
-  status: number,
-  body: Record<string, unknown>,
-  headers: Record<string, string | number> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...headers,
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-  });
-  res.end(text);
-}
 
 /** Temporal being unreachable is the guest's cue to retry; a missing workflow is not. */
 function temporalError(err: unknown): HttpError {
@@ -265,23 +211,11 @@ export class GuestApi {
     throw new HttpError(405, `${method} not allowed on ${url.pathname}`);
   }
 
-  listen(host: string, port: number): Promise<void> {
-    this.server = createServer((req, res) => {
-      this.route(req, res).catch((err: unknown) => {
-        const httpError = err instanceof HttpError ? err : new HttpError(500, 'internal error');
-        if (!(err instanceof HttpError)) this.options.logger.error({ err }, 'guest API error');
-        if (!res.headersSent) {
-          send(res, httpError.status, { error: httpError.message, ...httpError.body }, httpError.headers);
-        } else res.destroy();
-      });
-    });
-    return new Promise((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(port, host, () => resolve());
-    });
+  async listen(host: string, port: number): Promise<void> {
+    this.server = await serveJson(host, port, (req, res) => this.route(req, res), this.options.logger, 'guest API');
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    return closeServer(this.server);
   }
 }
