@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import execa from 'execa';
 import { packageRoot } from '../common/paths';
+import { intToIpv4, ipv4ToInt } from '../common/ipv4';
 
 export interface LocalNetworkOptions {
   bridge: string;
@@ -17,13 +18,6 @@ export const PORT_PREFIX = 'alv';
 export const sandboxNetns = (vmid: number) => `agentlab-${vmid}`;
 const hostPort = (vmid: number) => `${PORT_PREFIX}${vmid}`;
 const peerPort = (vmid: number) => `alp${vmid}`;
-
-function ipv4ToInt(address: string): number {
-  return address.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
-}
-function intToIpv4(n: number): string {
-  return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
-}
 
 export class LocalNetwork {
   private readonly base: number;

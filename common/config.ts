@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { AGENT_COMMANDS, AGENT_KINDS } from './agents';
+import { firstAddress } from './ipv4';
 import { WORKFLOW_TASK_QUEUE, type ResolvedProfile } from './contract';
 import { describeIssues, durationSchema } from './schemas';
 import { BUNDLE_NAME_PATTERN } from './secrets';
@@ -301,13 +302,6 @@ function defaultDataDir(env: NodeJS.ProcessEnv): string {
 }
 
 const zeroOr = (value: number | '0s'): number => (value === '0s' ? 0 : value);
-
-/** The first host address of a subnet: the gateway on the sandbox bridge. */
-function firstAddress(subnet: string): string {
-  const octets = subnet.split('/')[0]!.split('.').map(Number);
-  octets[3] = octets[3]! + 1;
-  return octets.join('.');
-}
 
 /** Where `npm run demo` puts its example repositories; the default local repo root. */
 export const exampleRepoRoot = (): string => join(tmpdir(), 'agentlab-repos');

@@ -4,6 +4,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { inSubnet } from '../common/ipv4';
 
 const MAX_QUERY_BYTES = 4096;
 const UPSTREAM_TIMEOUT_MS = 2000;
@@ -21,14 +22,6 @@ export function hostNameservers(file = '/etc/resolv.conf'): string[] {
     .split('\n')
     .map((line) => /^\s*nameserver\s+(\d{1,3}(?:\.\d{1,3}){3})\s*$/.exec(line)?.[1])
     .filter((address): address is string => address !== undefined);
-}
-
-/** Whether an IPv4 address is inside a.b.c.d/len. */
-function inSubnet(address: string, subnet: string): boolean {
-  const [base, bits] = subnet.split('/') as [string, string];
-  const toNumber = (ip: string) => ip.split('.').reduce((n, octet) => (n << 8) + Number(octet), 0) >>> 0;
-  const mask = bits === '0' ? 0 : (~0 << (32 - Number(bits))) >>> 0;
-  return (toNumber(address) & mask) >>> 0 === (toNumber(base) & mask) >>> 0;
 }
 
 export class DnsForwarder {
