@@ -86,7 +86,11 @@ export function codecFor(config: AgentlabConfig): AesGcmCodec | undefined {
   return config.temporal.codec ? new AesGcmCodec(loadCodecKey(config.temporal.codec.keyFile)) : undefined;
 }
 
-/** The URL the Web UI calls (`--ui-codec-endpoint`): the token in the path, as the UI sends no credentials. */
-export function codecEndpointUrl(config: AgentlabConfig, codec: AesGcmCodec): string | undefined {
-  return config.temporal.codec && `http://${config.temporal.codec.endpointListen}/${codec.endpointToken()}`;
+/**
+ * The URL the Web UI calls (`--ui-codec-endpoint`), when payloads are encrypted: the token in the path,
+ * as the UI sends no credentials.
+ */
+export function codecEndpointUrl(config: AgentlabConfig): string | undefined {
+  const codec = codecFor(config);
+  return codec && `http://${config.temporal.codec!.endpointListen}/${codec.endpointToken()}`;
 }

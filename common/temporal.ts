@@ -1,13 +1,17 @@
 // Connecting to Temporal (Node only), shared by the CLI, the worker and the guest API.
 import { Client, Connection } from '@temporalio/client';
-import { codecFor, dataConverter } from './codec';
+import { codecFor, dataConverter, type AesGcmCodec } from './codec';
 import type { AgentlabConfig } from './config';
 
 export class TemporalUnavailableError extends Error {
   override name = 'TemporalUnavailableError';
 }
 
-export async function connectClient(config: AgentlabConfig): Promise<Client> {
+/** `codec`: the caller's, when it has loaded the key already (the worker). */
+export async function connectClient(
+  config: AgentlabConfig,
+  codec: AesGcmCodec | undefined = codecFor(config),
+): Promise<Client> {
   let connection: Connection;
   try {
     connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '3s' });
@@ -20,6 +24,6 @@ export async function connectClient(config: AgentlabConfig): Promise<Client> {
   return new Client({
     connection,
     namespace: config.temporal.namespace,
-    dataConverter: dataConverter(codecFor(config)),
+    dataConverter: dataConverter(codec),
   });
 }

@@ -71,12 +71,12 @@ async function run(): Promise<void> {
     }
   }
   if (config.worker.backends.includes('proxmox')) backends.proxmox = createProxmoxBackend(config);
-  const client = await connectClient(config);
+  const codec = codecFor(config); // read once: the client, the workers and the codec endpoint share it
+  const client = await connectClient(config, codec);
   const activities = createActivities({ config, backends, workflowOpen: (id) => workflowOpen(client, id) });
   const { resolveProfile, ...hostActivities } = activities;
 
   const connection = await NativeConnection.connect({ address: config.temporal.address });
-  const codec = codecFor(config);
   const common = {
     connection,
     namespace: config.temporal.namespace,

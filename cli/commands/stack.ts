@@ -7,19 +7,13 @@ import type { AgentlabConfig } from '../../common/config';
 import { packageRoot } from '../../common/paths';
 import { SANDBOX_STATES } from '../../common/states';
 import { connectClient } from '../../common/temporal';
-import { codecEndpointUrl, codecFor } from '../../common/codec';
+import { codecEndpointUrl } from '../../common/codec';
 import { devServerArgs, temporalCliPath } from '../../common/temporal-server';
 
 import { CliError, ExitCode } from '../errors';
 import { listJobs, type ListedJob } from '../context';
 import { formatTime, printFields, printJson, progress } from '../output';
 import { runAction } from '../run-action';
-
-/** The worker's codec endpoint for the dev server's Web UI, when payloads are encrypted. */
-function codecUiEndpoint(config: AgentlabConfig): string | undefined {
-  const codec = codecFor(config);
-  return codec && codecEndpointUrl(config, codec);
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -115,7 +109,7 @@ export function registerStackCommands(program: Command): void {
             uiPort,
             namespace: config.temporal.namespace,
             dbFilename: join(config.dataDir, 'temporal.sqlite'),
-            uiCodecEndpoint: codecUiEndpoint(config),
+            uiCodecEndpoint: codecEndpointUrl(config),
           });
           const log = spawnDetached(config, 'temporal', temporalCliPath(), args);
           if (!ctx.json) progress(`starting Temporal dev server on ${config.temporal.address} (log: ${log})`);
