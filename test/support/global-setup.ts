@@ -1,23 +1,12 @@
 // Starts ONE real Temporal dev server for the whole test run, with agentlab's search attributes and
 // its Web UI (test/web-ui.test.ts drives it in headless Chromium).
-import { createServer } from 'node:net';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ALL_SEARCH_ATTRIBUTES } from '../../common/contract';
 import { temporalCliPath } from '../../common/temporal-server';
+import { freePort } from './stack';
 
 declare global {
   var agentlabTestEnv: TestWorkflowEnvironment | undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export default async function globalSetup(): Promise<void> {
