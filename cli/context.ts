@@ -1,5 +1,9 @@
 // What every command needs: the config, a lazily connected Temporal client, and the output mode.
-import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+// The SDK's own decoder for search attributes; not re-exported from the package root.
+import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
+import type { google } from '@temporalio/proto';
+import { temporal } from '@temporalio/proto';
 import { loadConfig, type AgentlabConfig } from '../common/config';
 import { SearchAttributes } from '../common/contract';
 import type { JobStatus, SandboxState } from '../common/states';
@@ -39,38 +43,82 @@ export interface ListedJob {
   leaseExpiresAt?: number;
   repo?: string;
   task?: string;
+  /** Why repo and task are missing: the memo was encrypted with a key this client does not hold. */
+  memoUnreadable?: string;
   startedAt: number;
   closedAt?: number;
   executionStatus: string;
 }
 
-export function toListedJob(info: WorkflowExecutionInfo): ListedJob {
-  const sa = info.typedSearchAttributes;
-  const memo = (info.memo ?? {}) as Record<string, string | undefined>;
+type RawExecution = temporal.api.workflow.v1.IWorkflowExecutionInfo;
+
+const STATUS_PREFIX = 'WORKFLOW_EXECUTION_STATUS_';
+/** The names the SDK's own listing uses (it spells CANCELLED the British way). */
+const statusName = (code: number | null | undefined) =>
+  (temporal.api.enums.v1.WorkflowExecutionStatus[code ?? 0] ?? 'UNSPECIFIED')
+    .replace(STATUS_PREFIX, '')
+    .replace(/^CANCELED$/, 'CANCELLED');
+const millis = (ts: google.protobuf.ITimestamp | null | undefined) =>
+  ts ? Number(ts.seconds ?? 0) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6) : undefined;
+
+/**
+ * Decodes the memo of one listed execution. A memo sealed with another key (or with a key this client lacks)
+ * must not break the whole listing: the job is still shown from its search attributes, which are never encrypted.
+ */
+async function readMemo(
+  client: Client,
+  raw: RawExecution,
+): Promise<Pick<ListedJob, 'repo' | 'task' | 'memoUnreadable'>> {
+  const fields = raw.memo?.fields ?? {};
+  const { payloadCodecs, payloadConverter } = client.options.loadedDataConverter;
+  try {
+    const memo: Record<string, unknown> = {};
+    for (const [key, payload] of Object.entries(fields)) {
+      let decoded = [payload];
+      for (const codec of [...payloadCodecs].reverse()) decoded = await codec.decode(decoded);
+      memo[key] = payloadConverter.fromPayload(decoded[0]!);
+    }
+    const asText = (value: unknown) => (typeof value === 'string' ? value : undefined);
+    return { repo: asText(memo.repo), task: asText(memo.task) };
+  } catch (err) {
+    return { memoUnreadable: (err as Error).message };
+  }
+}
+
+async function toListedJob(client: Client, raw: RawExecution): Promise<ListedJob> {
+  const sa = decodeTypedSearchAttributes(raw.searchAttributes?.indexedFields);
   return {
-    jobId: info.workflowId,
+    jobId: raw.execution?.workflowId ?? '',
     state: sa.get(SearchAttributes.state) as SandboxState | undefined,
     jobStatus: sa.get(SearchAttributes.jobStatus) as JobStatus | undefined,
     profile: sa.get(SearchAttributes.profile),
     vmid: sa.get(SearchAttributes.vmid),
     node: sa.get(SearchAttributes.node),
     leaseExpiresAt: sa.get(SearchAttributes.leaseExpiresAt)?.getTime(),
-    repo: memo.repo,
-    task: memo.task,
-    startedAt: info.startTime.getTime(),
-    closedAt: info.closeTime?.getTime(),
-    executionStatus: info.status.name,
+    ...(await readMemo(client, raw)),
+    startedAt: millis(raw.startTime) ?? 0,
+    closedAt: millis(raw.closeTime),
+    executionStatus: statusName(raw.status),
   };
 }
 
+/** Lists jobs newest first through the raw visibility API, so one unreadable memo cannot fail the listing. */
 export async function listJobs(client: Client, query: string, limit: number): Promise<ListedJob[]> {
   const jobs: ListedJob[] = [];
-  for await (const info of client.workflow.list({
-    query: `WorkflowType = "jobWorkflow"${query ? ` AND ${query}` : ''}`,
-  })) {
-    jobs.push(toListedJob(info));
-    if (jobs.length >= limit) break;
-  }
+  let nextPageToken: Uint8Array | undefined;
+  do {
+    const page = await client.workflowService.listWorkflowExecutions({
+      namespace: client.options.namespace,
+      query: `WorkflowType = "jobWorkflow"${query ? ` AND ${query}` : ''}`,
+      pageSize: Math.min(limit, 1000),
+      nextPageToken,
+    });
+    for (const raw of page.executions ?? []) {
+      jobs.push(await toListedJob(client, raw));
+      if (jobs.length >= limit) return jobs;
+    }
+    nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+  } while (nextPageToken);
   return jobs;
 }
 

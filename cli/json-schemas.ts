@@ -43,6 +43,7 @@ export const jobListSchema = z
         leaseExpiresAt: z.number().optional(),
         repo: z.string().optional(),
         task: z.string().optional(),
+        memoUnreadable: z.string().optional(),
         startedAt: z.number(),
         closedAt: z.number().optional(),
         executionStatus: z.string(),

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { AesGcmCodec, CodecKeyError, dataConverter, ENCRYPTED_ENCODING, loadCodecKey } from '../common/codec';
+import { jobListSchema } from '../cli/json-schemas';
 import { createExampleRepo } from '../common/example-repo';
 import { historyText, showHistory } from './support/histories';
 import { freePort, SCRIPTED_AGENT, TestStack, temporalAddress } from './support/stack';
@@ -90,6 +91,29 @@ describe('a stack with payload encryption', () => {
     const blind = new Client({ connection: await Connection.connect({ address: temporalAddress() }) });
     await expect(blind.workflow.getHandle('job-codec').result()).rejects.toThrow();
     await blind.connection.close();
+  });
+
+  test('a host without the key still lists every job: the sealed memo is named, never a failed listing', async () => {
+    const keyless = await new TestStack().init();
+    try {
+      const listed = await keyless.cli(['job', 'list', '--json', '--limit', '1000']);
+      expect(listed.code).toBe(0);
+      const { jobs } = jobListSchema.parse(JSON.parse(listed.stdout));
+      const sealed = jobs.find((job) => job.jobId === 'job-codec');
+      expect(sealed).toMatchObject({ profile: 'local', jobStatus: 'FAILED', executionStatus: 'COMPLETED' });
+      expect(sealed?.memoUnreadable).toEqual(expect.stringContaining(ENCRYPTED_ENCODING));
+      expect(sealed?.task).toBeUndefined();
+      // `status` lists recent failures from the same listing.
+      const status = await keyless.cli(['status', '--json']);
+      expect(JSON.parse(status.stdout).recentFailures).toEqual(expect.any(Array));
+    } finally {
+      await keyless.close();
+    }
+    // The keyed host reads what the keyless one could not.
+    const { jobs } = jobListSchema.parse(
+      JSON.parse((await stack.cli(['job', 'list', '--json', '--limit', '1000'])).stdout),
+    );
+    expect(jobs.find((job) => job.jobId === 'job-codec')).toMatchObject({ task, repo });
   });
 
   test('failure messages are encoded too: "Encoded failure" in history, the reason in the CLI', async () => {

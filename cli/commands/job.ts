@@ -302,7 +302,7 @@ export function registerJobCommands(program: Command): void {
               j.profile,
               j.vmid,
               formatTime(j.startedAt),
-              j.task?.split('\n')[0]?.slice(0, 40),
+              j.task?.split('\n')[0]?.slice(0, 40) ?? (j.memoUnreadable ? '(encrypted)' : undefined),
             ]),
           );
         }
