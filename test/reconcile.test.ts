@@ -1,10 +1,13 @@
 // Orphans: a VM of ours whose workflow ended without its teardown (here: terminated by an operator) is
 // destroyed by `agentlab sandbox reconcile` and by the host's Schedule; live sandboxes and VMs that are
 // not ours are never touched.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { reconcileScheduleId, type ReconcileReport } from '../common/contract';
-import { eventually, journal, liveSandboxes, TestStack } from './support/stack';
+import { createExampleRepo } from '../common/example-repo';
+import { eventually, freePort, journal, liveSandboxes, SCRIPTED_AGENT, TestStack } from './support/stack';
 
 async function sandboxRunning(stack: TestStack, id: string): Promise<number> {
   const created = await stack.cli(['sandbox', 'new', '--id', id, '--json']);
@@ -78,5 +81,40 @@ describe('the reconcile Schedule', () => {
     const vmid = await orphan(stack, 'scheduled-orphan');
     await eventually('the Schedule to destroy the orphan', async () => !liveSandboxes(stack).includes(vmid), 30_000);
     expect(journal(stack, 'scheduled-orphan').map((e) => e.op)).toEqual(['clone', 'destroy']);
+  });
+});
+
+describe('reconcile after a payload codec key rotation', () => {
+  let stack: TestStack;
+  let keyFile = '';
+  beforeAll(async () => {
+    keyFile = join(mkdtempSync(join(tmpdir(), 'agentlab-rotate-')), 'codec.key');
+    writeFileSync(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
+    stack = await new TestStack({
+      temporal: { codec: { keyFile, endpointListen: `127.0.0.1:${await freePort()}` } },
+    }).init();
+    await stack.startWorker();
+  });
+  afterAll(() => stack.close());
+
+  test('a workflow sealed with the old key is still judged: its orphan goes, nothing else fails', async () => {
+    // A job, not a bare sandbox: only jobs carry a memo (repo, task), and it is sealed with the key.
+    const repo = await createExampleRepo(stack.home);
+    const started = await stack.cli([
+      ...['job', 'run', '--id', 'rotated-orphan', '--repo', repo, '--task', 'wait', '--detach'],
+      ...['--agent-command', `SCRIPTED_AGENT_SLEEP=120 ${SCRIPTED_AGENT}`],
+    ]);
+    expect(started.code).toBe(0);
+    const { vmid } = await stack.waitForState('rotated-orphan', (d) => d.state === 'RUNNING', 'RUNNING');
+    await stack.client.workflow.getHandle('rotated-orphan').terminate('test: terminated by an operator');
+    await stack.killWorkers('SIGTERM');
+    writeFileSync(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
+    await stack.startWorker();
+
+    const result = await stack.cli(['sandbox', 'reconcile', '--json']);
+    expect(result.code).toBe(0);
+    const { reports } = JSON.parse(result.stdout) as { reports: ReconcileReport[] };
+    expect(reports[0]).toMatchObject({ checked: 1, destroyed: [vmid], failed: [] });
+    expect(liveSandboxes(stack)).not.toContain(vmid);
   });
 });

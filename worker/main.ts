@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // agentlab-worker: runs jobWorkflow, the host's backend activities and the guest API, in one process.
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { isGrpcServiceError, type Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { codecFor, dataConverter } from '../common/codec';
@@ -20,6 +21,9 @@ import { JobFiles } from './job-files';
 import { createLogger } from './logger';
 import { AgentlabMetrics, serveMetrics } from './metrics';
 import { workflowSource } from './workflow-bundle';
+
+const { WorkflowExecutionStatus } = temporal.api.enums.v1;
+const GRPC_NOT_FOUND = 5; // grpc status code; @grpc/grpc-js is only a transitive dependency
 
 async function run(): Promise<void> {
   const config = loadConfig();
@@ -145,12 +149,19 @@ async function run(): Promise<void> {
   }
 }
 
-/** Open = its latest run is still running; a workflow Temporal no longer knows is closed. */
+/**
+ * Open = its latest run is still running; a workflow Temporal no longer knows is closed. Reads the raw
+ * status so a workflow whose memo was sealed with an earlier codec key is still judged (describe() would throw).
+ */
 async function workflowOpen(client: Client, workflowId: string): Promise<boolean> {
   try {
-    return (await client.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
+    const described = await client.workflowService.describeWorkflowExecution({
+      namespace: client.options.namespace,
+      execution: { workflowId },
+    });
+    return described.workflowExecutionInfo?.status === WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING;
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return false;
+    if (isGrpcServiceError(err) && err.code === GRPC_NOT_FOUND) return false;
     throw err;
   }
 }

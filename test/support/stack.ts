@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import YAML from 'yaml';
+import { AesGcmCodec, dataConverter, loadCodecKey } from '../../common/codec';
 import { describeQuery, type JobDescription } from '../../common/contract';
 
 const ROOT = join(__dirname, '..', '..');
@@ -71,7 +72,7 @@ export interface StackOptions {
   /** worker.reconcileInterval (default off: a test that wants the Schedule says so). */
   reconcileInterval?: string;
   /** Further temporal settings (address and task queue are the stack's own). */
-  temporal?: Record<string, unknown>;
+  temporal?: { codec?: { keyFile: string; endpointListen?: string } };
   /** Further guestApi settings (listen is the stack's own). */
   guestApi?: Record<string, unknown>;
   /** Further environment for the worker and the CLI. */
@@ -135,7 +136,12 @@ export class TestStack {
       ...this.options.extraConfig,
     };
     writeFileSync(this.configPath, YAML.stringify(config));
-    this.client = new Client({ connection: await Connection.connect({ address: temporalAddress() }) });
+    // With a codec key the test's own client reads what the worker writes, as the CLI does.
+    const keyFile = this.options.temporal?.codec?.keyFile;
+    this.client = new Client({
+      connection: await Connection.connect({ address: temporalAddress() }),
+      dataConverter: dataConverter(keyFile ? new AesGcmCodec(loadCodecKey(keyFile)) : undefined),
+    });
     return this;
   }
 
