@@ -62,7 +62,10 @@ export function createActivities({ config, backends, secrets = secretsPaths(), w
           throw ApplicationFailure.nonRetryable(`profile ${profile.name}: ${err.message}`, 'InvalidProfile');
         });
       }
-      return resolveProfile(profile, input.node ?? config.node);
+      return {
+        ...resolveProfile(profile, input.node ?? config.node),
+        continueAsNewAfterEvents: config.temporal.continueAsNewAfterEvents,
+      };
     },
 
     async allocateVmid(input: { backend: ResolvedProfile['backend']; owner: Owner; attempt: number }): Promise<number> {

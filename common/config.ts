@@ -158,6 +158,11 @@ const fileSchema = z
           })
           .strict()
           .optional(),
+        /**
+         * A long-lived sandbox's workflow continues as new past this many history events (Temporal also
+         * suggests it at ~4k). Small histories replay fast when a worker restarts.
+         */
+        continueAsNewAfterEvents: z.number().int().min(20).prefault(2000),
       })
       .strict()
       .prefault({}),
@@ -251,6 +256,7 @@ export interface AgentlabConfig {
     taskQueue: string;
     uiUrl: string;
     codec?: { keyFile: string; endpointListen: string };
+    continueAsNewAfterEvents: number;
   };
   worker: {
     backends: ('local' | 'proxmox')[];
@@ -354,6 +360,7 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
       taskQueue: file.temporal.taskQueue ?? WORKFLOW_TASK_QUEUE,
       uiUrl,
       codec: file.temporal.codec,
+      continueAsNewAfterEvents: file.temporal.continueAsNewAfterEvents,
     },
     worker: {
       backends: file.worker.backends,

@@ -55,6 +55,8 @@ export interface ResolvedProfile {
   cores: number;
   memoryMb: number;
   templateVmid?: number;
+  /** A parked sandbox continues as new past this many history events; absent in older histories. */
+  continueAsNewAfterEvents?: number;
 }
 
 export interface Owner {
@@ -96,6 +98,41 @@ export interface JobDescription {
   /** Why the clean snapshot could not be taken (not fatal: the sandbox works, revert does not). */
   cleanSnapshotError?: string;
   timeline: TimelineEntry[];
+  /** How many times this sandbox's workflow continued as new (its history was handed to a fresh run). */
+  continuedRuns?: number;
+}
+
+/**
+ * What a parked sandbox's run hands to the next when its history grows large (continue-as-new): everything the
+ * workflow knows that Temporal does not already carry (the request, memo and search attributes). Only hashes
+ * of credentials, never a secret.
+ */
+export interface SandboxHandOver {
+  profile: ResolvedProfile;
+  job: JobStateSnapshot;
+  /** VMIDs this workflow created and has not destroyed: the next run's teardown owns them. */
+  created: number[];
+  bootstrap?: { tokenHash: string; issuedAt: number };
+  claimedCredentialHash: string | null;
+  result?: JobResult;
+  /** Runs of this workflow before the next one (1 for the first hand-over). */
+  runs: number;
+}
+
+export interface JobStateSnapshot {
+  state: SandboxState;
+  jobStatus: JobStatus;
+  timeline: TimelineEntry[];
+  vmid?: number;
+  address?: string;
+  node?: string;
+  leaseExpiresAt?: number;
+  keepalive: boolean;
+  provisioningAttempt: number;
+  cleanSnapshot: boolean;
+  cleanSnapshotError?: string;
+  exitCode?: number | null;
+  message?: string;
 }
 
 export interface JobOutcome {

@@ -7,6 +7,7 @@ import {
   type JobDescription,
   type JobOutcome,
   type JobRequest,
+  type JobStateSnapshot,
   type ResolvedProfile,
   type TimelineEntry,
 } from '../common/contract';
@@ -14,6 +15,8 @@ import { isTerminalJobStatus, type JobStatus, type SandboxState } from '../commo
 
 const { metrics } = proxySinks<AgentlabSinks>();
 const seconds = (ms: number): number => ms / 1000;
+/** Timeline entries a continued run keeps after the provisioning ones: a long-lived sandbox's stops and starts. */
+const TIMELINE_TAIL = 100;
 
 export class JobState {
   state: SandboxState = 'REQUESTED';
@@ -31,9 +34,39 @@ export class JobState {
   exitCode?: number | null;
   message?: string;
 
-  constructor(private readonly request: JobRequest) {
+  /** Runs of this workflow before this one (continue-as-new), shown by `describe`. */
+  continuedRuns = 0;
+
+  constructor(
+    private readonly request: JobRequest,
+    carried?: JobStateSnapshot,
+  ) {
     this.hasJob = request.task !== undefined;
     this.timeline = [{ state: 'REQUESTED', at: workflowInfo().startTime.getTime() }];
+    // A continued run picks up where the last one stopped; its search attributes came along with it.
+    if (carried) Object.assign(this, carried);
+  }
+
+  /** Everything the next run needs; the timeline keeps the way to READY and the latest entries. */
+  snapshot(): JobStateSnapshot {
+    const firstReady = this.timeline.findIndex((t) => t.state === 'READY') + 1;
+    const head = this.timeline.slice(0, firstReady);
+    const tail = this.timeline.slice(Math.max(firstReady, this.timeline.length - TIMELINE_TAIL));
+    return {
+      state: this.state,
+      jobStatus: this.jobStatus,
+      timeline: [...head, ...tail],
+      vmid: this.vmid,
+      address: this.address,
+      node: this.node,
+      leaseExpiresAt: this.leaseExpiresAt,
+      keepalive: this.keepalive,
+      provisioningAttempt: this.provisioningAttempt,
+      cleanSnapshot: this.cleanSnapshot,
+      cleanSnapshotError: this.cleanSnapshotError,
+      exitCode: this.exitCode,
+      message: this.message,
+    };
   }
 
   transition(state: SandboxState, note?: string): void {
@@ -102,6 +135,7 @@ export class JobState {
       cleanSnapshot: this.cleanSnapshot,
       ...(this.cleanSnapshotError ? { cleanSnapshotError: this.cleanSnapshotError } : {}),
       timeline: this.timeline,
+      ...(this.continuedRuns ? { continuedRuns: this.continuedRuns } : {}),
     };
   }
 

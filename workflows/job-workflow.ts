@@ -1,9 +1,11 @@
 // jobWorkflow: one durable workflow per job (or per bare sandbox): provision, run, always tear down.
 import {
   ActivityFailure,
+  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
   condition,
+  continueAsNew,
   isCancellation,
   log,
   patched,
@@ -27,9 +29,9 @@ import {
   type ClaimBootstrapResponse,
   type JobOutcome,
   type JobRequest,
-  type JobResult,
   type Owner,
   type ResolvedProfile,
+  type SandboxHandOver,
 } from '../common/contract';
 import {
   CLEAN_SNAPSHOT,
@@ -69,21 +71,28 @@ function hostActivities(profile: ResolvedProfile, overrides: Partial<ActivityOpt
 /** Why the job scope was interrupted from outside the main flow. */
 type Interruption = 'lease-expired' | 'destroy-requested';
 
-export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
+/**
+ * `handOver` is absent when an operator starts the job; a parked sandbox whose history grew large passes it to
+ * its next run (continue-as-new), which goes on where the last one stopped, with the same VM.
+ */
+export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOver): Promise<JobOutcome> {
   const owner: Owner = { jobId: request.jobId, workflowId: workflowInfo().workflowId };
-  const job = new JobState(request);
-  let profile: ResolvedProfile | undefined;
-  let host: Activities | undefined;
-  let bootstrap: { tokenHash: string; issuedAt: number } | undefined;
-  let claimedCredentialHash: string | null = null;
-  let result: JobResult | undefined;
+  const job = new JobState(request, handOver?.job);
+  job.continuedRuns = handOver?.runs ?? 0;
+  let profile: ResolvedProfile | undefined = handOver?.profile;
+  let host: Activities | undefined = profile && hostActivities(profile);
+  let bootstrap = handOver?.bootstrap;
+  let claimedCredentialHash = handOver?.claimedCredentialHash ?? null;
+  let result = handOver?.result;
   let destroyRequested = false;
   let forceDestroyRequested = false;
   let mainFlowDone = false;
   /** A revert is between its stop and its last step: stop, start and another revert are refused meanwhile. */
   let reverting = false;
   /** VMIDs this workflow created (recorded right after a successful clone) and not yet destroyed. */
-  const created: number[] = [];
+  const created: number[] = [...(handOver?.created ?? [])];
+  /** Set when the main flow parks the sandbox for a fresh run instead of ending: no teardown then. */
+  let handingOver = false;
 
   const jobScope = new CancellationScope();
 
@@ -340,7 +349,27 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
     }
   }
 
+  /**
+   * A bare sandbox, or a keepalive one after its job, waits for its lease or an operator. Renewals, stops and
+   * starts grow its history without bound, so past the profile's limit (or Temporal's suggestion) it returns
+   * for a hand-over, between operations only: no update may be cut off half way.
+   */
+  async function park(p: ResolvedProfile): Promise<void> {
+    // Histories from before hand-overs existed wait as they did (forever), so they replay as they ran.
+    const mayHandOver = patched('continue-as-new');
+    const historyFull = () => {
+      const info = workflowInfo();
+      return info.continueAsNewSuggested || info.historyLength >= (p.continueAsNewAfterEvents ?? Infinity);
+    };
+    await condition(() => mayHandOver && historyFull() && !reverting && allHandlersFinished());
+    const lease = job.leaseExpiresAt;
+    // The watcher is ending this run (lease or destroy) in this very activation: let it.
+    if (destroyRequested || (lease !== undefined && Date.now() >= lease)) await condition(() => false);
+    handingOver = true;
+  }
+
   async function mainFlow(): Promise<void> {
+    if (handOver) return park(handOver.profile); // a continued run: the sandbox is parked already
     profile = await controlPlane.resolveProfile({ name: request.profile, node: request.node });
     const ttlMs = request.ttlMs ?? profile.ttlMs;
     if (ttlMs > profile.maxTtlMs) {
@@ -363,7 +392,7 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
     if (!job.hasJob) {
       job.transition('RUNNING');
       job.setJobStatus('RUNNING');
-      await condition(() => false); // a bare sandbox lives until its lease expires or it is destroyed
+      return park(profile); // a bare sandbox lives until its lease expires or it is destroyed
     }
 
     const claimed = await condition(() => claimedCredentialHash !== null, profile.bootstrapTimeoutMs);
@@ -379,7 +408,7 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
 
     await condition(() => result !== undefined);
     job.finish(result!.status, result!.message, result!.exitCode);
-    if (job.keepalive) await condition(() => false); // the sandbox outlives the job until lease or destroy
+    if (job.keepalive) await park(profile); // the sandbox outlives the job until lease or destroy
   }
 
   /** Ends the job scope when the lease expires or an operator destroys the sandbox. */
@@ -460,7 +489,22 @@ export async function jobWorkflow(request: JobRequest): Promise<JobOutcome> {
     mainFlowDone = true;
     await CancellationScope.nonCancellable(async () => {
       await watcher;
-      await teardown();
+      if (!handingOver) await teardown();
+    });
+  }
+  if (handingOver) {
+    log.info('history is large: continuing as new with the same sandbox', {
+      historyLength: workflowInfo().historyLength,
+      vmid: job.vmid,
+    });
+    await continueAsNew<typeof jobWorkflow>(request, {
+      profile: profile!,
+      job: job.snapshot(),
+      created,
+      bootstrap,
+      claimedCredentialHash,
+      result,
+      runs: job.continuedRuns + 1,
     });
   }
   return job.outcome();

@@ -1,4 +1,6 @@
 // Workflow histories as `temporal workflow show --output json` prints them, with every payload decoded.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import execa from 'execa';
 import { temporalCliPath } from '../../common/temporal-server';
 import { temporalAddress } from './stack';
@@ -48,10 +50,20 @@ export async function dumpAllHistories(): Promise<{ count: number; text: string 
   return { count: executions.length, text: texts.join('\n') };
 }
 
-/** One workflow's history JSON (latest run). */
-export async function showHistory(workflowId: string): Promise<string> {
+/** One workflow's history JSON (the latest run, or `runId`'s). */
+export async function showHistory(workflowId: string, runId?: string): Promise<string> {
   const shown = await execa(temporalCliPath(), [
     ...['workflow', 'show', '--address', temporalAddress(), '--workflow-id', workflowId, '--output', 'json'],
+    ...(runId ? ['--run-id', runId] : []),
   ]);
   return shown.stdout;
+}
+
+/**
+ * Replay fixtures (test/fixtures/histories, checked by replay.test.ts) come from real runs: a suite that makes
+ * one calls this, and `AGENTLAB_RECORD_HISTORIES=<dir> npx jest <suite>` writes it there as `<name>.json`.
+ */
+export async function recordHistoryIfAsked(name: string, workflowId: string, runId?: string): Promise<void> {
+  const dir = process.env.AGENTLAB_RECORD_HISTORIES;
+  if (dir) writeFileSync(join(dir, `${name}.json`), await showHistory(workflowId, runId));
 }

@@ -72,7 +72,7 @@ export interface StackOptions {
   /** worker.reconcileInterval (default off: a test that wants the Schedule says so). */
   reconcileInterval?: string;
   /** Further temporal settings (address and task queue are the stack's own). */
-  temporal?: { codec?: { keyFile: string; endpointListen?: string } };
+  temporal?: { codec?: { keyFile: string; endpointListen?: string }; continueAsNewAfterEvents?: number };
   /** Further guestApi settings (listen is the stack's own). */
   guestApi?: Record<string, unknown>;
   /** Further environment for the worker and the CLI. */

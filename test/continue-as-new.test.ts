@@ -1,0 +1,111 @@
+// Long-lived sandboxes continue as new when their history grows: the next run keeps the same VM, lease,
+// state, job outcome and search attributes, and its teardown still destroys exactly that VM, once.
+import { jobListSchema } from '../cli/json-schemas';
+import { createExampleRepo } from '../common/example-repo';
+import type { JobOutcome } from '../common/contract';
+import { recordHistoryIfAsked } from './support/histories';
+import { eventually, journal, liveSandboxes, SCRIPTED_AGENT, TestStack } from './support/stack';
+
+/** Low enough that a few renewals fill a run; a parked sandbox's first run is longer than this already. */
+const HISTORY_LIMIT = 40;
+
+describe('continue-as-new of parked sandboxes', () => {
+  let stack: TestStack;
+  let repo: string;
+
+  beforeAll(async () => {
+    stack = await new TestStack({ temporal: { continueAsNewAfterEvents: HISTORY_LIMIT } }).init();
+    await stack.startWorker();
+    repo = await createExampleRepo(stack.home);
+  });
+  afterAll(() => stack.close());
+
+  /** Every run of the workflow, oldest first, as the visibility store lists them. */
+  async function runsOf(workflowId: string): Promise<{ runId: string; status: string }[]> {
+    const runs: { runId: string; start: number; status: string }[] = [];
+    for await (const info of stack.client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) {
+      runs.push({ runId: info.runId, start: info.startTime.getTime(), status: info.status.name });
+    }
+    return runs.sort((a, b) => a.start - b.start).map(({ runId, status }) => ({ runId, status }));
+  }
+
+  const renew = async (id: string, ttl: string) => {
+    const renewed = await stack.cli(['sandbox', 'lease', 'renew', id, '--ttl', ttl, '--json']);
+    expect(renewed.code).toBe(0);
+    return JSON.parse(renewed.stdout) as { leaseExpiresAt: string };
+  };
+
+  test('a bare sandbox keeps its VM, lease and state across runs; stop, start and destroy work in a later run', async () => {
+    expect((await stack.cli(['sandbox', 'new', '--id', 'can-bare', '--json'])).code).toBe(0);
+    const first = await stack.waitForState('can-bare', (d) => d.state === 'RUNNING', 'RUNNING');
+    const firstRunId = (await stack.client.workflow.getHandle('can-bare').describe()).runId;
+
+    // Provisioning alone passes the limit: the parked sandbox hands over at once. Renewals fill the next runs.
+    let lastLease = '';
+    for (let i = 0; i < 8; i++) lastLease = (await renew('can-bare', `${20 + i}m`)).leaseExpiresAt;
+    const runs = await eventually('three runs', async () => {
+      const listed = await runsOf('can-bare');
+      return listed.length >= 3 ? listed : undefined;
+    });
+    expect(runs.map((r) => r.status)).toEqual([...runs.slice(1).map(() => 'CONTINUED_AS_NEW'), 'RUNNING']);
+    const execution = await stack.client.workflow.getHandle('can-bare').describe();
+    expect(execution.runId).not.toBe(firstRunId);
+    expect(execution.historyLength).toBeLessThan(HISTORY_LIMIT + 15);
+
+    const now = await stack.describe('can-bare');
+    expect(now).toMatchObject({ state: 'RUNNING', jobStatus: 'RUNNING', vmid: first.vmid, address: first.address });
+    expect(now.continuedRuns).toBe(runs.length - 1);
+    expect(new Date(now.leaseExpiresAt!).toISOString().slice(0, 19)).toBe(lastLease.slice(0, 19));
+    // The timeline still tells how the sandbox came to be.
+    expect(now.timeline.map((t) => t.state).slice(0, 4)).toEqual(['REQUESTED', 'PROVISIONING', 'BOOTING', 'READY']);
+    // Search attributes came along: the list shows the sandbox as it is.
+    const listed = JSON.parse((await stack.cli(['sandbox', 'list', '--json'])).stdout) as {
+      sandboxes: { jobId: string; state: string; vmid: number }[];
+    };
+    expect(listed.sandboxes.find((s) => s.jobId === 'can-bare')).toMatchObject({ state: 'RUNNING', vmid: first.vmid });
+
+    // Operations that run activities work in the continued run, on the same VM.
+    expect((await stack.cli(['sandbox', 'stop', 'can-bare'])).code).toBe(0);
+    expect((await stack.describe('can-bare')).state).toBe('STOPPED');
+    expect((await stack.cli(['sandbox', 'start', 'can-bare'])).code).toBe(0);
+    expect((await stack.describe('can-bare')).state).toBe('RUNNING');
+
+    expect((await stack.cli(['sandbox', 'destroy', 'can-bare', '--yes'])).code).toBe(0);
+    const outcome: JobOutcome = await stack.client.workflow.getHandle('can-bare').result();
+    expect(outcome).toMatchObject({ status: 'COMPLETED', state: 'DESTROYED', vmid: first.vmid });
+    expect(journal(stack, 'can-bare').map((e) => e.op)).toEqual(['clone', 'destroy']);
+    expect(liveSandboxes(stack)).not.toContain(first.vmid);
+    // The run that provisioned and handed over, and the last one: stop, start, destroy and teardown.
+    await recordHistoryIfAsked('sbx-continued-first-run', 'can-bare', runs[0]!.runId);
+    await recordHistoryIfAsked('sbx-continued-last-run', 'can-bare');
+  });
+
+  test('a keepalive job keeps its outcome and memo after it hands over; the lease still ends it', async () => {
+    const run = await stack.cli([
+      ...['job', 'run', '--id', 'can-keep', '--repo', repo, '--task', 'note and stay', '--keepalive'],
+      ...['--ttl', '25s', '--agent-command', SCRIPTED_AGENT, '--json'],
+    ]);
+    expect(run.code).toBe(0);
+    const done = await stack.describe('can-keep');
+    expect(done).toMatchObject({ jobStatus: 'COMPLETED', state: 'RUNNING', exitCode: 0 });
+
+    await eventually('a hand-over', async () => ((await stack.describe('can-keep')).continuedRuns ?? 0) >= 1);
+    expect(await stack.describe('can-keep')).toMatchObject({
+      jobStatus: 'COMPLETED',
+      exitCode: 0,
+      message: done.message,
+      vmid: done.vmid,
+      leaseExpiresAt: done.leaseExpiresAt,
+    });
+    // The memo (repo, task) is the continued run's too.
+    const { jobs } = jobListSchema.parse(JSON.parse((await stack.cli(['job', 'list', '--json'])).stdout));
+    expect(jobs.find((job) => job.jobId === 'can-keep')).toMatchObject({ task: 'note and stay', repo });
+    expect((await stack.cli(['job', 'diff', 'can-keep'])).stdout).toContain('+Agent note: note and stay');
+
+    // The lease timer is the continued run's: expiry tears the sandbox down; the job's status stays COMPLETED.
+    const outcome: JobOutcome = await stack.client.workflow.getHandle('can-keep').result();
+    expect(outcome).toMatchObject({ status: 'COMPLETED', state: 'DESTROYED', vmid: done.vmid });
+    expect((await stack.describe('can-keep')).timeline.at(-2)).toMatchObject({ state: 'TIMEOUT' });
+    expect(journal(stack, 'can-keep').map((e) => e.op)).toEqual(['clone', 'destroy']);
+  });
+});
