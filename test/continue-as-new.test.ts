@@ -2,7 +2,7 @@
 // state, job outcome and search attributes, and its teardown still destroys exactly that VM, once.
 import { jobListSchema } from '../cli/json-schemas';
 import { createExampleRepo } from '../common/example-repo';
-import type { JobOutcome } from '../common/contract';
+import { renewLeaseUpdate, type JobOutcome } from '../common/contract';
 import { recordHistoryIfAsked } from './support/histories';
 import { eventually, journal, liveSandboxes, SCRIPTED_AGENT, TestStack } from './support/stack';
 
@@ -30,9 +30,7 @@ describe('continue-as-new of parked sandboxes', () => {
   }
 
   const renew = async (id: string, ttl: string) => {
-    const renewed = await stack.cli(['sandbox', 'lease', 'renew', id, '--ttl', ttl, '--json']);
-    expect(renewed.code).toBe(0);
-    return JSON.parse(renewed.stdout) as { leaseExpiresAt: string };
+    expect((await stack.cli(['sandbox', 'lease', 'renew', id, '--ttl', ttl])).code).toBe(0);
   };
 
   test('a bare sandbox keeps its VM, lease and state across runs; stop, start and destroy work in a later run', async () => {
@@ -41,21 +39,27 @@ describe('continue-as-new of parked sandboxes', () => {
     const firstRunId = (await stack.client.workflow.getHandle('can-bare').describe()).runId;
 
     // Provisioning alone passes the limit: the parked sandbox hands over at once. Renewals fill the next runs.
-    let lastLease = '';
-    for (let i = 0; i < 8; i++) lastLease = (await renew('can-bare', `${20 + i}m`)).leaseExpiresAt;
-    const runs = await eventually('three runs', async () => {
-      const listed = await runsOf('can-bare');
-      return listed.length >= 3 ? listed : undefined;
-    });
-    expect(runs.map((r) => r.status)).toEqual([...runs.slice(1).map(() => 'CONTINUED_AS_NEW'), 'RUNNING']);
-    const execution = await stack.client.workflow.getHandle('can-bare').describe();
+    for (let i = 0; i < 8; i++) await renew('can-bare', `${20 + i}m`);
+    // Renewals racing a hand-over are not lost: Temporal moves an update that was not yet taken to the next run.
+    const handle = stack.client.workflow.getHandle('can-bare');
+    const racing = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        handle.executeUpdate(renewLeaseUpdate, { args: [{ ttlMs: (40 + i) * 60_000 }] }),
+      ),
+    );
+    const execution = await handle.describe();
     expect(execution.runId).not.toBe(firstRunId);
     expect(execution.historyLength).toBeLessThan(HISTORY_LIMIT + 15);
 
     const now = await stack.describe('can-bare');
     expect(now).toMatchObject({ state: 'RUNNING', jobStatus: 'RUNNING', vmid: first.vmid, address: first.address });
-    expect(now.continuedRuns).toBe(runs.length - 1);
-    expect(new Date(now.leaseExpiresAt!).toISOString().slice(0, 19)).toBe(lastLease.slice(0, 19));
+    expect(now.continuedRuns).toBeGreaterThanOrEqual(2);
+    expect(racing.map((r) => r.leaseExpiresAt)).toContain(now.leaseExpiresAt); // whichever renewal came last
+    const runs = await eventually('every run listed', async () => {
+      const listed = await runsOf('can-bare');
+      return listed.length === now.continuedRuns! + 1 ? listed : undefined;
+    });
+    expect(runs.map((r) => r.status)).toEqual([...runs.slice(1).map(() => 'CONTINUED_AS_NEW'), 'RUNNING']);
     // The timeline still tells how the sandbox came to be.
     expect(now.timeline.map((t) => t.state).slice(0, 4)).toEqual(['REQUESTED', 'PROVISIONING', 'BOOTING', 'READY']);
     // Search attributes came along: the list shows the sandbox as it is.
