@@ -1,45 +1,134 @@
-// Reads a job's bulk data (guest log, artifacts) from the worker host's data dir.
-// The CLI and the worker share it in the embedded stack; a remote CLI needs the same dataDir mounted.
-import { existsSync, promises as fs } from 'node:fs';
-import { join } from 'node:path';
+// Where the CLI reads a job's bulk data (guest log, artifacts): the worker host's data dir when it is this
+// machine's (the embedded stack), else the operator API of the worker on the job's node.
+import { request } from 'undici';
 import type { AgentlabConfig } from '../common/config';
-import { jobIdSchema } from '../common/schemas';
-import { notFound, usageError } from './errors';
+import { describeQuery } from '../common/contract';
+import {
+  ArtifactNotFoundError,
+  InvalidJobIdError,
+  LocalJobFiles,
+  type ArtifactRecord,
+  type JobFilesReader,
+} from '../common/job-files';
+import { loadOperatorToken, OPERATOR_ROUTES } from '../common/operator-api';
+import type { CliContext } from './context';
+import { CliError, ExitCode, notFound, usageError } from './errors';
 
-export interface ArtifactRecord {
-  name: string;
-  size: number;
-  sha256: string;
-}
+/** The operator API of one node's worker. */
+class RemoteJobFiles implements JobFilesReader {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly token: string,
+  ) {}
 
-export function jobDir(config: AgentlabConfig, jobId: string): string {
-  if (!jobIdSchema.safeParse(jobId).success) throw usageError(`job id "${jobId}" is not valid`);
-  return join(config.dataDir, 'jobs', jobId);
-}
+  private async get(path: string): Promise<Buffer> {
+    const url = new URL(path, this.baseUrl).toString();
+    const response = await request(url, { headers: { authorization: `Bearer ${this.token}` } }).catch((err: Error) => {
+      throw new CliError(
+        `cannot reach the operator API at ${this.baseUrl}: ${err.message}`,
+        ExitCode.unavailable,
+        'unavailable',
+      );
+    });
+    const body = Buffer.from(await response.body.arrayBuffer());
+    if (response.statusCode === 200) return body;
+    const reason =
+      (JSON.parse(body.toString('utf8') || '{}') as { error?: string }).error ?? `HTTP ${response.statusCode}`;
+    if (response.statusCode === 404) throw new ArtifactNotFoundError(reason);
+    if (response.statusCode === 400) throw new InvalidJobIdError(reason);
+    if (response.statusCode === 401) {
+      throw new CliError(
+        `the operator API at ${this.baseUrl} refused the token: ${reason}`,
+        ExitCode.failed,
+        'unauthorized',
+      );
+    }
+    throw new CliError(`operator API at ${this.baseUrl}: ${reason}`, ExitCode.failed, 'error');
+  }
 
-export async function readLogFrom(config: AgentlabConfig, jobId: string, offset: number): Promise<Buffer> {
-  const path = join(jobDir(config, jobId), 'agent.log');
-  const handle = await fs.open(path, 'r').catch(() => undefined);
-  if (!handle) return Buffer.alloc(0);
-  try {
-    const { size } = await handle.stat();
-    if (size <= offset) return Buffer.alloc(0);
-    const chunk = Buffer.alloc(size - offset);
-    await handle.read(chunk, 0, chunk.length, offset);
-    return chunk;
-  } finally {
-    await handle.close();
+  readLogFrom(jobId: string, offset: number): Promise<Buffer> {
+    return this.get(OPERATOR_ROUTES.log(jobId, offset));
+  }
+
+  async listArtifacts(jobId: string): Promise<ArtifactRecord[]> {
+    return (
+      JSON.parse((await this.get(OPERATOR_ROUTES.artifacts(jobId))).toString('utf8')) as { artifacts: ArtifactRecord[] }
+    ).artifacts;
+  }
+
+  readArtifact(jobId: string, name: string): Promise<Buffer> {
+    return this.get(OPERATOR_ROUTES.artifact(jobId, name));
   }
 }
 
-export async function listArtifacts(config: AgentlabConfig, jobId: string): Promise<ArtifactRecord[]> {
-  const index = join(jobDir(config, jobId), 'artifacts', 'index.json');
-  if (!existsSync(index)) return [];
-  return Object.values(JSON.parse(await fs.readFile(index, 'utf8')) as Record<string, ArtifactRecord>);
+/** The reader's errors as the CLI reports them (exit codes 2 and 3). */
+class CliJobFiles implements JobFilesReader {
+  constructor(private readonly inner: JobFilesReader) {}
+
+  private async translate<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (err instanceof InvalidJobIdError) throw usageError(err.message);
+      if (err instanceof ArtifactNotFoundError) throw notFound(err.message);
+      throw err;
+    }
+  }
+
+  readLogFrom(jobId: string, offset: number): Promise<Buffer> {
+    return this.translate(() => this.inner.readLogFrom(jobId, offset));
+  }
+  listArtifacts(jobId: string): Promise<ArtifactRecord[]> {
+    return this.translate(() => this.inner.listArtifacts(jobId));
+  }
+  readArtifact(jobId: string, name: string): Promise<Buffer> {
+    return this.translate(() => this.inner.readArtifact(jobId, name));
+  }
 }
 
-export async function readArtifact(config: AgentlabConfig, jobId: string, name: string): Promise<Buffer> {
-  const artifacts = await listArtifacts(config, jobId);
-  if (!artifacts.some((a) => a.name === name)) throw notFound(`job ${jobId} has no artifact ${name}`);
-  return fs.readFile(join(jobDir(config, jobId), 'artifacts', name));
+/** Asks the worker of the job's node; a job not placed on a node yet has no files anywhere. */
+class NodeRoutedJobFiles implements JobFilesReader {
+  private remote?: RemoteJobFiles;
+
+  constructor(
+    private readonly ctx: CliContext,
+    private readonly operatorApi: NonNullable<AgentlabConfig['operatorApi']>,
+  ) {}
+
+  private async remoteFor(jobId: string): Promise<RemoteJobFiles | undefined> {
+    if (this.remote) return this.remote;
+    // The query, not visibility: it is current the moment the job has a node. The operator API lives in a
+    // worker anyway, so without one there is nothing to read from.
+    const { node } = await (await this.ctx.client()).workflow.getHandle(jobId).query(describeQuery);
+    if (node === undefined) return undefined;
+    const url = this.operatorApi.urls[node];
+    if (!url) {
+      throw new CliError(
+        `job ${jobId} runs on node ${node}, which has no operatorApi.urls entry in ${this.ctx.config.source}`,
+        ExitCode.usage,
+        'config',
+      );
+    }
+    this.remote = new RemoteJobFiles(url, loadOperatorToken(this.operatorApi.tokenFile));
+    return this.remote;
+  }
+
+  async readLogFrom(jobId: string, offset: number): Promise<Buffer> {
+    return (await (await this.remoteFor(jobId))?.readLogFrom(jobId, offset)) ?? Buffer.alloc(0);
+  }
+  async listArtifacts(jobId: string): Promise<ArtifactRecord[]> {
+    return (await (await this.remoteFor(jobId))?.listArtifacts(jobId)) ?? [];
+  }
+  async readArtifact(jobId: string, name: string): Promise<Buffer> {
+    const remote = await this.remoteFor(jobId);
+    if (!remote) throw new ArtifactNotFoundError(`job ${jobId} has no artifact ${name}`);
+    return remote.readArtifact(jobId, name);
+  }
+}
+
+/** With `operatorApi.urls` configured, through the worker of the job's node; else from this machine's data dir. */
+export function jobFilesFor(ctx: CliContext): JobFilesReader {
+  const operatorApi = ctx.config.operatorApi;
+  const routed = operatorApi && Object.keys(operatorApi.urls).length > 0;
+  return new CliJobFiles(routed ? new NodeRoutedJobFiles(ctx, operatorApi) : new LocalJobFiles(ctx.config.dataDir));
 }

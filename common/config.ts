@@ -202,6 +202,18 @@ const fileSchema = z
       })
       .strict()
       .prefault({}),
+    /** Job logs and artifacts for CLIs on other machines than the worker (the embedded stack shares dataDir). */
+    operatorApi: z
+      .object({
+        /** Worker: where it serves them. Reachable by operators only; put TLS in front of it beyond a trusted LAN. */
+        listen: hostPortSchema.optional(),
+        /** Worker and CLI: the shared bearer token, one line of 32+ characters, mode 0600. */
+        tokenFile: z.string().startsWith('/', 'expected an absolute path'),
+        /** CLI: each node's operator API, e.g. { pve1: "http://pve1.internal:8846" }. */
+        urls: z.record(z.string(), z.string().url()).prefault({}),
+      })
+      .strict()
+      .optional(),
     vmidRange: z
       .object({ min: z.number().int().min(100), max: z.number().int().max(999_999_999) })
       .strict()
@@ -266,6 +278,7 @@ export interface AgentlabConfig {
     /** undefined: no reconcile Schedule. */
     reconcileIntervalMs?: number;
   };
+  operatorApi?: { listen?: string; tokenFile: string; urls: Record<string, string> };
   guestApi: {
     host: string;
     port: number;
@@ -369,6 +382,7 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
       sdkMetricsListen: file.worker.sdkMetricsListen,
       reconcileIntervalMs: file.worker.reconcileInterval === 'off' ? undefined : file.worker.reconcileInterval,
     },
+    operatorApi: file.operatorApi,
     guestApi: {
       host,
       port: Number(port),

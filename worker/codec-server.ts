@@ -1,13 +1,12 @@
 // The codec endpoint: lets the Temporal Web UI show decrypted payloads to an operator who has the key.
 // The UI sends no credentials of its own, so the endpoint's token travels in the path (`/<token>/decode`);
 // an Authorization: Bearer header works too, for other tools. CORS only for the configured UI origin.
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Payload } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { AesGcmCodec } from '../common/codec';
-import { closeServer, HttpError, readBody, send, serveJson } from './http';
+import { closeServer, HttpError, readBody, send, serveJson, tokenMatches } from './http';
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
@@ -34,21 +33,20 @@ const toJson = (p: Payload) => ({
 
 export class CodecServer {
   private server?: Server;
-  private readonly token: Buffer;
+  private readonly token: string;
 
   constructor(
     private readonly codec: AesGcmCodec,
     private readonly uiOrigin: string,
     private readonly logger: Logger,
   ) {
-    this.token = Buffer.from(codec.endpointToken());
+    this.token = codec.endpointToken();
   }
 
   private authorized(req: IncomingMessage, pathToken: string | undefined): boolean {
     const presented = pathToken ?? /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (!presented) return false;
-    const given = Buffer.from(presented);
-    return given.length === this.token.length && timingSafeEqual(given, this.token);
+    return tokenMatches(presented, this.token);
   }
 
   private cors(res: ServerResponse): void {

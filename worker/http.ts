@@ -1,5 +1,6 @@
-// What the worker's JSON HTTP servers (guest API, codec endpoint) share: bounded bodies, JSON replies,
+// What the worker's HTTP servers (guest API, codec endpoint, operator API) share: bounded bodies, JSON replies,
 // errors that carry their status, and one way to start and stop a server.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
@@ -91,3 +92,9 @@ export function serveJson(
 
 export const closeServer = (server: Server | undefined): Promise<void> =>
   new Promise((resolve) => (server ? server.close(() => resolve()) : resolve()));
+
+/** Constant-time: compares digests, so neither length nor prefix leaks through timing. */
+export function tokenMatches(presented: string, expected: string): boolean {
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  return timingSafeEqual(digest(presented), digest(expected));
+}

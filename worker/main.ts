@@ -7,6 +7,8 @@ import { createActivities } from '../activities';
 import { codecFor, dataConverter } from '../common/codec';
 import { secretsPaths } from '../common/secrets';
 import { CodecServer } from './codec-server';
+import { OperatorApi } from './operator-api';
+import { loadOperatorToken } from '../common/operator-api';
 import { DnsForwarder, hostNameservers } from './dns-forwarder';
 import { ensureReconcileSchedule } from './reconcile-schedule';
 import { LocalBackend } from '../backends/local';
@@ -76,6 +78,11 @@ async function run(): Promise<void> {
   }
   if (config.worker.backends.includes('proxmox')) backends.proxmox = createProxmoxBackend(config);
   const codec = codecFor(config); // read once: the client, the workers and the codec endpoint share it
+  // Read before anything starts: a bad token file stops the worker with the fix, not a later 401.
+  const operatorApi =
+    config.operatorApi?.listen !== undefined
+      ? new OperatorApi(config.dataDir, loadOperatorToken(config.operatorApi.tokenFile), logger)
+      : undefined;
   const client = await connectClient(config, codec);
   const activities = createActivities({ config, backends, workflowOpen: (id) => workflowOpen(client, id) });
   const { resolveProfile, ...hostActivities } = activities;
@@ -114,6 +121,10 @@ async function run(): Promise<void> {
     const [codecHost, codecPort] = config.temporal.codec!.endpointListen.split(':') as [string, string];
     await codecServer.listen(codecHost, Number(codecPort));
   }
+  if (operatorApi) {
+    const [operatorHost, operatorPort] = config.operatorApi!.listen!.split(':') as [string, string];
+    await operatorApi.listen(operatorHost, Number(operatorPort));
+  }
   const [metricsHost, metricsPort] = config.worker.metricsListen.split(':') as [string, string];
   const metricsServer = await serveMetrics(
     metrics,
@@ -141,6 +152,7 @@ async function run(): Promise<void> {
   } finally {
     await guestApi.close();
     await codecServer?.close();
+    await operatorApi?.close();
     await dnsForwarder?.close();
     metricsServer.close();
     await client.connection.close();

@@ -6,6 +6,7 @@ import type { ProxmoxBackend } from '../../backends/proxmox/backend';
 import { createProxmoxBackend } from '../../backends/proxmox/create';
 import type { AgentlabConfig } from '../../common/config';
 import { loadCodecKey } from '../../common/codec';
+import { loadOperatorToken } from '../../common/operator-api';
 import { checkKey, loadBundle, SecretsError, secretsPaths } from '../../common/secrets';
 import { connectClient } from '../../common/temporal';
 import { ExitCode } from '../errors';
@@ -180,6 +181,7 @@ async function commonChecks(config: AgentlabConfig): Promise<Check[]> {
   checks.push(secretsKeyCheck());
   checks.push(...(await bundleChecks(config)));
   checks.push(codecCheck(config));
+  checks.push(...operatorApiChecks(config));
   return checks;
 }
 
@@ -212,6 +214,21 @@ function codecCheck(config: AgentlabConfig): Check {
     return { name: 'payload codec', status: 'ok', detail: `key ${codec.keyFile}, endpoint ${codec.endpointListen}` };
   } catch (err) {
     return { name: 'payload codec', status: 'fail', detail: (err as Error).message, fix: 'see the message' };
+  }
+}
+
+/** Only when configured: a worker that serves it, or a CLI that reads through it, needs the token file. */
+function operatorApiChecks(config: AgentlabConfig): Check[] {
+  const api = config.operatorApi;
+  if (!api) return [];
+  try {
+    loadOperatorToken(api.tokenFile);
+    const serves = api.listen ? `serves on ${api.listen}` : 'not served by this host';
+    const nodes = Object.keys(api.urls);
+    const reads = nodes.length ? `, reads jobs of ${nodes.join(', ')} through it` : '';
+    return [{ name: 'operator API', status: 'ok', detail: `token ${api.tokenFile}; ${serves}${reads}` }];
+  } catch (err) {
+    return [{ name: 'operator API', status: 'fail', detail: (err as Error).message, fix: 'see the message' }];
   }
 }
 

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CliContext, resolveJobId } from '../context';
 import { ExitCode } from '../errors';
-import { listArtifacts, readArtifact, readLogFrom } from '../job-files';
+import { jobFilesFor } from '../job-files';
 import { printJson, printTable } from '../output';
 import { runAction } from '../run-action';
 
@@ -32,11 +32,12 @@ export function registerJobDataCommands(job: Command): void {
     .action(
       runAction(async (ctx, options: { follow?: boolean }, ref: string) => {
         const jobId = await resolveJobId(await ctx.client(), ref);
+        const files = jobFilesFor(ctx);
         let offset = 0;
         for (;;) {
           // Read "is it still open" before the log, so the last bytes are never missed.
           const open = options.follow ? await workflowOpen(ctx, jobId) : false;
-          const chunk = await readLogFrom(ctx.config, jobId, offset);
+          const chunk = await files.readLogFrom(jobId, offset);
           emit(ctx, offset, chunk);
           offset += chunk.length;
           if (!open) return ExitCode.ok;
@@ -53,12 +54,13 @@ export function registerJobDataCommands(job: Command): void {
     .action(
       runAction(async (ctx, options: { out?: string }, ref: string) => {
         const jobId = await resolveJobId(await ctx.client(), ref);
-        const artifacts = await listArtifacts(ctx.config, jobId);
+        const files = jobFilesFor(ctx);
+        const artifacts = await files.listArtifacts(jobId);
         if (options.out) {
           const out = resolve(options.out);
           mkdirSync(out, { recursive: true });
           for (const artifact of artifacts)
-            writeFileSync(join(out, artifact.name), await readArtifact(ctx.config, jobId, artifact.name));
+            writeFileSync(join(out, artifact.name), await files.readArtifact(jobId, artifact.name));
         }
         if (ctx.json) printJson({ jobId, artifacts, ...(options.out ? { out: resolve(options.out) } : {}) });
         else
@@ -77,7 +79,8 @@ export function registerJobDataCommands(job: Command): void {
     .action(
       runAction(async (ctx, _options, ref: string) => {
         const jobId = await resolveJobId(await ctx.client(), ref);
-        const patch = (await readArtifact(ctx.config, jobId, 'changes.patch')).toString('utf8');
+        const files = jobFilesFor(ctx);
+        const patch = (await files.readArtifact(jobId, 'changes.patch')).toString('utf8');
         if (ctx.json) printJson({ jobId, patch });
         else process.stdout.write(patch);
         return ExitCode.ok;

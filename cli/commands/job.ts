@@ -19,7 +19,7 @@ import { followJob, jobSettled } from '../follow';
 import { formatTime, printFields, printJson, printTable, progress } from '../output';
 import { runAction } from '../run-action';
 import { confirm } from '../confirm';
-import { readLogFrom } from '../job-files';
+import { jobFilesFor } from '../job-files';
 import { registerJobDataCommands } from './job-data';
 
 interface RunOptions {
@@ -215,9 +215,10 @@ export function registerJobCommands(program: Command): void {
           else process.stdout.write(request.jobId + '\n');
           return ExitCode.ok;
         }
+        const files = jobFilesFor(ctx);
         const final = await followJob(client, request.jobId, jobSettled, {
           quiet: false,
-          streamLog: ctx.json ? undefined : (offset) => readLogFrom(ctx.config, request.jobId, offset),
+          streamLog: ctx.json ? undefined : (offset) => files.readLogFrom(request.jobId, offset),
         });
         if (ctx.json) printJson(jobDocument(final));
         else {

@@ -1,0 +1,62 @@
+// Reading a job's bulk data (guest log, artifacts) from a data dir: the CLI on the worker's host and the
+// worker's operator API (for CLIs elsewhere) both read through this.
+import { existsSync, promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { jobIdSchema } from './schemas';
+
+export interface ArtifactRecord {
+  name: string;
+  size: number;
+  sha256: string;
+}
+
+export class InvalidJobIdError extends Error {
+  override name = 'InvalidJobIdError';
+}
+export class ArtifactNotFoundError extends Error {
+  override name = 'ArtifactNotFoundError';
+}
+
+/** What `job logs`, `job artifacts` and `job diff` read, wherever the files are. */
+export interface JobFilesReader {
+  /** The log from `offset` to its current end (empty when there is nothing new, or no log yet). */
+  readLogFrom(jobId: string, offset: number): Promise<Buffer>;
+  listArtifacts(jobId: string): Promise<ArtifactRecord[]>;
+  readArtifact(jobId: string, name: string): Promise<Buffer>;
+}
+
+export class LocalJobFiles implements JobFilesReader {
+  constructor(private readonly dataDir: string) {}
+
+  dir(jobId: string): string {
+    if (!jobIdSchema.safeParse(jobId).success) throw new InvalidJobIdError(`job id "${jobId}" is not valid`);
+    return join(this.dataDir, 'jobs', jobId);
+  }
+
+  async readLogFrom(jobId: string, offset: number, maxBytes = Infinity): Promise<Buffer> {
+    const handle = await fs.open(join(this.dir(jobId), 'agent.log'), 'r').catch(() => undefined);
+    if (!handle) return Buffer.alloc(0);
+    try {
+      const { size } = await handle.stat();
+      if (size <= offset) return Buffer.alloc(0);
+      const chunk = Buffer.alloc(Math.min(size - offset, maxBytes));
+      await handle.read(chunk, 0, chunk.length, offset);
+      return chunk;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async listArtifacts(jobId: string): Promise<ArtifactRecord[]> {
+    const index = join(this.dir(jobId), 'artifacts', 'index.json');
+    if (!existsSync(index)) return [];
+    return Object.values(JSON.parse(await fs.readFile(index, 'utf8')) as Record<string, ArtifactRecord>);
+  }
+
+  /** Only a name the index lists: the index is the allowlist, so no path of the caller's is ever opened. */
+  async readArtifact(jobId: string, name: string): Promise<Buffer> {
+    const artifact = (await this.listArtifacts(jobId)).find((a) => a.name === name);
+    if (!artifact) throw new ArtifactNotFoundError(`job ${jobId} has no artifact ${name}`);
+    return fs.readFile(join(this.dir(jobId), 'artifacts', artifact.name));
+  }
+}
