@@ -61,14 +61,25 @@ function secretValues(secrets) {
   return unique.sort((a, b) => b.length - a.length); // the longest first, so a value inside another goes too
 }
 
-function redactText(text) {
-  let out = String(text);
-  for (const value of redactValues) {
-    out = out.split(value).join(REDACTED);
-    const quoted = JSON.stringify(value).slice(1, -1); // as it appears inside a JSON string
-    if (quoted !== value) out = out.split(quoted).join(REDACTED);
+/** The forms of a value that are redacted: the value itself, and as it appears inside a JSON string. */
+function valueForms(value) {
+  const quoted = JSON.stringify(value).slice(1, -1);
+  return quoted !== value ? [value, quoted] : [value];
+}
+
+/** Replaces every needle, in order (the longest values come first); returns the text and how many went. */
+function replaceNeedles(text, needles) {
+  let count = 0;
+  for (const needle of needles) {
+    const parts = text.split(needle);
+    count += parts.length - 1;
+    text = parts.join(REDACTED);
   }
-  return out;
+  return { text, count };
+}
+
+function redactText(text) {
+  return replaceNeedles(String(text), redactValues.flatMap(valueForms)).text;
 }
 
 /**
