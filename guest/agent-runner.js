@@ -61,14 +61,107 @@ function secretValues(secrets) {
   return unique.sort((a, b) => b.length - a.length); // the longest first, so a value inside another goes too
 }
 
-function redactText(text) {
-  let out = String(text);
-  for (const value of redactValues) {
-    out = out.split(value).join(REDACTED);
-    const quoted = JSON.stringify(value).slice(1, -1); // as it appears inside a JSON string
-    if (quoted !== value) out = out.split(quoted).join(REDACTED);
+/** The forms of a value that are redacted: the value itself, and as it appears inside a JSON string. */
+function valueForms(value) {
+  const quoted = JSON.stringify(value).slice(1, -1);
+  return quoted !== value ? [value, quoted] : [value];
+}
+
+/** Replaces every needle, in order (the longest values come first); returns the text and how many went. */
+function replaceNeedles(text, needles) {
+  let count = 0;
+  for (const needle of needles) {
+    const parts = text.split(needle);
+    count += parts.length - 1;
+    text = parts.join(REDACTED);
   }
-  return out;
+  return { text, count };
+}
+
+function redactText(text) {
+  return replaceNeedles(String(text), redactValues.flatMap(valueForms)).text;
+}
+
+/**
+ * Redacts the agent's patch before it reaches the disk. Works on bytes (a latin1 string holds one
+ * byte per character), since files need not be UTF-8. A multi-line value in a patch is a run of
+ * lines, each after its "+", "-" or " ": it becomes as many [REDACTED] lines with the same
+ * prefixes, so the hunk's line counts stay right. The blob ids of a file that had a value replaced
+ * hash its clear content, so its index line goes. A binary file is base85 in the patch, where no
+ * value can be found: one whose old or new content holds a value (also as UTF-16, which git takes
+ * for binary) is left out and listed.
+ */
+async function redactPatch(patch, repoDir) {
+  if (redactValues.length === 0) return { patch, redactions: 0, withheld: [] };
+  const bytes = (s) => Buffer.from(s, 'utf8').toString('latin1');
+  const lineRun = (value) =>
+    new RegExp(
+      bytes(value)
+        .split('\n')
+        .map((line) => line.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+        .join('\n[-+ ]'),
+      'g',
+    );
+  const needles = redactValues.map((value) => ({
+    forms: valueForms(value).map(bytes),
+    run: value.includes('\n') ? lineRun(value) : null,
+  }));
+  const redactSection = (section) => {
+    let text = section;
+    let count = 0;
+    for (const { forms, run } of needles) {
+      const replaced = replaceNeedles(text, forms);
+      text = replaced.text;
+      count += replaced.count;
+      if (run)
+        text = text.replace(run, (match) => {
+          count++;
+          return match
+            .split('\n')
+            .map((line, i) => (i > 0 ? line[0] : '') + REDACTED)
+            .join('\n');
+        });
+    }
+    return { text, count };
+  };
+  const binaryForms = redactValues.flatMap((value) => [
+    ...valueForms(value).map(bytes),
+    Buffer.from(value, 'utf16le').toString('latin1'),
+  ]);
+  const blobsHoldValue = async (ids) => {
+    for (const id of ids.filter((id) => !/^0+$/.test(id))) {
+      const blob = (await git(['cat-file', 'blob', id], { cwd: repoDir, buffer: true })).toString('latin1');
+      if (binaryForms.some((form) => blob.includes(form))) return true;
+    }
+    return false;
+  };
+  let redactions = 0;
+  const withheld = [];
+  const kept = [];
+  // Every file's section starts a line with "diff --git ": patch content lines never do (they start
+  // with a +, - or space, and base85 has no space).
+  for (const section of patch.toString('latin1').split(/(?<=\n)(?=diff --git )/)) {
+    const binary = section.includes('\nGIT binary patch\n') && /\nindex ([0-9a-f]+)\.\.([0-9a-f]+)/.exec(section);
+    if (binary && (await blobsHoldValue(binary.slice(1)))) {
+      withheld.push(redactText(sectionPath(section))); // its name may hold a value too
+      continue;
+    }
+    const { text, count } = redactSection(section);
+    redactions += count;
+    kept.push(count > 0 ? text.replace(/\nindex [^\n]*/, '') : section);
+  }
+  if (redactions === 0 && withheld.length === 0) return { patch, redactions, withheld };
+  return { patch: Buffer.from(kept.join(''), 'latin1'), redactions, withheld };
+}
+
+/** The path a file's section is about, as git writes it (quoted if git quoted it). */
+function sectionPath(section) {
+  const renamed = /\nrename to ([^\n]*)/.exec(section);
+  if (renamed) return Buffer.from(renamed[1], 'latin1').toString('utf8');
+  const header = section.slice('diff --git '.length, section.indexOf('\n')); // "a/P b/P" or '"a/P" "b/P"'
+  const second = header.slice((header.length + 1) / 2);
+  const name = second.startsWith('"') ? `"${second.slice(3)}` : second.slice(2);
+  return Buffer.from(name, 'latin1').toString('utf8');
 }
 
 /**
@@ -443,18 +536,18 @@ function gitEnv() {
 
 /**
  * Runs git without blocking the event loop (logs keep shipping while a big clone runs). Resolves
- * with stdout (or nothing when stdout goes to `stdoutFd`); rejects with the tail of git's stderr.
+ * with stdout as text (a Buffer with `buffer`); rejects with the tail of git's stderr.
  */
-function git(args, { cwd, stdoutFd } = {}) {
+function git(args, { cwd, buffer } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn('git', [...GIT_SAFETY, ...args], {
       cwd,
       env: gitEnv(),
-      stdio: ['ignore', stdoutFd === undefined ? 'pipe' : stdoutFd, 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     const out = [];
     let err = '';
-    if (child.stdout) child.stdout.on('data', (d) => out.push(d));
+    child.stdout.on('data', (d) => out.push(d));
     child.stderr.on('data', (d) => {
       err = (err + d.toString('utf8')).slice(-64 * 1024);
     });
@@ -465,7 +558,7 @@ function git(args, { cwd, stdoutFd } = {}) {
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      if (code === 0) return resolve(Buffer.concat(out).toString('utf8'));
+      if (code === 0) return resolve(buffer ? Buffer.concat(out) : Buffer.concat(out).toString('utf8'));
       const tail = err.trim().split('\n').slice(-GIT_ERROR_LINES).join('\n');
       const how = signal ? `was killed by ${signal}` : `failed (exit ${code})`;
       reject(new GitError(`git ${args[0]} ${how}${tail ? `: ${tail}` : ''}`));
@@ -825,21 +918,23 @@ class Runner {
     fs.rmSync(path.join(this.repoDir, '.git', 'info', 'attributes'), { force: true });
   }
 
+  /** Writes changes.patch, redacted in memory first (a clear copy never reaches the disk). */
   async collectChanges(baseCommit) {
     this.sanitizeRepoConfig();
     await git(['add', '-A'], { cwd: this.repoDir });
-    const tmp = `${this.files.patch}.tmp`;
-    const fd = fs.openSync(tmp, 'w', 0o644);
-    try {
-      await git(['diff', '--cached', '--binary', '--no-color', '--no-ext-diff', '--no-textconv', baseCommit, '--'], {
-        cwd: this.repoDir,
-        stdoutFd: fd,
-      });
-    } finally {
-      fs.closeSync(fd);
+    const diff = await git(
+      ['diff', '--cached', '--binary', '--no-color', '--no-ext-diff', '--no-textconv', baseCommit, '--'],
+      { cwd: this.repoDir, buffer: true },
+    );
+    const { patch, redactions, withheld } = await redactPatch(diff, this.repoDir);
+    writeFileAtomic(this.files.patch, patch, 0o644);
+    if (redactions > 0 || withheld.length > 0) {
+      const line = patchRedactionSummary(redactions, withheld.length);
+      this.appendLog(`${line}${withheld.length ? `: ${withheld.join(', ')}` : ''}`);
+      log('warn', line, { withheld });
     }
-    fs.renameSync(tmp, this.files.patch);
-    return (await git(['rev-parse', 'HEAD'], { cwd: this.repoDir })).trim();
+    const headCommit = (await git(['rev-parse', 'HEAD'], { cwd: this.repoDir })).trim();
+    return { headCommit, patchRedactions: redactions, patchFilesWithheld: withheld };
   }
 
   /** Everything from the clone to the agent's changes; returns the outcome (never throws for job problems). */
@@ -896,14 +991,14 @@ class Runner {
     log('info', 'agent finished', { exitCode: code, timedOut });
 
     heartbeat.set('collecting');
-    let headCommit;
+    let changes;
     try {
-      headCommit = await this.collectChanges(agent.baseCommit);
+      changes = await this.collectChanges(agent.baseCommit);
     } catch (err) {
       const how = timedOut ? 'timed out' : `exited with code ${code}`;
       return failure(`the agent ${how}, but collecting its changes failed: ${err.message}`, { durationSeconds });
     }
-    const outcome = { exitCode: code, durationSeconds, baseCommit: agent.baseCommit, headCommit };
+    const outcome = { exitCode: code, durationSeconds, baseCommit: agent.baseCommit, ...changes };
     if (timedOut)
       return { ...outcome, status: 'TIMEOUT', exitCode: 124, message: `agent timed out after ${timeoutSeconds}s` };
     if (code === 124) return { ...outcome, status: 'TIMEOUT', message: 'agent exited with code 124 (timed out)' };
@@ -921,7 +1016,15 @@ class Runner {
    */
   async report(api, shipper, heartbeat, outcome) {
     heartbeat.set('uploading');
-    let result = { status: outcome.status, exitCode: outcome.exitCode, message: redactText(outcome.message) };
+    const patchRedactions = outcome.patchRedactions || 0;
+    const patchFilesWithheld = outcome.patchFilesWithheld || [];
+    // The operator sees the message in `job show`: a patch that will not apply as is must say so there.
+    const message = redactText(
+      patchRedactions > 0 || patchFilesWithheld.length > 0
+        ? `${outcome.message}; ${patchRedactionSummary(patchRedactions, patchFilesWithheld.length)}`
+        : outcome.message,
+    );
+    let result = { status: outcome.status, exitCode: outcome.exitCode, message };
     const fail = (message) => {
       log('error', message);
       this.appendLog(message);
@@ -937,7 +1040,9 @@ class Runner {
           durationSeconds: outcome.durationSeconds,
           baseCommit: outcome.baseCommit,
           headCommit: outcome.headCommit,
-          message: redactText(outcome.message),
+          message,
+          patchRedactions,
+          patchFilesWithheld,
         },
         null,
         2,
@@ -1021,6 +1126,19 @@ class Runner {
 }
 
 const seconds = (ms) => Math.round(ms / 100) / 10;
+
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** One sentence for the log and the result message; the paths go only to the log and report.json. */
+function patchRedactionSummary(redactions, withheld) {
+  const parts = [];
+  if (redactions > 0)
+    parts.push(
+      `${plural(redactions, 'secret value')} replaced with ${REDACTED}, so it will not apply as written at those places`,
+    );
+  if (withheld > 0) parts.push(`${plural(withheld, 'binary file')} holding a secret left out`);
+  return `changes.patch: ${parts.join('; ')}`;
+}
 
 /** `--redact VALUES_FILE`: the filter between the agent and its log (see REDACTING_AGENT_WRAPPER). */
 async function redactMain(valuesFile) {

@@ -623,6 +623,120 @@ describe('guest agent-runner', () => {
     expect(box.host.logText).not.toContain('PRIVATE KEY');
     expect(readdirSync(box.secretsDir!)).toEqual(['claim.json']);
   });
+
+  test('secrets the agent writes into files: the patch says [REDACTED] instead, the report counts, the result says so', async () => {
+    const apiKey = `sk-${randomBytes(12).toString('hex')}`;
+    const token = `ghp_${randomBytes(16).toString('hex')}`;
+    const certBody = randomBytes(30).toString('base64');
+    const cert = `-----BEGIN TEST CERT-----\n${certBody}\n-----END TEST CERT-----`;
+    // A tracked file and new ones: a value as is, a multi-line value as lines of its own, and inside JSON.
+    const agent = [
+      'printf "key=%s\\n" "$API_KEY" >> README.md',
+      'tok=$("$GIT_ASKPASS" "Password for https://example.invalid: ")',
+      'printf "token=%s\\nkey=%s caf\\351\\n" "$tok" "$API_KEY" > creds.txt', // not UTF-8: bytes pass as they are
+      'printf "%s\\n" "$CERT" > cert.pem',
+      `printf "%s\\n" ${sh(JSON.stringify({ cert }))} > settings.json`,
+    ].join('\n');
+    const secrets: GuestSecrets = { env: { API_KEY: apiKey, CERT: cert }, git: { username: 'robot', token } };
+    const box = sandbox({ repo: origin, task: 'leak', agentCommand: agent }, { secrets });
+
+    expect((await runToEnd(box)).code).toBe(0);
+    expect(readFileSync(join(box.repoDir, 'creds.txt'), 'latin1')).toBe(`token=${token}\nkey=${apiKey} caf\xe9\n`);
+    const bytes = box.host.artifacts.get('changes.patch')!;
+    expect(bytes.includes(Buffer.from('+token=[REDACTED]\n+key=[REDACTED] caf\xe9\n', 'latin1'))).toBe(true);
+    const patch = bytes.toString('utf8');
+    for (const value of [apiKey, token, certBody, JSON.stringify(cert)]) expect(patch).not.toContain(value);
+    expect(patch).toContain('+++ b/README.md\n@@ -1 +1,2 @@\n # hello\n+key=[REDACTED]\n');
+    // Line by line, so the hunk keeps its line count.
+    expect(patch).toContain('+++ b/cert.pem\n@@ -0,0 +1,3 @@\n+[REDACTED]\n+[REDACTED]\n+[REDACTED]\n');
+    expect(patch).toContain('+{"cert":"[REDACTED]"}\n');
+    // The blob ids of a redacted file hash its clear content: they are not in the patch.
+    expect(patch).not.toContain(git(box.repoDir, 'rev-parse', ':creds.txt').slice(0, 7));
+    expect(patch).toContain('diff --git a/creds.txt b/creds.txt\nnew file mode 100644\n--- /dev/null\n');
+    // Only added lines were redacted here: the hunks stay well-formed and apply, writing [REDACTED].
+    const check = join(tmp, 'apply-check-redacted');
+    git(tmp, 'clone', '--quiet', origin, check);
+    execFileSync('git', ['apply', '-'], { cwd: check, input: bytes });
+    expect(readFileSync(join(check, 'cert.pem'), 'utf8')).toBe('[REDACTED]\n[REDACTED]\n[REDACTED]\n');
+
+    const summary =
+      'changes.patch: 5 secret values replaced with [REDACTED], so it will not apply as written at those places';
+    expect(JSON.parse(box.host.artifacts.get('report.json')!.toString('utf8'))).toMatchObject({
+      patchRedactions: 5,
+      patchFilesWithheld: [],
+    });
+    expect(box.host.results).toEqual([
+      { status: 'COMPLETED', exitCode: 0, message: `agent exited with code 0; ${summary}` },
+    ]);
+    expect(box.host.logText).toBe(`agent-runner: ${summary}\n`);
+    // No clear copy of the patch (or anything else) was left on the guest's disk.
+    expect(readFileSync(join(box.stateDir, 'changes.patch')).equals(bytes)).toBe(true);
+    for (const name of readdirSync(box.stateDir)) {
+      const text = readFileSync(join(box.stateDir, name), 'utf8');
+      for (const value of [apiKey, token, certBody])
+        expect({ name, leaks: text.includes(value) }).toEqual({ name, leaks: false });
+    }
+  });
+
+  test("secrets the agent does not write: the patch is byte for byte git's, still applies, and counts 0", async () => {
+    const secrets: GuestSecrets = {
+      env: { API_KEY: `sk-${randomBytes(12).toString('hex')}` },
+      git: { token: 'ghp_unused-token' },
+    };
+    const agent = `${sh(SCRIPTED_AGENT)} && printf 'bin\\000ary' > data.bin && printf 'caf\\351\\n' > latin1.txt`;
+    const box = sandbox({ repo: origin, task: 'no leak', agentCommand: agent }, { secrets });
+
+    expect((await runToEnd(box)).code).toBe(0);
+    const patch = box.host.artifacts.get('changes.patch')!;
+    const own = execFileSync(
+      'git',
+      ['diff', '--cached', '--binary', '--no-color', '--no-ext-diff', '--no-textconv', originHead, '--'],
+      { cwd: box.repoDir },
+    );
+    expect(patch.toString('utf8')).toContain('GIT binary patch');
+    expect(patch.equals(own)).toBe(true);
+    const check = join(tmp, 'apply-check-secrets');
+    git(tmp, 'clone', '--quiet', origin, check);
+    execFileSync('git', ['apply', '--check', '-'], { cwd: check, input: patch });
+    expect(JSON.parse(box.host.artifacts.get('report.json')!.toString('utf8'))).toMatchObject({
+      patchRedactions: 0,
+      patchFilesWithheld: [],
+    });
+    expect(box.host.results).toEqual([{ status: 'COMPLETED', exitCode: 0, message: 'agent exited with code 0' }]);
+    expect(box.host.logText).toBe(scriptedOutput(box, 'no leak'));
+  });
+
+  test('a binary file holding a secret is left out of the patch (base85 hides it from search) and listed', async () => {
+    const apiKey = `sk-${randomBytes(12).toString('hex')}`;
+    const agent = [
+      'printf "bin\\000%s" "$API_KEY" > secret.bin',
+      `printf %s "$API_KEY" | sed 's/./&\\n/g' | tr '\\n' '\\000' > utf16.txt`, // UTF-16LE: git takes it for binary
+      "printf 'bin\\000ary' > plain.bin",
+      'echo changed >> README.md',
+    ].join('\n');
+    const box = sandbox({ repo: origin, task: 'x', agentCommand: agent }, { secrets: { env: { API_KEY: apiKey } } });
+
+    expect((await runToEnd(box)).code).toBe(0);
+    const patch = box.host.artifacts.get('changes.patch')!.toString('utf8');
+    expect(patch).not.toContain('secret.bin');
+    expect(patch).not.toContain('utf16.txt');
+    expect(patch).toContain('diff --git a/plain.bin b/plain.bin');
+    expect(patch).toContain('+changed');
+    const check = join(tmp, 'apply-check-binary');
+    git(tmp, 'clone', '--quiet', origin, check);
+    execFileSync('git', ['apply', '--check', '-'], { cwd: check, input: patch }); // the rest still applies
+
+    const summary = 'changes.patch: 2 binary files holding a secret left out';
+    expect(JSON.parse(box.host.artifacts.get('report.json')!.toString('utf8'))).toMatchObject({
+      patchRedactions: 0,
+      patchFilesWithheld: ['secret.bin', 'utf16.txt'],
+    });
+    expect(box.host.results).toEqual([
+      { status: 'COMPLETED', exitCode: 0, message: `agent exited with code 0; ${summary}` },
+    ]);
+    expect(box.host.logText).toBe(`agent-runner: ${summary}: secret.bin, utf16.txt\n`);
+  });
+
   test("git config the agent leaves behind (clean filter, external diff) never runs in the runner's git", async () => {
     const agent = [
       'git config filter.evil.clean "touch ../pwned-by-filter; cat"',
