@@ -140,6 +140,8 @@ describe('local backend isolation', () => {
         { name: 'internetByName', host: 'internet.example.test', port: 80 },
         { name: 'dnsViaGateway', dnsServer: GATEWAY, resolve: 'internet.example.test' },
         { name: 'dnsViaLan', dnsServer: OUTSIDE_HOSTS.lan10, resolve: 'internet.example.test' },
+        { name: 'dnsTcpViaGateway', dnsServer: GATEWAY, resolve: 'internet.example.test', tcp: true },
+        { name: 'dnsTcpViaLan', dnsServer: OUTSIDE_HOSTS.lan10, resolve: 'internet.example.test', tcp: true },
       ],
     };
     const run = await cli([
@@ -180,6 +182,9 @@ describe('local backend isolation', () => {
     expect(results.get('internetByName')).toMatchObject({ ok: true, body: `hello from ${OUTSIDE_HOSTS.internet}` });
     expect(results.get('dnsViaGateway')).toMatchObject({ ok: true, addresses: [OUTSIDE_HOSTS.internet] });
     expect(results.get('dnsViaLan')).toMatchObject({ ok: false });
+    // Over TCP too (what resolvers fall back to for answers too large for UDP).
+    expect(results.get('dnsTcpViaGateway')).toMatchObject({ ok: true, addresses: [OUTSIDE_HOSTS.internet] });
+    expect(results.get('dnsTcpViaLan')).toMatchObject({ ok: false });
     // The peer really was up and serving (from the host side), so its failure above is the policy.
     const fromHost = await net.execIn(net.host, 'curl', ['-s', '--max-time', '3', `http://${peerAddress}:8080/`]);
     expect(fromHost.stdout).toBe('peer sandbox');

@@ -1,7 +1,9 @@
-// DNS for isolated sandboxes: a UDP forwarder on the bridge's gateway. Sandboxes may not reach a LAN
-// resolver (private ranges are dropped) nor the host's loopback stub (127.0.0.53 is their own loopback),
-// so their resolv.conf names the gateway and this relays each query to the configured upstreams.
+// DNS for isolated sandboxes: a forwarder on the bridge's gateway, UDP and TCP (answers too large for UDP
+// come back truncated and resolvers retry over TCP). Sandboxes may not reach a LAN resolver (private
+// ranges are dropped) nor the host's loopback stub (127.0.0.53 is their own loopback), so their
+// resolv.conf names the gateway and this relays each query to the configured upstreams.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { connect, createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { inSubnet } from '../common/ipv4';
@@ -9,6 +11,8 @@ import { inSubnet } from '../common/ipv4';
 const MAX_QUERY_BYTES = 4096;
 const UPSTREAM_TIMEOUT_MS = 2000;
 const MAX_IN_FLIGHT = 256;
+const MAX_TCP_CONNECTIONS = 64;
+const TCP_IDLE_MS = 10_000;
 
 /** IPv4 nameservers of the host's resolv.conf (the default upstreams): the host can reach them. */
 export function hostNameservers(file = '/etc/resolv.conf'): string[] {
@@ -24,8 +28,17 @@ export function hostNameservers(file = '/etc/resolv.conf'): string[] {
     .filter((address): address is string => address !== undefined);
 }
 
+/** A DNS message as TCP carries it: its length first. */
+function frame(message: Buffer): Buffer {
+  const length = Buffer.alloc(2);
+  length.writeUInt16BE(message.length);
+  return Buffer.concat([length, message]);
+}
+
 export class DnsForwarder {
   private socket?: Socket;
+  private tcpServer?: Server;
+  private readonly tcpClients = new Set<TcpSocket>();
   private inFlight = 0;
 
   constructor(
@@ -43,6 +56,69 @@ export class DnsForwarder {
       socket.bind(this.options.port ?? 53, this.options.listenHost, () => resolve());
     });
     this.socket = socket;
+
+    const tcpServer = createServer((client) => this.relayTcp(client));
+    tcpServer.maxConnections = MAX_TCP_CONNECTIONS;
+    tcpServer.on('error', (err) => this.logger.error({ err }, 'DNS forwarder (TCP) error'));
+    await new Promise<void>((resolve, reject) => {
+      tcpServer.once('error', reject);
+      tcpServer.listen(this.options.port ?? 53, this.options.listenHost, () => resolve());
+    });
+    this.tcpServer = tcpServer;
+  }
+
+  /**
+   * DNS over TCP: each message is framed by a two-byte length. Every query from the sandbox is checked and
+   * asked on its own (so only DNS-sized messages reach an upstream, and a dead upstream is skipped).
+   */
+  private relayTcp(client: TcpSocket): void {
+    this.tcpClients.add(client);
+    client.once('close', () => this.tcpClients.delete(client));
+    client.setTimeout(TCP_IDLE_MS, () => client.destroy());
+    client.on('error', () => client.destroy());
+    if (!inSubnet(client.remoteAddress?.replace(/^::ffff:/, '') ?? '', this.options.subnet))
+      return void client.destroy();
+    let pending = Buffer.alloc(0);
+    let answering = Promise.resolve();
+    client.on('data', (data: Buffer) => {
+      pending = Buffer.concat([pending, data]);
+      while (pending.length >= 2) {
+        const length = pending.readUInt16BE(0);
+        if (length < 12 || length > MAX_QUERY_BYTES) return void client.destroy();
+        if (pending.length < 2 + length) break;
+        const query = pending.subarray(2, 2 + length);
+        pending = pending.subarray(2 + length);
+        // Answers go back in the order the queries came.
+        answering = answering.then(async () => {
+          for (const upstream of this.options.upstreams) {
+            const answer = await this.askTcp(upstream, query);
+            if (answer) return void (client.writable && client.write(frame(answer)));
+          }
+        });
+      }
+    });
+  }
+
+  private askTcp(upstream: string, query: Buffer): Promise<Buffer | undefined> {
+    return new Promise((resolve) => {
+      const socket = connect({ host: upstream, port: 53 });
+      let received = Buffer.alloc(0);
+      const done = (answer?: Buffer) => {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(answer);
+      };
+      const timer = setTimeout(() => done(), UPSTREAM_TIMEOUT_MS);
+      socket.on('error', () => done());
+      socket.on('close', () => done());
+      socket.on('connect', () => socket.write(frame(query)));
+      socket.on('data', (data: Buffer) => {
+        received = Buffer.concat([received, data]);
+        if (received.length < 2 || received.length < 2 + received.readUInt16BE(0)) return;
+        const answer = received.subarray(2, 2 + received.readUInt16BE(0));
+        done(answer.length >= 12 && answer.readUInt16BE(0) === query.readUInt16BE(0) ? answer : undefined);
+      });
+    });
   }
 
   /** Only sandboxes on the bridge are served; each query tries the upstreams in order. */
@@ -83,7 +159,9 @@ export class DnsForwarder {
     });
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => (this.socket ? this.socket.close(() => resolve()) : resolve()));
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => (this.socket ? this.socket.close(() => resolve()) : resolve()));
+    for (const client of this.tcpClients) client.destroy(); // else close() waits for their idle timeout
+    await new Promise<void>((resolve) => (this.tcpServer ? this.tcpServer.close(() => resolve()) : resolve()));
   }
 }
