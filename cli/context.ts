@@ -8,7 +8,7 @@ import { loadConfig, type AgentlabConfig } from '../common/config';
 import { SearchAttributes } from '../common/contract';
 import type { JobStatus, SandboxState } from '../common/states';
 import { connectClient } from '../common/temporal';
-import { notFound } from './errors';
+import { notFound, rejected } from './errors';
 
 export class CliContext {
   private configCache?: AgentlabConfig;
@@ -130,4 +130,17 @@ export async function resolveJobId(client: Client, ref: string): Promise<string>
   const match = running[0] ?? (await listJobs(client, `AgentlabVmid = ${vmid}`, 1))[0];
   if (!match) throw notFound(`no sandbox with VMID ${vmid}`);
   return match.jobId;
+}
+
+/** A closed workflow answers no messages: say what state it ended in instead of a gRPC error. */
+export async function liveHandle(ctx: CliContext, ref: string) {
+  const client = await ctx.client();
+  const jobId = await resolveJobId(client, ref);
+  const handle = client.workflow.getHandle(jobId);
+  const execution = await handle.describe();
+  if (execution.status.name !== 'RUNNING') {
+    const state = execution.typedSearchAttributes.get(SearchAttributes.state) as SandboxState | undefined;
+    throw rejected(`sandbox of job ${jobId} is ${state ?? 'gone'}: its workflow has ended (${execution.status.name})`);
+  }
+  return handle;
 }

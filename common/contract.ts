@@ -100,6 +100,8 @@ export interface JobDescription {
   timeline: TimelineEntry[];
   /** How many times this sandbox's workflow continued as new (its history was handed to a fresh run). */
   continuedRuns?: number;
+  /** User snapshots, oldest first (`sandbox snapshot save`). */
+  snapshots: SnapshotRecord[];
 }
 
 /**
@@ -133,6 +135,8 @@ export interface JobStateSnapshot {
   cleanSnapshotError?: string;
   exitCode?: number | null;
   message?: string;
+  /** Absent in hand-overs from before user snapshots existed. */
+  snapshots?: SnapshotRecord[];
 }
 
 export interface JobOutcome {
@@ -174,11 +178,31 @@ export const stopUpdate = defineUpdate<{ state: SandboxState }, []>('stop');
 export const startUpdate = defineUpdate<{ state: SandboxState }, []>('start');
 /** Stop → roll back to the `clean` snapshot → STOPPED → with `restart`, boot as `start` does. */
 export const revertUpdate = defineUpdate<{ state: SandboxState }, [{ force: boolean; restart: boolean }]>('revert');
+/** Saves a user snapshot of the sandbox's disks (STOPPED, or with `force` a live VM). */
+export const snapshotUpdate = defineUpdate<{ snapshot: SnapshotRecord }, [{ name: string; force: boolean }]>(
+  'snapshot',
+);
+/** Rolls the sandbox back to one of its user snapshots; like revert, it is STOPPED after, or booted with `restart`. */
+export const restoreUpdate = defineUpdate<
+  { state: SandboxState },
+  [{ name: string; force: boolean; restart: boolean }]
+>('restore');
 export const reportResultSignal = defineSignal<[JobResult]>('reportResult');
 
 export const MEMO_TASK_SUMMARY_LENGTH = 120;
 /** The snapshot taken right after first boot; `revert` rolls the sandbox back to it. */
 export const CLEAN_SNAPSHOT = 'clean';
+/** A user snapshot's name: what Proxmox accepts (a letter, then letters, digits, "_" and "-"; 40 at most). */
+export const USER_SNAPSHOT_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,39}$/;
+/** Names a user may not take: `clean` is revert's, `current` is Proxmox's own. */
+export const RESERVED_SNAPSHOT_NAMES: readonly string[] = [CLEAN_SNAPSHOT, 'current'];
+
+export interface SnapshotRecord {
+  name: string;
+  at: number;
+  /** The sandbox's state when it was taken (a live one only with --force). */
+  state: SandboxState;
+}
 
 /** Failure types the activities raise and the workflow's retry policies read: one list for both sides. */
 export const PERMANENT_ERROR_TYPES = ['PermanentBackendError', 'InvalidProfile'];

@@ -18,12 +18,14 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['COMPLETED', 'FAILED', 'TIMEOUT', 'CANCELLED'];
 export const isTerminalJobStatus = (status: JobStatus): boolean => TERMINAL_JOB_STATUSES.includes(status);
 
-export type SandboxOperation = 'show' | 'logs' | 'destroy' | 'renew' | 'start' | 'stop' | 'revert';
+export type SandboxOperation =
+  'show' | 'logs' | 'destroy' | 'renew' | 'start' | 'stop' | 'revert' | 'snapshot' | 'restore';
 
 /**
  * The seed's table. `stop` and `revert` are not in the seed's table but its daemon allowed stop from
  * READY and RUNNING, and revert (to the `clean` snapshot) wherever a VM exists and is not booting;
- * we keep both. `destroy` in any other live state needs `--force`.
+ * we keep both. `destroy` in any other live state needs `--force`. User snapshots (`snapshot` saves one,
+ * `restore` rolls back to one) need STOPPED, as in the original system, or `--force` on a live VM.
  */
 const ALLOWED: Record<SandboxState, readonly SandboxOperation[]> = {
   REQUESTED: ['show', 'logs'],
@@ -31,7 +33,7 @@ const ALLOWED: Record<SandboxState, readonly SandboxOperation[]> = {
   BOOTING: ['show', 'logs'],
   READY: ['show', 'logs', 'destroy', 'stop', 'revert'],
   RUNNING: ['show', 'logs', 'destroy', 'renew', 'stop', 'revert'],
-  STOPPED: ['show', 'logs', 'start', 'destroy', 'revert'],
+  STOPPED: ['show', 'logs', 'start', 'destroy', 'revert', 'snapshot', 'restore'],
   TIMEOUT: ['show', 'logs'],
   DESTROYED: ['show'],
   FAILED: ['show', 'logs'],
@@ -42,6 +44,8 @@ const FORCE_ALLOWED: Partial<Record<SandboxState, readonly SandboxOperation[]>> 
   REQUESTED: ['destroy'],
   PROVISIONING: ['destroy'],
   BOOTING: ['destroy'],
+  READY: ['snapshot', 'restore'],
+  RUNNING: ['snapshot', 'restore'],
   TIMEOUT: ['destroy'],
   FAILED: ['destroy'],
 };

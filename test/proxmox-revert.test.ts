@@ -123,6 +123,27 @@ test('sandbox new takes the clean snapshot; revert --no-restart rolls back to ST
   expect(pve.sim.vm(vmid)).toBeUndefined(); // the snapshot went with the VM
 });
 
+test('user snapshots on Proxmox: save on a STOPPED VM, restore rolls the disk back to it', async () => {
+  const { vmid } = await newSandbox('sbx-user-snap');
+  const vm = pve.sim.vm(vmid!)!;
+  expect((await pve.stack.cli(['sandbox', 'stop', 'sbx-user-snap'])).code).toBe(0);
+  vm.config.cores = '3';
+  expect((await pve.stack.cli(['sandbox', 'snapshot', 'save', 'sbx-user-snap', 'three-cores'])).code).toBe(0);
+  expect([...vm.snapshots!.keys()]).toEqual(['clean', 'three-cores']);
+  expect(vm.snapshots!.get('three-cores')!.vmstate).toBe(false);
+  expect(tasks('qmsnapshot', vmid!).map((t) => t.exitstatus)).toEqual(['OK', 'OK']);
+
+  vm.config.cores = '7';
+  const restored = await pve.stack.cli(['sandbox', 'snapshot', 'restore', 'sbx-user-snap', 'three-cores', '--yes']);
+  expect(restored.code).toBe(0);
+  expect(vm.config.cores).toBe('3');
+  expect(vm.config.parent).toBe('three-cores');
+  expect(tasks('qmrollback', vmid!).map((t) => t.exitstatus)).toEqual(['OK']);
+  expect(await pve.stack.describe('sbx-user-snap')).toMatchObject({ state: 'STOPPED' });
+  await destroy('sbx-user-snap');
+  expect(pve.sim.vm(vmid!)).toBeUndefined();
+});
+
 test("revert is refused with the table's message in PROVISIONING and while a job runs unless --force, changing nothing", async () => {
   pve.sim.state.latency.linkedCloneMs = 4000;
   try {

@@ -39,4 +39,19 @@ describe('allowed operations', () => {
     expect(operationRejection('RUNNING', 'stop', { jobRunning: true })).toBeUndefined();
     expect(operationRejection('RUNNING', 'destroy', { jobRunning: true })).toBeUndefined();
   });
+
+  test('user snapshots: save and restore in STOPPED, on a live sandbox only with --force', () => {
+    expect(statesAllowing('snapshot')).toEqual(['STOPPED']);
+    expect(statesAllowing('restore')).toEqual(['STOPPED']);
+    for (const operation of ['snapshot', 'restore'] as const) {
+      expect(operationRejection('RUNNING', operation)).toBe(
+        `cannot ${operation} sandbox in state RUNNING: ${operation} is allowed only in STOPPED; use --force to override`,
+      );
+      expect(operationRejection('READY', operation, { force: true })).toBeUndefined();
+      expect(operationRejection('RUNNING', operation, { force: true, jobRunning: true })).toBeUndefined();
+      for (const state of ['PROVISIONING', 'BOOTING', 'TIMEOUT', 'FAILED', 'DESTROYED'] as const) {
+        expect(operationRejection(state, operation, { force: true })).toContain(`cannot ${operation}`);
+      }
+    }
+  });
 });

@@ -8,6 +8,7 @@ import {
   type JobOutcome,
   type JobRequest,
   type JobStateSnapshot,
+  type SnapshotRecord,
   type ResolvedProfile,
   type TimelineEntry,
 } from '../common/contract';
@@ -31,6 +32,7 @@ export class JobState {
   provisioningAttempt = 0;
   cleanSnapshot = false;
   cleanSnapshotError?: string;
+  snapshots: SnapshotRecord[] = [];
   exitCode?: number | null;
   message?: string;
 
@@ -66,6 +68,7 @@ export class JobState {
       cleanSnapshotError: this.cleanSnapshotError,
       exitCode: this.exitCode,
       message: this.message,
+      snapshots: this.snapshots,
     };
   }
 
@@ -135,6 +138,7 @@ export class JobState {
       cleanSnapshot: this.cleanSnapshot,
       ...(this.cleanSnapshotError ? { cleanSnapshotError: this.cleanSnapshotError } : {}),
       timeline: this.timeline,
+      snapshots: this.snapshots,
       ...(this.continuedRuns ? { continuedRuns: this.continuedRuns } : {}),
     };
   }

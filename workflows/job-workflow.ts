@@ -22,8 +22,10 @@ import {
   destroyUpdate,
   renewLeaseUpdate,
   reportResultSignal,
+  restoreUpdate,
   revertUpdate,
   runnerCredentialHashQuery,
+  snapshotUpdate,
   startUpdate,
   stopUpdate,
   type ClaimBootstrapResponse,
@@ -38,6 +40,8 @@ import {
   GUEST_NOT_READY,
   hostTaskQueue,
   PERMANENT_ERROR_TYPES,
+  RESERVED_SNAPSHOT_NAMES,
+  USER_SNAPSHOT_NAME,
   VMID_CONFLICT,
 } from '../common/contract';
 import { formatDuration } from '../common/duration';
@@ -87,8 +91,8 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
   let destroyRequested = false;
   let forceDestroyRequested = false;
   let mainFlowDone = false;
-  /** A revert is between its stop and its last step: stop, start and another revert are refused meanwhile. */
-  let reverting = false;
+  /** A revert, restore or snapshot is under way: the other power and disk operations are refused meanwhile. */
+  let busy: 'revert' | 'restore' | 'snapshot' | undefined;
   /** VMIDs this workflow created (recorded right after a successful clone) and not yet destroyed. */
   const created: number[] = [...(handOver?.created ?? [])];
   /** Set when the main flow parks the sandbox for a fresh run instead of ending: no teardown then. */
@@ -192,9 +196,11 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
    * Powering off kills the agent: a job still running under it ends FAILED with the reason, instead of
    * RUNNING until the lease expires (the original system's jobs outlived their sandboxes).
    */
-  function endJobKilledByPowerOff(operation: 'stopped' | 'reverted'): void {
+  function endJobKilledByPowerOff(operation: 'stopped' | 'reverted' | 'restored to a snapshot'): void {
     if (!job.hasJob || claimedCredentialHash === null || result !== undefined) return;
-    if (!patched(operation === 'stopped' ? 'power-off-ends-job' : 'revert-ends-job')) return;
+    // Restore came later than both patches: no history of it predates them.
+    if (operation === 'stopped' && !patched('power-off-ends-job')) return;
+    if (operation === 'reverted' && !patched('revert-ends-job')) return;
     result = {
       status: 'FAILED',
       exitCode: null,
@@ -203,7 +209,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
   }
 
   const busyRejection = (): string | undefined =>
-    reverting ? `a revert of this sandbox is in progress (it is ${job.state})` : undefined;
+    busy ? `a ${busy} of this sandbox is in progress (it is ${job.state})` : undefined;
 
   setHandler(
     stopUpdate,
@@ -249,29 +255,34 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     },
   );
 
+  /** Stop, roll the disks back to `name`, STOPPED, and with `restart` boot: what revert and restore share. */
+  async function rollBack(name: string, restart: boolean, operation: 'revert' | 'restore'): Promise<void> {
+    busy = operation;
+    let poweredOff = false;
+    try {
+      const vm = { backend: profile!.backend, vmid: job.vmid! };
+      await jobScope.run(() => host!.stopVm(vm));
+      poweredOff = true;
+      try {
+        await jobScope.run(() => host!.rollbackVm({ ...vm, owner, name }));
+      } catch (err) {
+        // The VM is off whatever the rollback did: say so, and why it did not finish.
+        if (!isCancellation(err)) job.transition('STOPPED', `${operation} failed: ${failureMessage(err)}`);
+        throw err;
+      }
+      job.transition('STOPPED', operation === 'revert' ? `reverted to snapshot ${name}` : `restored snapshot ${name}`);
+      if (restart) await boot();
+    } finally {
+      busy = undefined;
+      // Last, so a throwaway sandbox's teardown cannot race the rollback or the boot.
+      if (poweredOff) endJobKilledByPowerOff(operation === 'revert' ? 'reverted' : 'restored to a snapshot');
+    }
+  }
+
   setHandler(
     revertUpdate,
     async ({ restart }) => {
-      reverting = true;
-      let poweredOff = false;
-      try {
-        const vm = { backend: profile!.backend, vmid: job.vmid! };
-        await jobScope.run(() => host!.stopVm(vm));
-        poweredOff = true;
-        try {
-          await jobScope.run(() => host!.rollbackVm({ ...vm, owner, name: CLEAN_SNAPSHOT }));
-        } catch (err) {
-          // The VM is off whatever the rollback did: say so, and why the revert did not finish.
-          if (!isCancellation(err)) job.transition('STOPPED', `revert failed: ${failureMessage(err)}`);
-          throw err;
-        }
-        job.transition('STOPPED', `reverted to snapshot ${CLEAN_SNAPSHOT}`);
-        if (restart) await boot();
-      } finally {
-        reverting = false;
-        // Last, so a throwaway sandbox's teardown cannot race the rollback or the boot.
-        if (poweredOff) endJobKilledByPowerOff('reverted');
-      }
+      await rollBack(CLEAN_SNAPSHOT, restart, 'revert');
       return { state: job.state };
     },
     {
@@ -282,6 +293,59 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
         if (!job.cleanSnapshot) {
           const why = job.cleanSnapshotError ? `taking it failed: ${job.cleanSnapshotError}` : 'it has not been taken';
           throw new Error(`sandbox has no ${CLEAN_SNAPSHOT} snapshot to revert to (${why})`);
+        }
+      },
+    },
+  );
+
+  setHandler(
+    snapshotUpdate,
+    async ({ name }) => {
+      const record = { name, at: Date.now(), state: job.state };
+      busy = 'snapshot';
+      try {
+        await jobScope.run(() => host!.snapshotVm({ backend: profile!.backend, vmid: job.vmid!, owner, name }));
+      } finally {
+        busy = undefined;
+      }
+      job.snapshots.push(record);
+      return { snapshot: record };
+    },
+    {
+      validator: ({ name, force }) => {
+        const rejection = operationRejection(job.state, 'snapshot', { force }) ?? busyRejection();
+        if (rejection) throw new Error(rejection);
+        if (!USER_SNAPSHOT_NAME.test(name)) {
+          throw new Error(`snapshot name "${name}": expected a letter, then letters, digits, "_" or "-" (40 at most)`);
+        }
+        if (RESERVED_SNAPSHOT_NAMES.includes(name)) {
+          throw new Error(
+            `snapshot name "${name}" is reserved${name === CLEAN_SNAPSHOT ? ' (revert rolls back to it)' : ''}`,
+          );
+        }
+        // A backend takes an existing name as a retried call's: saving over it would silently keep the old one.
+        if (job.snapshots.some((s) => s.name === name)) {
+          throw new Error(`snapshot ${name} exists already; restore it, or save under another name`);
+        }
+      },
+    },
+  );
+
+  setHandler(
+    restoreUpdate,
+    async ({ name, restart }) => {
+      await rollBack(name, restart, 'restore');
+      return { state: job.state };
+    },
+    {
+      validator: ({ name, force }) => {
+        const jobRunning = job.hasJob && job.jobStatus === 'RUNNING';
+        const rejection = operationRejection(job.state, 'restore', { force, jobRunning }) ?? busyRejection();
+        if (rejection) throw new Error(rejection);
+        if (!job.snapshots.some((s) => s.name === name)) {
+          const saved = job.snapshots.map((s) => s.name).join(', ') || 'none';
+          const hint = name === CLEAN_SNAPSHOT ? '; `sandbox revert` rolls back to it' : '';
+          throw new Error(`sandbox has no snapshot ${name} (saved: ${saved})${hint}`);
         }
       },
     },
@@ -361,7 +425,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
       const info = workflowInfo();
       return info.continueAsNewSuggested || info.historyLength >= (p.continueAsNewAfterEvents ?? Infinity);
     };
-    await condition(() => mayHandOver && historyFull() && !reverting && allHandlersFinished());
+    await condition(() => mayHandOver && historyFull() && busy === undefined && allHandlersFinished());
     const lease = job.leaseExpiresAt;
     // The watcher is ending this run (lease or destroy) in this very activation: let it.
     if (destroyRequested || (lease !== undefined && Date.now() >= lease)) await condition(() => false);

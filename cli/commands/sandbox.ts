@@ -1,4 +1,4 @@
-// `agentlab sandbox new | list | show | destroy | start | stop | revert | reconcile | prune | lease renew`.
+// `agentlab sandbox new | list | show | destroy | start | stop | revert | snapshot | reconcile | prune | lease renew`.
 import type { Command } from 'commander';
 import {
   CLEAN_SNAPSHOT,
@@ -8,36 +8,23 @@ import {
   revertUpdate,
   startUpdate,
   stopUpdate,
-  SearchAttributes,
   type JobDescription,
 } from '../../common/contract';
 import { describeIssues, durationSchema } from '../../common/schemas';
-import { SANDBOX_STATES, type SandboxState } from '../../common/states';
-import { CliContext, listJobs, resolveJobId, type ListedJob } from '../context';
-import { ExitCode, rejected, usageError } from '../errors';
+import { SANDBOX_STATES } from '../../common/states';
+import { listJobs, liveHandle, resolveJobId, type ListedJob } from '../context';
+import { ExitCode, usageError } from '../errors';
 import { followJob, sandboxSettled } from '../follow';
 import { formatTime, printFields, printJson, printTable, progress } from '../output';
 import { confirm } from '../confirm';
 import { runAction } from '../run-action';
 import { reconcileWorkflow } from '../../workflows/reconcile-workflow';
 import { buildJobRequest, jobDocument, startJob } from './job';
+import { registerSnapshotCommands } from './sandbox-snapshot';
 
 function sandboxDocument(d: JobDescription) {
   const doc = jobDocument(d);
   return { ...doc.sandbox, jobId: d.jobId, jobStatus: d.jobStatus, timeline: doc.timeline };
-}
-
-/** A closed workflow answers no messages: say what state it ended in instead of a gRPC error. */
-async function liveHandle(ctx: CliContext, ref: string) {
-  const client = await ctx.client();
-  const jobId = await resolveJobId(client, ref);
-  const handle = client.workflow.getHandle(jobId);
-  const execution = await handle.describe();
-  if (execution.status.name !== 'RUNNING') {
-    const state = execution.typedSearchAttributes.get(SearchAttributes.state) as SandboxState | undefined;
-    throw rejected(`sandbox of job ${jobId} is ${state ?? 'gone'}: its workflow has ended (${execution.status.name})`);
-  }
-  return handle;
 }
 
 export function registerSandboxCommands(program: Command): void {
@@ -127,6 +114,7 @@ export function registerSandboxCommands(program: Command): void {
             ['Address', d.address],
             ['Lease expires', formatTime(d.leaseExpiresAt)],
             ['Keepalive', d.keepalive ? 'yes' : 'no'],
+            ['Snapshots', d.snapshots.map((s) => s.name).join(', ') || 'none'],
             [
               'Clean snapshot',
               d.cleanSnapshot ? 'yes' : `no${d.cleanSnapshotError ? ` (${d.cleanSnapshotError})` : ''}`,
@@ -209,6 +197,8 @@ export function registerSandboxCommands(program: Command): void {
         return ExitCode.ok;
       }),
     );
+
+  registerSnapshotCommands(sandbox);
 
   sandbox
     .command('reconcile')
