@@ -14,6 +14,15 @@ import { loadOperatorToken, OPERATOR_ROUTES } from '../common/operator-api';
 import type { CliContext } from './context';
 import { CliError, ExitCode, notFound, usageError } from './errors';
 
+/** The `error` of the API's JSON reply; a proxy in between may answer with anything else. */
+function errorText(body: Buffer): string | undefined {
+  try {
+    return (JSON.parse(body.toString('utf8')) as { error?: string }).error;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The operator API of one node's worker. */
 class RemoteJobFiles implements JobFilesReader {
   constructor(
@@ -32,8 +41,7 @@ class RemoteJobFiles implements JobFilesReader {
     });
     const body = Buffer.from(await response.body.arrayBuffer());
     if (response.statusCode === 200) return body;
-    const reason =
-      (JSON.parse(body.toString('utf8') || '{}') as { error?: string }).error ?? `HTTP ${response.statusCode}`;
+    const reason = errorText(body) ?? `HTTP ${response.statusCode}`;
     if (response.statusCode === 404) throw new ArtifactNotFoundError(reason);
     if (response.statusCode === 400) throw new InvalidJobIdError(reason);
     if (response.statusCode === 401) {

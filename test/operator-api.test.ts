@@ -108,6 +108,7 @@ describe('job logs, artifacts and diff from a CLI on another machine', () => {
     expect((await get('/v1/jobs/job-remote/artifacts', '')).status).toBe(401);
     expect((await get('/v1/jobs/job-remote/artifacts', 'Bearer nope')).status).toBe(401);
     expect((await get('/v1/jobs/..%2Fetc/artifacts')).status).toBe(400);
+    expect((await get('/v1/jobs/job-%zz/artifacts')).status).toBe(400);
     // Only names in the job's artifact index are ever opened.
     expect((await get('/v1/jobs/job-remote/artifacts/..%2F..%2Fconfig.yaml')).status).toBe(404);
     expect((await get('/v1/jobs/job-remote/artifacts/index.json')).status).toBe(404);

@@ -28,7 +28,7 @@ export class OperatorApi {
     const match = ROUTE.exec(url.pathname);
     if (!match || req.method !== 'GET') throw new HttpError(404, 'no such route');
     const [, rawJobId, kind, rawName] = match;
-    const jobId = decodeURIComponent(rawJobId!);
+    const jobId = decodePathPart(rawJobId!);
     try {
       if (kind === 'log' && rawName === undefined) {
         const offset = Number(url.searchParams.get('offset') ?? '0');
@@ -38,8 +38,7 @@ export class OperatorApi {
       if (kind === 'artifacts' && rawName === undefined) {
         return send(res, 200, { artifacts: await this.files.listArtifacts(jobId) });
       }
-      if (kind === 'artifacts')
-        return sendBytes(res, await this.files.readArtifact(jobId, decodeURIComponent(rawName!)));
+      if (kind === 'artifacts') return sendBytes(res, await this.files.readArtifact(jobId, decodePathPart(rawName!)));
       throw new HttpError(404, 'no such route');
     } catch (err) {
       if (err instanceof InvalidJobIdError) throw new HttpError(400, err.message);
@@ -55,6 +54,15 @@ export class OperatorApi {
 
   close(): Promise<void> {
     return closeServer(this.server);
+  }
+}
+
+/** A malformed escape (`%zz`) is the caller's mistake: 400, not a 500 in the worker's log. */
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpError(400, `malformed path segment "${part}"`);
   }
 }
 
