@@ -30,9 +30,11 @@ export async function followJob(
   /** The agent's output, as it arrives, on stdout (the data); transitions stay on stderr. */
   const streamLog = async () => {
     if (!options.streamLog) return;
-    const chunk = await options.streamLog(logOffset);
-    if (chunk.length > 0) process.stdout.write(chunk);
-    logOffset += chunk.length;
+    // Until it is drained: a remote reader hands out the log in bounded chunks.
+    for (let chunk = await options.streamLog(logOffset); chunk.length > 0; chunk = await options.streamLog(logOffset)) {
+      process.stdout.write(chunk);
+      logOffset += chunk.length;
+    }
   };
   // Ctrl-C detaches: the job is a workflow and goes on without us.
   const detach = () => {

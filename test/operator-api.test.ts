@@ -1,7 +1,7 @@
 // A CLI on another machine (its own, empty data dir) reads job logs and artifacts through the operator API
 // of the worker on the job's node: the same bytes the worker's host reads, and only with the token.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
@@ -117,6 +117,17 @@ describe('job logs, artifacts and diff from a CLI on another machine', () => {
     const log = readFileSync(join(stack.dataDir, 'jobs', 'job-remote', 'agent.log'));
     expect(Buffer.from(await tail.arrayBuffer()).equals(log.subarray(3))).toBe(true);
     expect((await remote(['job', 'artifacts', 'job-remote', '--json'])).code).toBe(0);
+  });
+
+  test('a log larger than one reply (4 MiB) arrives whole, in order', async () => {
+    // What a chatty agent leaves: 6 MiB more, appended to the log the worker holds.
+    const log = join(stack.dataDir, 'jobs', 'job-remote', 'agent.log');
+    const line = (i: number) => `line ${String(i).padStart(8, '0')} ${'x'.repeat(48)}\n`;
+    appendFileSync(log, Array.from({ length: 6 * 16384 }, (_, i) => line(i)).join(''));
+    const far = await remote(['job', 'logs', 'job-remote']);
+    expect(far.code).toBe(0);
+    expect(Buffer.byteLength(far.stdout)).toBe(statSync(log).size);
+    expect(far.stdout === readFileSync(log, 'utf8')).toBe(true);
   });
 
   test('doctor checks the token file wherever the operator API is configured', async () => {

@@ -37,9 +37,12 @@ export function registerJobDataCommands(job: Command): void {
         for (;;) {
           // Read "is it still open" before the log, so the last bytes are never missed.
           const open = options.follow ? await workflowOpen(ctx, jobId) : false;
-          const chunk = await files.readLogFrom(jobId, offset);
-          emit(ctx, offset, chunk);
-          offset += chunk.length;
+          // Until it is drained: the operator API hands out the log in bounded chunks.
+          for (let chunk = await files.readLogFrom(jobId, offset); chunk.length > 0;) {
+            emit(ctx, offset, chunk);
+            offset += chunk.length;
+            chunk = await files.readLogFrom(jobId, offset);
+          }
           if (!open) return ExitCode.ok;
           await sleep(FOLLOW_POLL_MS);
         }
