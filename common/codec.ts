@@ -31,12 +31,21 @@ export function loadCodecKey(file: string): Buffer {
 const utf8 = (text: string) => new TextEncoder().encode(text);
 const text = (bytes: Uint8Array | null | undefined) => (bytes ? Buffer.from(bytes).toString('utf8') : '');
 
+const keyIdOf = (key: Buffer) => createHash('sha256').update(key).digest('hex').slice(0, 16);
+
 export class AesGcmCodec implements PayloadCodec {
   /** Names the key in each payload, so a rotated key fails with a clear error rather than garbage. */
   readonly keyId: string;
+  /** Every key this codec decrypts with, by id: the current one and those it replaced. */
+  private readonly keyring: Map<string, Buffer>;
 
-  constructor(private readonly key: Buffer) {
-    this.keyId = createHash('sha256').update(key).digest('hex').slice(0, 16);
+  /** `previousKeys`: keys rotated out, still read (histories written before the rotation), never written. */
+  constructor(
+    private readonly key: Buffer,
+    previousKeys: Buffer[] = [],
+  ) {
+    this.keyId = keyIdOf(key);
+    this.keyring = new Map([...previousKeys.map((k) => [keyIdOf(k), k] as const), [this.keyId, key]]);
   }
 
   /** The codec endpoint's bearer token: whoever holds the key can derive it, nobody else can. */
@@ -58,11 +67,16 @@ export class AesGcmCodec implements PayloadCodec {
     return payloads.map((payload) => {
       if (text(payload.metadata?.encoding) !== ENCRYPTED_ENCODING) return payload; // from before encryption
       const keyId = text(payload.metadata?.[KEY_ID]);
-      if (keyId !== this.keyId) {
-        throw new CodecKeyError(`payload was encrypted with key ${keyId}, this host has key ${this.keyId}`);
+      const key = this.keyring.get(keyId);
+      if (!key) {
+        const held = [...this.keyring.keys()].map((id) => (id === this.keyId ? `${id} (current)` : id)).join(', ');
+        throw new CodecKeyError(
+          `payload was encrypted with key ${keyId}, this host has key(s) ${held}; ` +
+            'a rotated-out key belongs in temporal.codec.previousKeyFiles',
+        );
       }
       const sealed = Buffer.from(payload.data ?? new Uint8Array());
-      const decipher = createDecipheriv('aes-256-gcm', this.key, sealed.subarray(0, IV_BYTES));
+      const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, IV_BYTES));
       decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
       const plain = Buffer.concat([
         decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)),
@@ -83,7 +97,8 @@ export function dataConverter(codec: AesGcmCodec | undefined): DataConverter {
 
 /** The configured codec, or undefined when payloads are not encrypted (see docs/architecture.md). */
 export function codecFor(config: AgentlabConfig): AesGcmCodec | undefined {
-  return config.temporal.codec ? new AesGcmCodec(loadCodecKey(config.temporal.codec.keyFile)) : undefined;
+  const codec = config.temporal.codec;
+  return codec ? new AesGcmCodec(loadCodecKey(codec.keyFile), codec.previousKeyFiles.map(loadCodecKey)) : undefined;
 }
 
 /**

@@ -155,6 +155,8 @@ const fileSchema = z
             keyFile: z.string().startsWith('/', 'expected an absolute path'),
             /** Where the worker serves /encode and /decode for the Web UI; loopback only. */
             endpointListen: loopbackHostPortSchema.prefault('127.0.0.1:8845'),
+            /** Keys rotated out: still decrypt what was written with them, never encrypt (docs/rotate-secrets.md). */
+            previousKeyFiles: z.array(z.string().startsWith('/', 'expected an absolute path')).prefault([]),
           })
           .strict()
           .optional(),
@@ -267,7 +269,7 @@ export interface AgentlabConfig {
     namespace: string;
     taskQueue: string;
     uiUrl: string;
-    codec?: { keyFile: string; endpointListen: string };
+    codec?: { keyFile: string; endpointListen: string; previousKeyFiles: string[] };
     continueAsNewAfterEvents: number;
   };
   worker: {

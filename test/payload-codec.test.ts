@@ -1,10 +1,11 @@
 // Payload encryption: the task, the repo URL, results and failure messages are ciphertext in Temporal;
 // the CLI (which has the key) still shows them, and the codec endpoint decodes them for the Web UI.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import YAML from 'yaml';
 import type { Payload } from '@temporalio/common';
 import { AesGcmCodec, CodecKeyError, dataConverter, ENCRYPTED_ENCODING, loadCodecKey } from '../common/codec';
 import { jobListSchema } from '../cli/json-schemas';
@@ -37,6 +38,19 @@ describe('AES-GCM payload codec', () => {
     tampered.writeUInt8(tampered.readUInt8(20) ^ 1, 20);
     await expect(codec.decode([{ ...encoded!, data: tampered }])).rejects.toThrow();
     await expect(new AesGcmCodec(randomBytes(32)).decode([encoded!])).rejects.toThrow(CodecKeyError);
+  });
+
+  test('after a rotation the previous key still decrypts, and only the current one encrypts', async () => {
+    const oldKey = randomBytes(32);
+    const written = await new AesGcmCodec(oldKey).encode([json({ task: 'before the rotation' })]);
+    const rotated = new AesGcmCodec(randomBytes(32), [oldKey]);
+    const [read] = await rotated.decode(written);
+    expect(Buffer.from(read!.data!).toString('utf8')).toBe(JSON.stringify({ task: 'before the rotation' }));
+    const [fresh] = await rotated.encode([json('after')]);
+    expect(Buffer.from(fresh!.metadata!['encryption-key-id']!).toString()).toBe(rotated.keyId);
+    await expect(new AesGcmCodec(oldKey).decode([fresh!])).rejects.toThrow(CodecKeyError);
+    // Without the previous key the error says where it belongs.
+    await expect(new AesGcmCodec(randomBytes(32)).decode(written)).rejects.toThrow(/temporal\.codec\.previousKeyFiles/);
   });
 
   test('the key file must exist, be private and hold 32 bytes', () => {
@@ -114,6 +128,27 @@ describe('a stack with payload encryption', () => {
       JSON.parse((await stack.cli(['job', 'list', '--json', '--limit', '1000'])).stdout),
     );
     expect(jobs.find((job) => job.jobId === 'job-codec')).toMatchObject({ task, repo });
+  });
+
+  test('a CLI rotated to a new key reads older jobs through previousKeyFiles, and says so without it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agentlab-rotated-'));
+    const newKey = join(dir, 'new.key');
+    writeFileSync(newKey, randomBytes(32).toString('base64'), { mode: 0o600 });
+    const configWith = (codec: Record<string, unknown>) => {
+      const config = YAML.parse(readFileSync(stack.configPath, 'utf8')) as { temporal: Record<string, unknown> };
+      const path = join(dir, `config-${Object.keys(codec).length}.yaml`);
+      writeFileSync(path, YAML.stringify({ ...config, temporal: { ...config.temporal, codec } }));
+      return { AGENTLAB_CONFIG: path };
+    };
+    const rotated = configWith({ keyFile: newKey, previousKeyFiles: [keyFile], endpointListen: '127.0.0.1:1' });
+    const shown = await stack.cli(['job', 'show', 'job-codec', '--json'], { env: rotated });
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ jobId: 'job-codec', repo });
+
+    const newKeyOnly = configWith({ keyFile: newKey });
+    const blind = await stack.cli(['job', 'show', 'job-codec', '--json'], { env: newKeyOnly });
+    expect(blind.code).toBe(1);
+    expect(blind.stdout).toContain('temporal.codec.previousKeyFiles');
   });
 
   test('failure messages are encoded too: "Encoded failure" in history, the reason in the CLI', async () => {

@@ -211,7 +211,13 @@ function codecCheck(config: AgentlabConfig): Check {
   }
   try {
     loadCodecKey(codec.keyFile);
-    return { name: 'payload codec', status: 'ok', detail: `key ${codec.keyFile}, endpoint ${codec.endpointListen}` };
+    codec.previousKeyFiles.forEach(loadCodecKey);
+    const previous = codec.previousKeyFiles.length ? ` (+${codec.previousKeyFiles.length} previous, read only)` : '';
+    return {
+      name: 'payload codec',
+      status: 'ok',
+      detail: `key ${codec.keyFile}${previous}, endpoint ${codec.endpointListen}`,
+    };
   } catch (err) {
     return { name: 'payload codec', status: 'fail', detail: (err as Error).message, fix: 'see the message' };
   }
