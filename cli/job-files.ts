@@ -6,6 +6,7 @@ import { describeQuery } from '../common/contract';
 import {
   ArtifactNotFoundError,
   InvalidJobIdError,
+  isArtifactName,
   LocalJobFiles,
   type ArtifactRecord,
   type JobFilesReader,
@@ -86,10 +87,12 @@ class CliJobFiles implements JobFilesReader {
   readLogFrom(jobId: string, offset: number): Promise<Buffer> {
     return this.translate(() => this.inner.readLogFrom(jobId, offset));
   }
-  listArtifacts(jobId: string): Promise<ArtifactRecord[]> {
-    return this.translate(() => this.inner.listArtifacts(jobId));
+  /** Names become paths under `--out`: whatever the source says, only plain artifact names pass. */
+  async listArtifacts(jobId: string): Promise<ArtifactRecord[]> {
+    return (await this.translate(() => this.inner.listArtifacts(jobId))).filter((a) => isArtifactName(a.name));
   }
   readArtifact(jobId: string, name: string): Promise<Buffer> {
+    if (!isArtifactName(name)) throw usageError(`"${name}" is not an artifact name`);
     return this.translate(() => this.inner.readArtifact(jobId, name));
   }
 }

@@ -4,6 +4,15 @@ import { existsSync, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { jobIdSchema } from './schemas';
 
+const ARTIFACT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** The worker's own list of a job's artifacts, beside them: never an artifact itself. */
+export const ARTIFACT_INDEX = 'index.json';
+
+/** What a guest may call an artifact: a plain file name, never a path, never the index. */
+export function isArtifactName(name: string): boolean {
+  return ARTIFACT_NAME.test(name) && !name.includes('..') && name !== ARTIFACT_INDEX;
+}
+
 export interface ArtifactRecord {
   name: string;
   size: number;
@@ -47,10 +56,20 @@ export class LocalJobFiles implements JobFilesReader {
     }
   }
 
+  /** Entries whose name is not an artifact name are dropped: the index is only trusted as far as that. */
   async listArtifacts(jobId: string): Promise<ArtifactRecord[]> {
-    const index = join(this.dir(jobId), 'artifacts', 'index.json');
+    const index = join(this.dir(jobId), 'artifacts', ARTIFACT_INDEX);
     if (!existsSync(index)) return [];
-    return Object.values(JSON.parse(await fs.readFile(index, 'utf8')) as Record<string, ArtifactRecord>);
+    let entries: unknown[];
+    try {
+      entries = Object.values(JSON.parse(await fs.readFile(index, 'utf8')) as Record<string, unknown>);
+    } catch {
+      return [];
+    }
+    return entries.filter(
+      (e): e is ArtifactRecord =>
+        typeof (e as ArtifactRecord)?.name === 'string' && isArtifactName((e as ArtifactRecord).name),
+    );
   }
 
   /** Only a name the index lists: the index is the allowlist, so no path of the caller's is ever opened. */

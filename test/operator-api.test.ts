@@ -1,7 +1,7 @@
 // A CLI on another machine (its own, empty data dir) reads job logs and artifacts through the operator API
 // of the worker on the job's node: the same bytes the worker's host reads, and only with the token.
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
@@ -117,6 +117,30 @@ describe('job logs, artifacts and diff from a CLI on another machine', () => {
     const log = readFileSync(join(stack.dataDir, 'jobs', 'job-remote', 'agent.log'));
     expect(Buffer.from(await tail.arrayBuffer()).equals(log.subarray(3))).toBe(true);
     expect((await remote(['job', 'artifacts', 'job-remote', '--json'])).code).toBe(0);
+  });
+
+  test('an index entry that is not a plain artifact name is never served nor written', async () => {
+    // As if the index had been tampered with: a traversal, the index itself, garbage.
+    const index = join(stack.dataDir, 'jobs', 'job-remote', 'artifacts', 'index.json');
+    const original = readFileSync(index, 'utf8');
+    const entries = JSON.parse(original) as Record<string, unknown>;
+    const forged = { name: '../../../config.yaml', size: 1, sha256: 'x' };
+    writeFileSync(index, JSON.stringify({ ...entries, forged, self: { name: 'index.json' }, junk: 42 }));
+    try {
+      const out = mkdtempSync(join(tmpdir(), 'agentlab-forged-out-'));
+      const listed = await remote(['job', 'artifacts', 'job-remote', '--json', '--out', join(out, 'a')]);
+      expect(listed.code).toBe(0);
+      const names = (JSON.parse(listed.stdout) as { artifacts: { name: string }[] }).artifacts.map((a) => a.name);
+      expect(names.sort()).toEqual(['agent.log', 'changes.patch', 'report.json']);
+      expect(existsSync(join(out, 'config.yaml'))).toBe(false);
+      const token = loadOperatorToken(tokenFile);
+      const get = (path: string) => fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
+      expect((await get(`/v1/jobs/job-remote/artifacts/${encodeURIComponent(forged.name)}`)).status).toBe(404);
+      const local = await stack.cli(['job', 'artifacts', 'job-remote', '--json']);
+      expect(local.stdout).not.toContain('config.yaml');
+    } finally {
+      writeFileSync(index, original);
+    }
   });
 
   test('a log larger than one reply (4 MiB) arrives whole, in order', async () => {

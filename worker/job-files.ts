@@ -2,9 +2,8 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import { ARTIFACT_INDEX, isArtifactName } from '../common/job-files';
 import { jobIdSchema } from '../common/schemas';
-
-export const ARTIFACT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export class JobFiles {
   /** Appends are serialised per job so concurrent log posts cannot interleave. */
@@ -58,7 +57,7 @@ export class JobFiles {
     name: string,
     body: Buffer,
   ): Promise<{ name: string; size: number; sha256: string }> {
-    if (!ARTIFACT_NAME.test(name) || name.includes('..')) throw new Error(`invalid artifact name "${name}"`);
+    if (!isArtifactName(name)) throw new Error(`invalid artifact name "${name}"`);
     const dir = join(this.dir(jobId), 'artifacts');
     await fs.mkdir(dir, { recursive: true });
     const sha256 = createHash('sha256').update(body).digest('hex');
@@ -67,7 +66,7 @@ export class JobFiles {
     await fs.rename(tmp, join(dir, name));
     const record = { name, size: body.length, sha256 };
     await this.serialise(jobId, async () => {
-      const indexPath = join(dir, 'index.json');
+      const indexPath = join(dir, ARTIFACT_INDEX);
       const index = JSON.parse(await fs.readFile(indexPath, 'utf8').catch(() => '{}')) as Record<string, unknown>;
       index[name] = record;
       await fs.writeFile(indexPath, JSON.stringify(index, null, 2));
