@@ -109,7 +109,8 @@ export async function listJobs(client: Client, query: string, limit: number): Pr
   do {
     const page = await client.workflowService.listWorkflowExecutions({
       namespace: client.options.namespace,
-      query: `WorkflowType = "jobWorkflow"${query ? ` AND ${query}` : ''}`,
+      // A continued-as-new run is the same job as its successor: list the job once, as it is now.
+      query: `WorkflowType = "jobWorkflow" AND ExecutionStatus != "ContinuedAsNew"${query ? ` AND ${query}` : ''}`,
       pageSize: Math.min(limit, 1000),
       nextPageToken,
     });
