@@ -12,6 +12,10 @@ const MAX_QUERY_BYTES = 4096;
 const UPSTREAM_TIMEOUT_MS = 2000;
 const MAX_IN_FLIGHT = 256;
 const MAX_TCP_CONNECTIONS = 64;
+const MAX_TCP_PER_SOURCE = 8;
+/** Queries of one connection waiting for their answer; past it the connection is not read. */
+const MAX_TCP_QUEUED = 16;
+const MAX_TCP_UNREAD_BYTES = 256 * 1024;
 const TCP_IDLE_MS = 10_000;
 
 /** IPv4 nameservers of the host's resolv.conf (the default upstreams): the host can reach them. */
@@ -39,6 +43,7 @@ export class DnsForwarder {
   private socket?: Socket;
   private tcpServer?: Server;
   private readonly tcpClients = new Set<TcpSocket>();
+  private readonly tcpPerSource = new Map<string, number>();
   private inFlight = 0;
 
   constructor(
@@ -72,30 +77,58 @@ export class DnsForwarder {
    * asked on its own (so only DNS-sized messages reach an upstream, and a dead upstream is skipped).
    */
   private relayTcp(client: TcpSocket): void {
+    const source = client.remoteAddress?.replace(/^::ffff:/, '') ?? '';
+    if (!inSubnet(source, this.options.subnet)) return void client.destroy();
+    // One sandbox may not take every connection: the others need TCP fallback too.
+    const fromSource = this.tcpPerSource.get(source) ?? 0;
+    if (fromSource >= MAX_TCP_PER_SOURCE) return void client.destroy();
+    this.tcpPerSource.set(source, fromSource + 1);
     this.tcpClients.add(client);
-    client.once('close', () => this.tcpClients.delete(client));
+    client.once('close', () => {
+      this.tcpClients.delete(client);
+      const left = (this.tcpPerSource.get(source) ?? 1) - 1;
+      if (left > 0) this.tcpPerSource.set(source, left);
+      else this.tcpPerSource.delete(source);
+    });
     client.setTimeout(TCP_IDLE_MS, () => client.destroy());
     client.on('error', () => client.destroy());
-    if (!inSubnet(client.remoteAddress?.replace(/^::ffff:/, '') ?? '', this.options.subnet))
-      return void client.destroy();
     let pending = Buffer.alloc(0);
+    let queued = 0;
     let answering = Promise.resolve();
-    client.on('data', (data: Buffer) => {
-      pending = Buffer.concat([pending, data]);
-      while (pending.length >= 2) {
+    const answer = async (query: Buffer) => {
+      try {
+        if (client.destroyed) return; // gone: ask nobody on its behalf
+        for (const upstream of this.options.upstreams) {
+          const reply = await this.askTcp(upstream, query);
+          if (!reply) continue;
+          if (client.writable) client.write(frame(reply));
+          // A client that asks and never reads its answers is not buffered for without bound.
+          if (client.writableLength > MAX_TCP_UNREAD_BYTES) client.destroy();
+          return;
+        }
+      } finally {
+        queued--;
+        if (!client.destroyed) takeFrames();
+      }
+    };
+    /** Takes complete frames off `pending` while the queue has room; the rest waits, unread, in the socket. */
+    const takeFrames = () => {
+      while (pending.length >= 2 && queued < MAX_TCP_QUEUED) {
         const length = pending.readUInt16BE(0);
         if (length < 12 || length > MAX_QUERY_BYTES) return void client.destroy();
         if (pending.length < 2 + length) break;
-        const query = pending.subarray(2, 2 + length);
+        const query = Buffer.from(pending.subarray(2, 2 + length)); // a copy: not the whole chunk kept alive
         pending = pending.subarray(2 + length);
-        // Answers go back in the order the queries came.
-        answering = answering.then(async () => {
-          for (const upstream of this.options.upstreams) {
-            const answer = await this.askTcp(upstream, query);
-            if (answer) return void (client.writable && client.write(frame(answer)));
-          }
-        });
+        queued++;
+        answering = answering.then(() => answer(query)); // answers go back in the order the queries came
       }
+      // A flood of tiny queries cannot grow the queue: the connection is not read until it shrinks.
+      if (queued >= MAX_TCP_QUEUED) client.pause();
+      else if (client.isPaused()) client.resume();
+    };
+    client.on('data', (data: Buffer) => {
+      pending = Buffer.concat([pending, data]);
+      takeFrames();
     });
   }
 
