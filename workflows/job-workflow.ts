@@ -81,6 +81,8 @@ type Interruption = 'lease-expired' | 'destroy-requested';
  */
 export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOver): Promise<JobOutcome> {
   const owner: Owner = { jobId: request.jobId, workflowId: workflowInfo().workflowId };
+  /** The workflow's own scope: `job cancel` cancels it (the job scope hears of it a microtask later). */
+  const rootScope = CancellationScope.current();
   const job = new JobState(request, handOver?.job);
   job.continuedRuns = handOver?.runs ?? 0;
   let profile: ResolvedProfile | undefined = handOver?.profile;
@@ -551,6 +553,11 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     }
   } finally {
     mainFlowDone = true;
+    // A cancel in the very activation that filled the history: the job ends here, it is not handed over.
+    if (handingOver && rootScope.consideredCancelled) {
+      handingOver = false;
+      job.finish('CANCELLED', 'job cancelled');
+    }
     await CancellationScope.nonCancellable(async () => {
       await watcher;
       if (!handingOver) await teardown();

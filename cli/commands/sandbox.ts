@@ -114,7 +114,7 @@ export function registerSandboxCommands(program: Command): void {
             ['Address', d.address],
             ['Lease expires', formatTime(d.leaseExpiresAt)],
             ['Keepalive', d.keepalive ? 'yes' : 'no'],
-            ['Snapshots', d.snapshots.map((s) => s.name).join(', ') || 'none'],
+            ['Snapshots', (d.snapshots ?? []).map((s) => s.name).join(', ') || 'none'],
             [
               'Clean snapshot',
               d.cleanSnapshot ? 'yes' : `no${d.cleanSnapshotError ? ` (${d.cleanSnapshotError})` : ''}`,
