@@ -1,8 +1,8 @@
 // What every command needs: the config, a lazily connected Temporal client, and the output mode.
 import type { Client } from '@temporalio/client';
-// The SDK's own decoder for search attributes; not re-exported from the package root.
-import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
-import type { google } from '@temporalio/proto';
+// The SDK's own readers of a raw execution and of a memo; not re-exported from the package roots.
+import { executionInfoFromRaw } from '@temporalio/client/lib/helpers';
+import { decodeMapFromPayloads } from '@temporalio/common/lib/internal-non-workflow/codec-helpers';
 import { temporal } from '@temporalio/proto';
 import { loadConfig, type AgentlabConfig } from '../common/config';
 import { SearchAttributes } from '../common/contract';
@@ -52,15 +52,6 @@ export interface ListedJob {
 
 type RawExecution = temporal.api.workflow.v1.IWorkflowExecutionInfo;
 
-const STATUS_PREFIX = 'WORKFLOW_EXECUTION_STATUS_';
-/** The names the SDK's own listing uses (it spells CANCELLED the British way). */
-const statusName = (code: number | null | undefined) =>
-  (temporal.api.enums.v1.WorkflowExecutionStatus[code ?? 0] ?? 'UNSPECIFIED')
-    .replace(STATUS_PREFIX, '')
-    .replace(/^CANCELED$/, 'CANCELLED');
-const millis = (ts: google.protobuf.ITimestamp | null | undefined) =>
-  ts ? Number(ts.seconds ?? 0) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6) : undefined;
-
 /**
  * Decodes the memo of one listed execution. A memo sealed with another key (or with a key this client lacks)
  * must not break the whole listing: the job is still shown from its search attributes, which are never encrypted.
@@ -69,15 +60,8 @@ async function readMemo(
   client: Client,
   raw: RawExecution,
 ): Promise<Pick<ListedJob, 'repo' | 'task' | 'memoUnreadable'>> {
-  const fields = raw.memo?.fields ?? {};
-  const { payloadCodecs, payloadConverter } = client.options.loadedDataConverter;
   try {
-    const memo: Record<string, unknown> = {};
-    for (const [key, payload] of Object.entries(fields)) {
-      let decoded = [payload];
-      for (const codec of [...payloadCodecs].reverse()) decoded = await codec.decode(decoded);
-      memo[key] = payloadConverter.fromPayload(decoded[0]!);
-    }
+    const memo = (await decodeMapFromPayloads(client.options.loadedDataConverter, raw.memo?.fields)) ?? {};
     const asText = (value: unknown) => (typeof value === 'string' ? value : undefined);
     return { repo: asText(memo.repo), task: asText(memo.task) };
   } catch (err) {
@@ -86,9 +70,14 @@ async function readMemo(
 }
 
 async function toListedJob(client: Client, raw: RawExecution): Promise<ListedJob> {
-  const sa = decodeTypedSearchAttributes(raw.searchAttributes?.indexedFields);
+  // The SDK's own reading of an execution, but without the memo: that one is decoded on its own, above.
+  const { loadedDataConverter, namespace } = client.options;
+  // create(): a message again, so proto3 defaults (on its prototype, not copied by the spread) stay.
+  const withoutMemo = temporal.api.workflow.v1.WorkflowExecutionInfo.create({ ...raw, memo: null });
+  const info = await executionInfoFromRaw(withoutMemo, loadedDataConverter, raw, namespace);
+  const sa = info.typedSearchAttributes;
   return {
-    jobId: raw.execution?.workflowId ?? '',
+    jobId: info.workflowId,
     state: sa.get(SearchAttributes.state) as SandboxState | undefined,
     jobStatus: sa.get(SearchAttributes.jobStatus) as JobStatus | undefined,
     profile: sa.get(SearchAttributes.profile),
@@ -96,9 +85,9 @@ async function toListedJob(client: Client, raw: RawExecution): Promise<ListedJob
     node: sa.get(SearchAttributes.node),
     leaseExpiresAt: sa.get(SearchAttributes.leaseExpiresAt)?.getTime(),
     ...(await readMemo(client, raw)),
-    startedAt: millis(raw.startTime) ?? 0,
-    closedAt: millis(raw.closeTime),
-    executionStatus: statusName(raw.status),
+    startedAt: info.startTime.getTime(),
+    closedAt: info.closeTime?.getTime(),
+    executionStatus: info.status.name,
   };
 }
 
