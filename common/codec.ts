@@ -1,10 +1,9 @@
 // Payload encryption (Node only): an AES-256-GCM PayloadCodec for the client, the worker and the codec endpoint.
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { AgentlabConfig } from './config';
-import { checkPrivateFile } from './secrets';
+import { readPrivateSecretFile } from './secrets';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 const KEY_ID = 'encryption-key-id';
@@ -17,10 +16,7 @@ export class CodecKeyError extends Error {
 
 /** The key file holds 32 random bytes, base64 or hex. It must be private. */
 export function loadCodecKey(file: string): Buffer {
-  const fix = `create it with: head -c 32 /dev/urandom | base64 > ${file} && chmod 600 ${file}`;
-  if (!existsSync(file)) throw new CodecKeyError(`payload codec key file ${file} does not exist; ${fix}`);
-  checkPrivateFile(file, 'payload codec key file');
-  const text = readFileSync(file, 'utf8').trim();
+  const text = readPrivateSecretFile(file, 'payload codec key file', (message) => new CodecKeyError(message));
   const key = /^[0-9a-f]{64}$/i.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64');
   if (key.length !== 32) {
     throw new CodecKeyError(`payload codec key file ${file} must hold 32 bytes (base64 or hex), found ${key.length}`);

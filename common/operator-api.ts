@@ -1,6 +1,5 @@
 // The operator API's contract (worker serves it, a CLI on another machine reads through it): routes and token.
-import { existsSync, readFileSync } from 'node:fs';
-import { checkPrivateFile } from './secrets';
+import { randomSecretFileFix, readPrivateSecretFile } from './secrets';
 
 export const OPERATOR_ROUTES = {
   log: (jobId: string, offset: number) => `/v1/jobs/${encodeURIComponent(jobId)}/log?offset=${offset}`,
@@ -18,12 +17,11 @@ export class OperatorTokenError extends Error {
 
 /** The shared bearer token: private file, one line, long enough not to be guessed. */
 export function loadOperatorToken(file: string): string {
-  const fix = `create it with: head -c 32 /dev/urandom | base64 > ${file} && chmod 600 ${file}`;
-  if (!existsSync(file)) throw new OperatorTokenError(`operator API token file ${file} does not exist; ${fix}`);
-  checkPrivateFile(file, 'operator API token file');
-  const token = readFileSync(file, 'utf8').trim();
+  const token = readPrivateSecretFile(file, 'operator API token file', (message) => new OperatorTokenError(message));
   if (token.length < 32 || /\s/.test(token)) {
-    throw new OperatorTokenError(`operator API token file ${file} must hold one line of 32+ characters; ${fix}`);
+    throw new OperatorTokenError(
+      `operator API token file ${file} must hold one line of 32+ characters; ${randomSecretFileFix(file)}`,
+    );
   }
   return token;
 }

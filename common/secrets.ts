@@ -99,6 +99,20 @@ export function checkPrivateFile(path: string, what: string): void {
   }
 }
 
+/** How to make a file of 32 random bytes that only its owner reads (a codec key, an operator token). */
+export const randomSecretFileFix = (file: string) =>
+  `create it with: head -c 32 /dev/urandom | base64 > ${file} && chmod 600 ${file}`;
+
+/**
+ * The trimmed text of a private secret file; a missing one is `missing`'s error, naming the file and how to
+ * make it. A file others may read fails as in checkPrivateFile.
+ */
+export function readPrivateSecretFile(file: string, what: string, missing: (message: string) => Error): string {
+  if (!existsSync(file)) throw missing(`${what} ${file} does not exist; ${randomSecretFileFix(file)}`);
+  checkPrivateFile(file, what);
+  return readFileSync(file, 'utf8').trim();
+}
+
 /** A world-writable directory lets anyone swap the key or a bundle. */
 export function checkDir(dir: string, what: string): void {
   if (!existsSync(dir)) return;
