@@ -39,6 +39,10 @@ function frame(message: Buffer): Buffer {
   return Buffer.concat([length, message]);
 }
 
+/** An answer to `query`: a whole DNS header carrying the query's id. */
+const answers = (query: Buffer, answer: Buffer) =>
+  answer.length >= 12 && answer.readUInt16BE(0) === query.readUInt16BE(0);
+
 export class DnsForwarder {
   private socket?: Socket;
   private tcpServer?: Server;
@@ -98,14 +102,11 @@ export class DnsForwarder {
     const answer = async (query: Buffer) => {
       try {
         if (client.destroyed) return; // gone: ask nobody on its behalf
-        for (const upstream of this.options.upstreams) {
-          const reply = await this.askTcp(upstream, query);
-          if (!reply) continue;
-          if (client.writable) client.write(frame(reply));
-          // A client that asks and never reads its answers is not buffered for without bound.
-          if (client.writableLength > MAX_TCP_UNREAD_BYTES) client.destroy();
-          return;
-        }
+        const reply = await this.firstAnswer((upstream) => this.askTcp(upstream, query));
+        if (!reply) return;
+        if (client.writable) client.write(frame(reply));
+        // A client that asks and never reads its answers is not buffered for without bound.
+        if (client.writableLength > MAX_TCP_UNREAD_BYTES) client.destroy();
       } finally {
         queued--;
         if (!client.destroyed) takeFrames();
@@ -149,7 +150,7 @@ export class DnsForwarder {
         received = Buffer.concat([received, data]);
         if (received.length < 2 || received.length < 2 + received.readUInt16BE(0)) return;
         const answer = received.subarray(2, 2 + received.readUInt16BE(0));
-        done(answer.length >= 12 && answer.readUInt16BE(0) === query.readUInt16BE(0) ? answer : undefined);
+        done(answers(query, answer) ? answer : undefined);
       });
     });
   }
@@ -160,16 +161,20 @@ export class DnsForwarder {
     if (this.inFlight >= MAX_IN_FLIGHT) return; // the client retries; a flood costs us nothing
     this.inFlight++;
     try {
-      for (const upstream of this.options.upstreams) {
-        const answer = await this.ask(upstream, query);
-        if (answer) {
-          this.socket?.send(answer, client.port, client.address);
-          return;
-        }
-      }
+      const answer = await this.firstAnswer((upstream) => this.ask(upstream, query));
+      if (answer) this.socket?.send(answer, client.port, client.address);
     } finally {
       this.inFlight--;
     }
+  }
+
+  /** The upstreams in their order: the first that answers wins (UDP and TCP alike). */
+  private async firstAnswer(ask: (upstream: string) => Promise<Buffer | undefined>): Promise<Buffer | undefined> {
+    for (const upstream of this.options.upstreams) {
+      const answer = await ask(upstream);
+      if (answer) return answer;
+    }
+    return undefined;
   }
 
   private ask(upstream: string, query: Buffer): Promise<Buffer | undefined> {
@@ -184,7 +189,7 @@ export class DnsForwarder {
       socket.on('error', () => done());
       socket.on('message', (answer, from) => {
         // The answer must come from the server we asked and carry the query's id.
-        if (from.address === upstream && answer.length >= 12 && answer.readUInt16BE(0) === query.readUInt16BE(0)) {
+        if (from.address === upstream && answers(query, answer)) {
           done(answer);
         }
       });
