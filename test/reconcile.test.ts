@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { reconcileScheduleId, type ReconcileReport } from '../common/contract';
 import { createExampleRepo } from '../common/example-repo';
-import { eventually, freePort, journal, liveSandboxes, SCRIPTED_AGENT, TestStack } from './support/stack';
+import { eventually, freePort, journal, liveSandboxes, TestStack } from './support/stack';
 
 async function sandboxRunning(stack: TestStack, id: string): Promise<number> {
   const created = await stack.cli(['sandbox', 'new', '--id', id, '--json']);
@@ -100,12 +100,7 @@ describe('reconcile after a payload codec key rotation', () => {
   test('a workflow sealed with the old key is still judged: its orphan goes, nothing else fails', async () => {
     // A job, not a bare sandbox: only jobs carry a memo (repo, task), and it is sealed with the key.
     const repo = await createExampleRepo(stack.home);
-    const started = await stack.cli([
-      ...['job', 'run', '--id', 'rotated-orphan', '--repo', repo, '--task', 'wait', '--detach'],
-      ...['--agent-command', `SCRIPTED_AGENT_SLEEP=120 ${SCRIPTED_AGENT}`],
-    ]);
-    expect(started.code).toBe(0);
-    const { vmid } = await stack.waitForState('rotated-orphan', (d) => d.state === 'RUNNING', 'RUNNING');
+    const { vmid } = await stack.startSleepingJob('rotated-orphan', repo);
     await stack.client.workflow.getHandle('rotated-orphan').terminate('test: terminated by an operator');
     await stack.killWorkers('SIGTERM');
     writeFileSync(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createExampleRepo } from '../common/example-repo';
 import { recordHistoryIfAsked } from './support/histories';
-import { journal, SCRIPTED_AGENT, TestStack } from './support/stack';
+import { journal, TestStack } from './support/stack';
 
 describe('sandbox snapshot save | list | restore', () => {
   let stack: TestStack;
@@ -115,12 +115,7 @@ describe('sandbox snapshot save | list | restore', () => {
 
   test('a forced restore under a running job ends the job FAILED with the reason, then tears down', async () => {
     const repo = await createExampleRepo(stack.home);
-    const run = await stack.cli([
-      ...['job', 'run', '--id', 'snap-job', '--repo', repo, '--task', 'wait', '--detach'],
-      ...['--agent-command', `SCRIPTED_AGENT_SLEEP=120 ${SCRIPTED_AGENT}`],
-    ]);
-    expect(run.code).toBe(0);
-    await stack.waitForState('snap-job', (d) => d.state === 'RUNNING' && d.jobStatus === 'RUNNING', 'RUNNING');
+    await stack.startSleepingJob('snap-job', repo);
     expect((await stack.cli(['sandbox', 'snapshot', 'save', 'snap-job', 'mid', '--force'])).code).toBe(0);
     expect((await stack.cli(['sandbox', 'snapshot', 'restore', 'snap-job', 'mid', '--force', '--yes'])).code).toBe(0);
     await stack.waitForClose('snap-job');

@@ -210,6 +210,8 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     };
   }
 
+  /** The sandbox's job (not a bare sandbox's lifetime) is running: disk operations need --force. */
+  const jobRunning = () => job.hasJob && job.jobStatus === 'RUNNING';
   const busyRejection = (): string | undefined =>
     busy ? `a ${busy} of this sandbox is in progress (it is ${job.state})` : undefined;
 
@@ -289,8 +291,8 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     },
     {
       validator: ({ force }) => {
-        const jobRunning = job.hasJob && job.jobStatus === 'RUNNING';
-        const rejection = operationRejection(job.state, 'revert', { force, jobRunning }) ?? busyRejection();
+        const rejection =
+          operationRejection(job.state, 'revert', { force, jobRunning: jobRunning() }) ?? busyRejection();
         if (rejection) throw new Error(rejection);
         if (!job.cleanSnapshot) {
           const why = job.cleanSnapshotError ? `taking it failed: ${job.cleanSnapshotError}` : 'it has not been taken';
@@ -341,8 +343,8 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     },
     {
       validator: ({ name, force }) => {
-        const jobRunning = job.hasJob && job.jobStatus === 'RUNNING';
-        const rejection = operationRejection(job.state, 'restore', { force, jobRunning }) ?? busyRejection();
+        const rejection =
+          operationRejection(job.state, 'restore', { force, jobRunning: jobRunning() }) ?? busyRejection();
         if (rejection) throw new Error(rejection);
         if (!job.snapshots.some((s) => s.name === name)) {
           const saved = job.snapshots.map((s) => s.name).join(', ') || 'none';

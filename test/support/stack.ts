@@ -217,6 +217,16 @@ export class TestStack {
     );
   }
 
+  /** A job started with --detach whose agent sleeps 120 s, once its job is RUNNING. */
+  async startSleepingJob(jobId: string, repo: string): Promise<JobDescription> {
+    const started = await this.cli([
+      ...['job', 'run', '--id', jobId, '--repo', repo, '--task', 'wait', '--detach'],
+      ...['--agent-command', `SCRIPTED_AGENT_SLEEP=120 ${SCRIPTED_AGENT}`],
+    ]);
+    if (started.code !== 0) throw new Error(`job run ${jobId} failed: ${started.stderr}`);
+    return this.waitForState(jobId, (d) => d.state === 'RUNNING' && d.jobStatus === 'RUNNING', 'RUNNING');
+  }
+
   async waitForClose(jobId: string, timeoutMs = 90_000): Promise<void> {
     await eventually(
       `job ${jobId} to close`,
