@@ -8,7 +8,7 @@ import {
   type ResolvedProfile,
 } from '../common/contract';
 import { resolveProfile, type AgentlabConfig } from '../common/config';
-import { PermanentBackendError, type DestroyOutcome, type SandboxBackend } from '../backends/types';
+import { PermanentBackendError, type DestroyOutcome, type GuestJob, type SandboxBackend } from '../backends/types';
 import { loadBundle, secretsPaths, type SecretsPaths } from '../common/secrets';
 import { withHeartbeat } from './heartbeat';
 
@@ -80,8 +80,9 @@ export function createActivities({ config, backends, secrets = secretsPaths(), w
       vmid: number;
       profile: ResolvedProfile;
       jobId: string;
+      localRepo?: GuestJob['localRepo'];
     }): Promise<{ tokenHash: string }> {
-      const job = { jobId: input.jobId, controllerUrl: config.guestApi.url };
+      const job: GuestJob = { jobId: input.jobId, controllerUrl: config.guestApi.url, localRepo: input.localRepo };
       return call(() => backendFor(input.profile.backend).configure(input.vmid, input.profile, job));
     },
 

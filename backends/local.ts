@@ -8,8 +8,10 @@ import { join } from 'node:path';
 import type { Owner, ResolvedProfile } from '../common/contract';
 import { agentRunnerPath, packageRoot } from '../common/paths';
 import execa from 'execa';
+import { hostViewArgs, nodeInstallation } from './local-host-view';
 import { LocalNetwork, sandboxNetns } from './local-network';
-import { PermanentBackendError, type DestroyOutcome, type OwnedVm, type SandboxBackend } from './types';
+import { copyRepository } from './local-repository';
+import { PermanentBackendError, type DestroyOutcome, type GuestJob, type OwnedVm, type SandboxBackend } from './types';
 
 export interface LocalBackendOptions {
   dataDir: string;
@@ -17,10 +19,8 @@ export interface LocalBackendOptions {
   /** `namespaces` (default): the real sandbox. `none`: a plain process, for machines without root. */
   isolation?: 'namespaces' | 'none';
   network?: LocalNetwork;
-  /** Host paths hidden inside the sandbox (the host filesystem is otherwise visible read-only). */
+  /** Host paths hidden inside the sandbox even where it sees the host (system directories, /etc). */
   maskPaths?: string[];
-  /** Host directories whose git repositories a job may clone by path; bound read-only. */
-  repoRoots?: string[];
   /** Emulated VM latencies (demos, tests of crash windows). */
   cloneDelayMs?: number;
   bootDelayMs?: number;
@@ -57,6 +57,8 @@ export const SANDBOX_SECRETS_DIR = '/run/agentlab/secrets';
 const SANDBOX_WORK_DIR = '/run/sandbox/work';
 const SANDBOX_STATE_DIR = '/run/sandbox/state';
 const SANDBOX_CLOUD_INIT_DIR = '/run/cloud-init';
+/** The sandbox's copy of a local repository (read-only): the only repository of the host it sees. */
+const SANDBOX_REPO_DIR = '/run/sandbox/repo.git';
 const CGROUP_ROOT = '/sys/fs/cgroup';
 
 export class LocalBackend implements SandboxBackend {
@@ -171,14 +173,19 @@ export class LocalBackend implements SandboxBackend {
     await this.journal('clone', vmid, owner.jobId);
   }
 
-  async configure(
-    vmid: number,
-    _profile: ResolvedProfile,
-    job: { jobId: string; controllerUrl: string },
-  ): Promise<{ tokenHash: string }> {
+  async configure(vmid: number, _profile: ResolvedProfile, job: GuestJob): Promise<{ tokenHash: string }> {
     await this.requireOwned(vmid);
+    if (job.localRepo) await copyRepository(job.localRepo, join(this.dir(vmid), 'repo.git'));
     const token = randomBytes(32).toString('hex');
-    const bootstrap = { controllerUrl: job.controllerUrl, jobId: job.jobId, vmid, token, allowLocalRepos: true };
+    const bootstrap = {
+      controllerUrl: job.controllerUrl,
+      jobId: job.jobId,
+      vmid,
+      token,
+      // A git server on the sandbox's own loopback (development and tests): nothing of the host's.
+      allowLoopbackHttp: true,
+      ...(job.localRepo ? { localRepo: this.isolated ? SANDBOX_REPO_DIR : join(this.dir(vmid), 'repo.git') } : {}),
+    };
     const path = join(this.dir(vmid), 'cloud-init', 'bootstrap.json');
     await fs.writeFile(path, JSON.stringify(bootstrap), { mode: 0o600 });
     return { tokenHash: createHash('sha256').update(token).digest('hex') };
@@ -254,20 +261,6 @@ export class LocalBackend implements SandboxBackend {
     const init = broken
       ? ['sleep', '2147483647']
       : ['/bin/sh', '-c', 'until "$0" "$@"; do sleep 1; done; exec sleep 2147483647', process.execPath, ...runner];
-    const masks: string[] = [];
-    for (const path of [
-      '/root',
-      '/home',
-      '/etc/agentlab',
-      '/var/lib/agentlab',
-      this.options.dataDir,
-      ...(this.options.maskPaths ?? []),
-    ]) {
-      if (await exists(path)) masks.push('--tmpfs', path);
-    }
-    for (const file of ['/etc/shadow', '/etc/gshadow']) {
-      if (await exists(file)) masks.push('--ro-bind', '/dev/null', file);
-    }
     const dnsBinds: string[] = [];
     if (this.options.nameserver) {
       const resolvConf = join(dir, 'resolv.conf');
@@ -276,10 +269,14 @@ export class LocalBackend implements SandboxBackend {
       const target = await fs.realpath('/etc/resolv.conf').catch(() => '/etc/resolv.conf');
       dnsBinds.push('--ro-bind', resolvConf, target);
     }
-    const repoBinds: string[] = [];
-    for (const repoRoot of this.options.repoRoots ?? []) {
-      if (await exists(repoRoot)) repoBinds.push('--ro-bind', repoRoot, repoRoot);
-    }
+    const repoBind = (await exists(join(dir, 'repo.git')))
+      ? ['--ro-bind', join(dir, 'repo.git'), SANDBOX_REPO_DIR]
+      : [];
+    const hostView = await hostViewArgs({
+      // The runner (and the package's agent wrappers) wherever the package lives; Node wherever it is installed.
+      readOnly: [packageRoot(), await nodeInstallation(process.execPath)],
+      hidden: ['/var/lib/agentlab', this.options.dataDir, ...(this.options.maskPaths ?? [])],
+    });
     return [
       'ip',
       'netns',
@@ -296,9 +293,7 @@ export class LocalBackend implements SandboxBackend {
       `sandbox-${vmid}`,
       '--cap-drop',
       'ALL',
-      '--ro-bind',
-      '/',
-      '/',
+      ...hostView,
       '--dev',
       '/dev',
       '--proc',
@@ -306,8 +301,9 @@ export class LocalBackend implements SandboxBackend {
       '--tmpfs',
       '/tmp',
       '--tmpfs',
+      '/var/tmp',
+      '--tmpfs',
       '/run',
-      ...masks,
       ...dnsBinds,
       '--perms',
       '0700',
@@ -322,11 +318,10 @@ export class LocalBackend implements SandboxBackend {
       '--ro-bind',
       join(dir, 'cloud-init'),
       SANDBOX_CLOUD_INIT_DIR,
-      ...repoBinds,
-      // The runner itself (and the package's agent wrappers), wherever the package lives, /tmp included.
-      '--ro-bind',
-      packageRoot(),
-      packageRoot(),
+      ...repoBind,
+      // Nothing of the host is writable, and the root is not either: only the tmpfs and binds above.
+      '--remount-ro',
+      '/',
       '--setenv',
       'HOME',
       SANDBOX_WORK_DIR,

@@ -10,6 +10,14 @@ export interface OwnedVm {
 
 export type DestroyOutcome = 'destroyed' | 'absent' | 'not-ours';
 
+/** What the guest needs to know of its job at boot, beside the token the backend mints. */
+export interface GuestJob {
+  jobId: string;
+  controllerUrl: string;
+  /** A repository on this host: the backend gives the guest a copy of this commit, and nothing else of the host. */
+  localRepo?: { path: string; commit: string };
+}
+
 export interface SandboxBackend {
   readonly kind: 'local' | 'proxmox';
   /** A VMID from our range, never one in use. Idempotent per (jobId, attempt). */
@@ -20,11 +28,7 @@ export interface SandboxBackend {
    * Mints the one-time bootstrap token and writes it into the VM's cloud-init data; returns only its
    * hash. The token itself is never an activity argument or result: those are workflow history.
    */
-  configure(
-    vmid: number,
-    profile: ResolvedProfile,
-    job: { jobId: string; controllerUrl: string },
-  ): Promise<{ tokenHash: string }>;
+  configure(vmid: number, profile: ResolvedProfile, job: GuestJob): Promise<{ tokenHash: string }>;
   start(vmid: number): Promise<void>;
   /** undefined while the guest is still booting. */
   guestAddress(vmid: number): Promise<string | undefined>;

@@ -1,6 +1,6 @@
 // Loads and validates agentlab's YAML config (Node only): embedded defaults, then the file, then env.
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir, hostname, tmpdir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
@@ -237,9 +237,12 @@ const fileSchema = z
           .regex(/^(\d{1,3}\.){3}\d{1,3}\/(1[6-9]|2[0-9])$/, 'expected an IPv4 subnet a.b.c.d/16..29')
           .prefault('10.78.0.0/22'),
         uplink: z.string().optional(),
-        /** Host directories whose repositories jobs may clone by path (bound read-only into sandboxes). */
-        repoRoots: z.array(z.string().startsWith('/')).optional(),
-        /** Extra host paths hidden inside sandboxes. */
+        /** Gone: a sandbox now gets a copy of its own job's repository, wherever that is, and no other. */
+        repoRoots: z
+          .unknown()
+          .refine(() => false, 'no longer used: a job may name any repository its CLI user can read; remove it')
+          .optional(),
+        /** Host paths hidden inside sandboxes even where they see the host (system directories, /etc). */
         maskPaths: z.array(z.string().startsWith('/')).prefault([]),
         /** The DNS forwarder on the gateway (isolated sandboxes). Upstreams default to the host's resolvers. */
         dns: z
@@ -297,7 +300,6 @@ export interface AgentlabConfig {
     subnet: string;
     gateway: string;
     uplink?: string;
-    repoRoots: string[];
     maskPaths: string[];
     /** undefined: no forwarder; the upstreams otherwise (empty: the host's resolv.conf, read at start). */
     dnsUpstreams?: string[];
@@ -325,7 +327,6 @@ function defaultDataDir(env: NodeJS.ProcessEnv): string {
 const zeroOr = (value: number | '0s'): number => (value === '0s' ? 0 : value);
 
 /** Where `npm run demo` puts its example repositories; the default local repo root. */
-export const exampleRepoRoot = (): string => join(tmpdir(), 'agentlab-repos');
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentlabConfig {
   const path = defaultConfigPath(env);
@@ -401,7 +402,6 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
       subnet: file.local.subnet,
       gateway,
       uplink: file.local.uplink,
-      repoRoots: file.local.repoRoots ?? [exampleRepoRoot()],
       maskPaths: file.local.maskPaths,
       dnsUpstreams: file.local.dns.enabled ? (file.local.dns.upstreams ?? []) : undefined,
     },

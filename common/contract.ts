@@ -24,6 +24,8 @@ export interface JobRequest {
   /** Absent for a sandbox without a job (`sandbox new`). */
   repo?: string;
   ref?: string;
+  /** A local repository's `ref` as a commit, pinned by the CLI when it read the repository. */
+  commit?: string;
   task?: string;
   profile: string;
   /** Lease length in ms; the profile's default when absent. */
@@ -90,6 +92,7 @@ export interface JobDescription {
   keepalive: boolean;
   repo?: string;
   ref?: string;
+  commit?: string;
   exitCode?: number | null;
   message?: string;
   provisioningAttempt: number;
@@ -158,6 +161,8 @@ export interface ClaimBootstrapResponse {
     jobId: string;
     repo: string;
     ref: string;
+    /** Set for a local repository: the runner checks out this commit of the copy its host made. */
+    commit?: string;
     task: string;
     agentCommand: string;
     timeoutSeconds: number;

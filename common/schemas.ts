@@ -1,41 +1,19 @@
 // zod schemas for everything that crosses a boundary: job requests, repo URLs, durations.
 import { z } from 'zod';
+import { isCommitId, isLocalRepo, refProblem, repoUrlProblem } from '../guest/git-input';
 import { parseDuration } from './duration';
 
-/**
- * Git URLs we hand to `git clone`. Remote protocols only, plus local paths and file:// which only the
- * local backend accepts (checked again by the guest runner). Never `ext::` or an option-looking string.
- */
-export function repoUrlProblem(repo: string): string | undefined {
-  if (repo.length === 0) return 'must not be empty';
-  if (repo.startsWith('-')) return `"${repo}" looks like a command-line option, not a git URL`;
-  if (/^[a-z][a-z0-9+.-]*::/i.test(repo)) return `"${repo}" uses a git remote helper ("::"), which is not allowed`;
-  if (/\s/.test(repo)) return `"${repo}" contains whitespace`;
-  if (/^(https|ssh|git):\/\/[^/\s]+\/.+/i.test(repo)) return undefined;
-  if (/^file:\/\/\/.+/i.test(repo)) return undefined;
-  // Plain http only to this host (a development git server); the guest runner allows it on the local backend only.
-  if (/^http:\/\/(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost)(:\d{1,5})?\/.+/i.test(repo)) return undefined;
-  if (/^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/].*/.test(repo) || /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\/.+/.test(repo)) {
-    return undefined; // scp-like user@host:path
-  }
-  if (repo.startsWith('/')) return undefined;
-  return `"${repo}" is not a git URL: expected https://, ssh://, git://, user@host:path, file://, an absolute path or http:// to a loopback address`;
-}
-
-export const isLocalRepo = (repo: string): boolean =>
-  repo.startsWith('/') || /^file:\/\//i.test(repo) || /^http:\/\//i.test(repo);
-
+/** Repository URLs as a job request carries them: a local path only as an absolute path with a pinned commit. */
 export const repoUrlSchema = z.string().superRefine((repo, ctx) => {
-  const problem = repoUrlProblem(repo);
+  const problem = repoUrlProblem(repo, { allowLocal: true, allowLoopbackHttp: true });
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
-/** A git ref: no option-looking values, no whitespace or control characters. */
-export const gitRefSchema = z
-  .string()
-  .min(1)
-  .max(250)
-  .regex(/^[^-\s\p{Cc}~^:?*[\\][^\s\p{Cc}~^:?*[\\]*$/u, 'expected a branch, tag or commit (no spaces, no leading "-")');
+/** A git ref by `git check-ref-format`'s rules (one level allowed), never an option. */
+export const gitRefSchema = z.string().superRefine((ref, ctx) => {
+  const problem = refProblem(ref);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 export const durationSchema = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
@@ -58,6 +36,8 @@ export const jobRequestSchema = z
     jobId: jobIdSchema,
     repo: repoUrlSchema.optional(),
     ref: gitRefSchema.optional(),
+    /** The commit `ref` named when the CLI read the local repository: the job sees exactly this. */
+    commit: z.string().refine(isCommitId, 'expected a full 40-character commit id').optional(),
     task: z.string().min(1, 'must not be empty').max(100_000).optional(),
     profile: z.string().min(1),
     ttlMs: z.number().int().positive().optional(),
@@ -73,6 +53,16 @@ export const jobRequestSchema = z
     if ((req.repo === undefined) !== (req.task === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['task'], message: 'a job needs both a repo and a task' });
     }
+    if (req.repo !== undefined && isLocalRepo(req.repo) && req.commit === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['commit'],
+        message: 'a local repository needs the commit to check out (the CLI pins it when it reads the repository)',
+      });
+    }
+    if (req.commit !== undefined && (req.repo === undefined || !isLocalRepo(req.repo))) {
+      ctx.addIssue({ code: 'custom', path: ['commit'], message: 'only a local repository carries a pinned commit' });
+    }
   });
 
 /** Formats zod issues as "field: problem" lines. */
@@ -83,4 +73,19 @@ export function describeIssues(error: z.ZodError, prefix = ''): string {
       return path ? `${path}: ${issue.message}` : issue.message;
     })
     .join('; ');
+}
+
+/**
+ * What is wrong with a job request once its profile's backend is known, or undefined. The CLI checks
+ * the same rules flag by flag; the workflow checks a request from any other client with this.
+ */
+export function jobRequestProblem(request: unknown, backend: 'local' | 'proxmox'): string | undefined {
+  const parsed = jobRequestSchema.safeParse(request);
+  if (!parsed.success) return describeIssues(parsed.error);
+  const { repo } = parsed.data;
+  if (repo !== undefined && backend !== 'local') {
+    const problem = repoUrlProblem(repo, {});
+    if (problem) return `repo: ${problem}`;
+  }
+  return undefined;
 }

@@ -7,6 +7,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
+const { isCommitId, isLocalRepo, refProblem, repoUrlProblem } = require('./git-input');
 
 const LOG_CHUNK_BYTES = 256 * 1024;
 const SHIP_INTERVAL_MS = 300;
@@ -465,49 +466,6 @@ class LogShipper {
 // ---------------------------------------------------------------------------------------------------
 // Git
 
-/** Whitespace or control characters: never part of a URL or ref we would pass on. */
-const hasUnsafeChars = (text) => /\s/.test(text) || [...text].some((c) => c.charCodeAt(0) < 0x20 || c === '\x7f');
-
-const isLoopbackHost = (host) => host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
-
-/** Allowlisted clone sources: remote protocols always, local repositories only where the host allows them. */
-function repoUrlProblem(repo, allowLocalRepos) {
-  if (typeof repo !== 'string' || repo.trim() === '') return 'the job has no repository URL';
-  if (repo.startsWith('-')) return `repository URL ${JSON.stringify(repo)} looks like a command-line option`;
-  const helper = /^([a-z][a-z0-9+.-]*)::/i.exec(repo);
-  if (helper) return `repository URL scheme "${helper[1]}::" (a git remote helper) is not allowed`;
-  if (hasUnsafeChars(repo)) return `repository URL ${JSON.stringify(repo)} contains whitespace or control characters`;
-  const local = `local repository ${JSON.stringify(repo)} is not allowed in this sandbox`;
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(repo);
-  if (scheme) {
-    const name = scheme[1].toLowerCase();
-    if (name === 'file') return allowLocalRepos ? undefined : local;
-    let url;
-    try {
-      url = new URL(repo);
-    } catch {
-      return `repository URL ${JSON.stringify(repo)} is not a valid URL`;
-    }
-    // Plain http only to a server on the sandbox's own host, where the local backend allows it.
-    if (name === 'http' && allowLocalRepos && isLoopbackHost(url.hostname)) return undefined;
-    if (!['https', 'ssh', 'git'].includes(name)) return `repository URL scheme "${name}://" is not allowed`;
-    // A host starting with "-" would reach ssh as an option.
-    if (!/^[a-z0-9[]/i.test(url.hostname)) return `repository URL ${JSON.stringify(repo)} has an invalid host`;
-    return undefined;
-  }
-  if (repo.startsWith('/')) return allowLocalRepos ? undefined : local;
-  // scp-like user@host:path, which git hands to ssh: neither user nor host may start with "-".
-  if (/^[a-z0-9_][a-z0-9._-]*@[a-z0-9][a-z0-9.-]*:.+$/i.test(repo)) return undefined;
-  return `repository URL ${JSON.stringify(repo)} is not allowed: expected https://, ssh://, git:// or user@host:path`;
-}
-
-/** A ref is a branch, tag, commit or full ref name: never a refspec or an option. */
-function refProblem(ref) {
-  if (/^[-+]/.test(ref) || /[:~^?*[\\]/.test(ref) || hasUnsafeChars(ref) || ref.includes('..'))
-    return `ref ${JSON.stringify(ref)} is not a valid ref`;
-  return undefined;
-}
-
 class GitError extends Error {}
 
 // Hooks off and the ext transport off for every git call; fsmonitor off because after the agent ran,
@@ -764,6 +722,8 @@ class Runner {
       controllerUrl: bootstrap.controllerUrl,
       jobId: bootstrap.jobId,
       allowLocalRepos: bootstrap.allowLocalRepos === true,
+      allowLoopbackHttp: bootstrap.allowLoopbackHttp === true,
+      localRepo: typeof bootstrap.localRepo === 'string' ? bootstrap.localRepo : null,
       runnerCredential: res.body.runnerCredential,
       job: res.body.job || null,
       secrets: res.body.secrets || null,
@@ -784,13 +744,33 @@ class Runner {
     fs.appendFileSync(this.files.log, `agent-runner: ${redactText(line)}\n`);
   }
 
-  async prepareRepo(job, allowLocalRepos) {
-    const problem = repoUrlProblem(job.repo, allowLocalRepos) || refProblem(job.ref || 'HEAD');
-    if (problem) throw new Error(problem);
+  /**
+   * Where to clone from and what to check out. A repository on the host arrives as the host's copy of
+   * its pinned commit (bootstrap `localRepo`); anything else is cloned from its URL, by the same rules
+   * the CLI and the workflow applied.
+   */
+  cloneSource(job, claim) {
+    if (isLocalRepo(job.repo) && claim.localRepo) {
+      if (!isCommitId(job.commit)) throw new Error('the job names a local repository but no commit');
+      return { url: claim.localRepo, ref: job.commit };
+    }
+    const ref = job.ref || 'HEAD';
+    const problem = repoUrlProblem(job.repo, {
+      allowLocal: claim.allowLocalRepos,
+      allowLoopbackHttp: claim.allowLocalRepos || claim.allowLoopbackHttp,
+    });
+    if (problem) throw new Error(`repository ${problem}`);
+    const refIssue = refProblem(ref);
+    if (refIssue) throw new Error(`ref ${refIssue}`);
+    return { url: job.repo, ref };
+  }
+
+  async prepareRepo(job, claim) {
+    const source = this.cloneSource(job, claim);
     fs.rmSync(this.repoDir, { recursive: true, force: true }); // a half-done clone from an earlier attempt
     fs.mkdirSync(this.options.workDir, { recursive: true });
-    await git(['clone', '--no-checkout', '--quiet', '--', job.repo, this.repoDir], { cwd: this.options.workDir });
-    await git(['fetch', '--quiet', '--', 'origin', job.ref || 'HEAD'], { cwd: this.repoDir });
+    await git(['clone', '--no-checkout', '--quiet', '--', source.url, this.repoDir], { cwd: this.options.workDir });
+    await git(['fetch', '--quiet', '--', 'origin', source.ref], { cwd: this.repoDir });
     await git(['checkout', '--quiet', '-B', 'agentlab', 'FETCH_HEAD'], { cwd: this.repoDir });
     return (await git(['rev-parse', 'HEAD'], { cwd: this.repoDir })).trim();
   }
@@ -961,7 +941,7 @@ class Runner {
       heartbeat.set('cloning');
       let baseCommit;
       try {
-        baseCommit = await this.prepareRepo(job, claim.allowLocalRepos);
+        baseCommit = await this.prepareRepo(job, claim);
       } catch (err) {
         return failure(`preparing the repository failed: ${err.message}`);
       }

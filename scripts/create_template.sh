@@ -64,6 +64,7 @@ run virt-customize -a "$work_image" \
   --run-command 'useradd --create-home --shell /bin/bash agent || true' \
   --mkdir /usr/local/lib/agentlab \
   --upload "$root/guest/agent-runner.js:/usr/local/lib/agentlab/agent-runner.js" \
+  --upload "$root/guest/git-input.js:/usr/local/lib/agentlab/git-input.js" \
   --upload "$root/guest/agent-runner.service:/etc/systemd/system/agent-runner.service" \
   --run-command 'systemctl enable qemu-guest-agent agent-runner.service' \
   --truncate /etc/machine-id

@@ -70,6 +70,8 @@ describe('deployment', () => {
       expect({ line, errors: validateParams(path, 'POST', params) }).toEqual({ line, errors: {} });
     }
     expect(lines.some((l) => l.startsWith('virt-customize') && l.includes('agent-runner.service'))).toBe(true);
+    // The runner requires its sibling git-input.js: the template must carry both.
+    expect(lines.some((l) => l.startsWith('virt-customize') && l.includes('guest/git-input.js:'))).toBe(true);
   });
 
   test('create_template.sh rejects bad input, naming the flag', async () => {

@@ -449,11 +449,16 @@ describe('guest agent-runner', () => {
   });
 
   test.each([
-    ['ext::sh -c touch% PWNED', true, /repository URL scheme "ext::" \(a git remote helper\) is not allowed/],
+    ['ext::sh -c touch% PWNED', true, /uses the git remote helper "ext::", which is not allowed/],
     ['--upload-pack=touch PWNED', true, /looks like a command-line option/],
-    ['file://ORIGIN', false, /local repository "file:\/\/.*" is not allowed/],
-    ['ORIGIN', false, /local repository ".*" is not allowed/],
-    ['http://example.invalid/repo.git', true, /scheme "http:\/\/" is not allowed/],
+    ['file://ORIGIN', false, /local repository "file:\/\/.*" needs a local-backend profile/],
+    ['ORIGIN', false, /local repository ".*" needs a local-backend profile/],
+    ['http://example.invalid/repo.git', true, /the scheme "http:\/\/" is not allowed/],
+    [
+      'https://user:hunter2@example.invalid/repo.git',
+      true,
+      /"https:\/\/\*\*\*@example\.invalid\/repo\.git" carries credentials/,
+    ],
   ])('repo %j (allowLocalRepos=%s) is rejected before git runs', async (repoTemplate, allowLocalRepos, message) => {
     const pwned = join(tmp, `pwned-${counter + 1}`);
     const repo = repoTemplate.replace('PWNED', pwned).replace('ORIGIN', origin);

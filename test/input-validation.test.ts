@@ -1,27 +1,69 @@
 // Bad input gets a clear error naming the field: repo URLs, durations, config files.
+import execa from 'execa';
 import { AGENT_COMMANDS } from '../common/agents';
 import { parseConfig, ConfigError, resolveProfile } from '../common/config';
 import { formatDuration, parseDuration } from '../common/duration';
-import { gitRefSchema, repoUrlProblem } from '../common/schemas';
+import { gitRefSchema, jobRequestProblem } from '../common/schemas';
+import { credentialsIn, refProblem, repoUrlProblem } from '../guest/git-input';
 
-describe('repo URLs', () => {
+describe('repo URLs (one rule for the CLI, the workflow and the guest runner)', () => {
+  const local = { allowLocal: true, allowLoopbackHttp: true };
   test.each([
     'https://github.com/acme/app.git',
     'ssh://git@host/acme/app.git',
     'git://host/app',
     'git@github.com:acme/app.git',
-    '/srv/repos/app',
-    'file:///srv/repos/app',
-    'http://127.0.0.1:8080/app.git',
-  ])('accepts %s', (url) => expect(repoUrlProblem(url)).toBeUndefined());
+  ])('accepts %s everywhere', (url) => expect(repoUrlProblem(url)).toBeUndefined());
+  test.each(['/srv/repos/app', 'file:///srv/repos/app', 'http://127.0.0.1:8080/app.git'])(
+    'accepts %s only where local repositories are allowed',
+    (url) => {
+      expect(repoUrlProblem(url, local)).toBeUndefined();
+      expect(repoUrlProblem(url)).toMatch(/needs a local-backend profile|not allowed/);
+    },
+  );
   test.each([
     ['ext::sh -c touch% /tmp/pwned', /remote helper/],
     ['--upload-pack=touch /tmp/pwned', /command-line option/],
     ['fd::17', /remote helper/],
-    ['http://insecure.example/app.git', /not a git URL/],
+    ['http://insecure.example/app.git', /"http:\/\/" is not allowed/],
     ['relative/path', /not a git URL/],
+    ['https://host', /names no repository path/],
     ['', /must not be empty/],
-  ])('rejects %s', (url, message) => expect(repoUrlProblem(url)).toMatch(message));
+  ])('rejects %s', (url, message) => expect(repoUrlProblem(url, local)).toMatch(message));
+
+  test.each([
+    ['https://user:s3cret@host/r.git', 'https://***@host/r.git'],
+    ['https://ghp_token@github.com/acme/app.git', 'https://***@github.com/acme/app.git'],
+    ['http://u:p@127.0.0.1/r.git', 'http://***@127.0.0.1/r.git'],
+    ['ssh://git:pw@host/r.git', 'ssh://***@host/r.git'],
+  ])('refuses credentials in %s, without repeating them', (url, shown) => {
+    expect(credentialsIn(url)).toBe(shown);
+    const problem = repoUrlProblem(url, local)!;
+    expect(problem).toContain(`"${shown}" carries credentials`);
+    expect(problem).toContain('agentlab secrets set-git');
+    expect(problem).not.toMatch(/s3cret|ghp_token|:p@|:pw@/);
+  });
+  test('a user name alone is fine over ssh', () => {
+    expect(credentialsIn('ssh://git@host/r.git')).toBeUndefined();
+    expect(credentialsIn('git@github.com:acme/app.git')).toBeUndefined();
+  });
+});
+
+describe('a job request from any client', () => {
+  const commit = 'a'.repeat(40);
+  test('a local repository needs a local-backend profile and a pinned commit', () => {
+    const request = { jobId: 'job-1', profile: 'p', task: 't', repo: '/srv/app', ref: 'HEAD', commit };
+    expect(jobRequestProblem(request, 'local')).toBeUndefined();
+    expect(jobRequestProblem(request, 'proxmox')).toMatch(/repo: .*needs a local-backend profile/);
+    expect(jobRequestProblem({ ...request, commit: undefined }, 'local')).toMatch(/commit: .*needs the commit/);
+    expect(jobRequestProblem({ ...request, commit: 'abc' }, 'local')).toMatch(/commit: expected a full 40-character/);
+    expect(jobRequestProblem({ ...request, repo: 'https://h/r.git' }, 'local')).toMatch(/only a local repository/);
+  });
+  test('credentials and bad refs are refused whatever the backend', () => {
+    const request = { jobId: 'job-1', profile: 'p', task: 't', repo: 'https://u:p@h/r.git' };
+    expect(jobRequestProblem(request, 'proxmox')).toMatch(/repo: .*carries credentials/);
+    expect(jobRequestProblem({ ...request, repo: 'https://h/r.git', ref: 'a..b' }, 'local')).toMatch(/ref: .*"\.\."/);
+  });
 });
 
 describe('durations', () => {
@@ -45,6 +87,10 @@ describe('config', () => {
     );
     expect(() => parseConfig({ profiles: [{ name: 'p', backend: 'local', ttl: 'soon' }] }, 'c.yaml')).toThrow(
       /profiles\.0\.ttl: "soon" is not a duration/,
+    );
+    // A setting that no longer does anything says so, rather than being silently ignored.
+    expect(() => parseConfig({ local: { repoRoots: ['/srv/repos'] } }, 'c.yaml')).toThrow(
+      /c\.yaml: local\.repoRoots: no longer used: a job may name any repository its CLI user can read; remove it/,
     );
   });
 
@@ -82,11 +128,51 @@ describe('profile agents and secrets', () => {
   });
 });
 
-describe('git refs', () => {
-  test.each(['main', 'v1.2.0', 'feature/x', '0123abcd'])('accepts %s', (ref) => {
+const VALID_REFS = ['main', 'HEAD', 'v1.2.0', 'feature/x', 'refs/heads/main', '0123abcd', 'a'.repeat(40), 'x-1_2'];
+
+const INVALID_REFS: [string, RegExp][] = [
+  ['-x', /command-line option/],
+  ['--upload-pack=x', /command-line option/],
+  ['a b', /whitespace/],
+  ['a\u0001b', /control characters/],
+  ['HEAD~1', /"~"/],
+  ['a^', /"\^"/],
+  ['a:b', /":"/],
+  ['a?', /"\?"/],
+  ['a*', /"\*"/],
+  ['a[b', /"\["/],
+  ['a\\b', /"\\"/],
+  ['refs/heads/../../x', /"\.\."/],
+  ['a@{1}', /"@\{"/],
+  ['@', /not a valid ref/],
+  ['/main', /empty path component/],
+  ['main/', /empty path component/],
+  ['a//b', /empty path component/],
+  ['main.', /ends with "\."/],
+  ['.hidden', /starting with "\."/],
+  ['feature/.x', /starting with "\."/],
+  ['main.lock', /ending with "\.lock"/],
+  ['refs/heads/x.lock/y', /ending with "\.lock"/],
+  ['', /must not be empty/],
+  ['x'.repeat(251), /longer than 250/],
+];
+
+describe("git refs (git check-ref-format's rules)", () => {
+  test.each(VALID_REFS)('accepts %s', (ref) => {
+    expect(refProblem(ref)).toBeUndefined();
     expect(gitRefSchema.safeParse(ref).success).toBe(true);
   });
-  test.each(['-x', '--upload-pack=x', 'a b', 'a\u0001b', 'HEAD~1', ''])('rejects %j', (ref) => {
+  test('agree with git itself on every case above that git can judge', async () => {
+    const gitAccepts = async (ref: string) =>
+      (await execa('git', ['check-ref-format', '--allow-onelevel', ref], { reject: false })).exitCode === 0;
+    for (const ref of VALID_REFS) expect({ ref, git: await gitAccepts(ref) }).toEqual({ ref, git: true });
+    // git has no opinion on a leading "-" (it reads an option) or on length; those rules are ours.
+    for (const [ref] of INVALID_REFS.filter(([r]) => r !== '' && !r.startsWith('-') && r.length <= 250)) {
+      expect({ ref, git: await gitAccepts(ref) }).toEqual({ ref, git: false });
+    }
+  });
+  test.each(INVALID_REFS)('rejects %j', (ref, why) => {
+    expect(refProblem(ref)).toMatch(why);
     expect(gitRefSchema.safeParse(ref).success).toBe(false);
   });
 });

@@ -5,6 +5,7 @@ import execa from 'execa';
 import { jobDocumentSchema } from '../cli/json-schemas';
 import { createExampleRepo } from '../common/example-repo';
 import { temporalCliPath } from '../common/temporal-server';
+import { serveRepo } from './support/git-daemon';
 import { SCRIPTED_AGENT, TestStack, temporalAddress } from './support/stack';
 
 describe('agentlab job run', () => {
@@ -108,12 +109,15 @@ describe('agentlab job run', () => {
     });
   });
 
-  test("a bad ref: FAILED within seconds with git's error in the result, and the sandbox is torn down", async () => {
+  test("a remote's bad ref: FAILED within seconds with git's error in the result, and the sandbox is torn down", async () => {
+    // (A local repository's ref is checked by the CLI before anything starts: test/local-repos.test.ts.)
+    const daemon = await serveRepo(repo);
     const started = Date.now();
     const result = await stack.cli([
-      ...['job', 'run', '--repo', repo, '--ref', 'no-such-branch', '--task', 'x', '--id', 'job-e2e-bad-ref'],
+      ...['job', 'run', '--repo', daemon.url, '--ref', 'no-such-branch', '--task', 'x', '--id', 'job-e2e-bad-ref'],
       ...['--agent-command', SCRIPTED_AGENT, '--json'],
     ]);
+    await daemon.close();
     const seconds = (Date.now() - started) / 1000;
     expect(result.code).toBe(1);
     const doc = JSON.parse(result.stdout) as {

@@ -1,8 +1,9 @@
 // The local backend's sandbox, in a network the test builds itself: a job runs end to end; an agent
 // that tries to escape reaches only the Internet and the guest API; nothing is left afterwards.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import execa from 'execa';
 import YAML from 'yaml';
 import { createExampleRepo } from '../common/example-repo';
 import { devServerArgs, temporalCliPath } from '../common/temporal-server';
@@ -29,6 +30,20 @@ describe('local backend isolation', () => {
   const configPath = join(home, 'config.yaml');
   const env = { ...process.env, AGENTLAB_CONFIG: configPath };
   let repo: string;
+  let peerRepo: string;
+  /** Files on the host no sandbox may list or read, and the directories the test made for them. */
+  const markers: string[] = [];
+  const madeDirs: string[] = [];
+  const placeMarker = (dir: string, mode = 0o644): string => {
+    if (!existsSync(dir)) {
+      mkdirSync(dir, { recursive: true });
+      madeDirs.push(dir);
+    }
+    const file = join(dir, `agentlab-marker-${net.id}`);
+    writeFileSync(file, `host secret in ${dir}\n`, { mode });
+    markers.push(file);
+    return file;
+  };
 
   const cli = async (args: string[]) => {
     const result = await net.execIn(net.host, process.execPath, [CLI, ...args], { env, timeout: 120_000 });
@@ -39,7 +54,15 @@ describe('local backend isolation', () => {
   beforeAll(async () => {
     await net.create();
     mkdirSync(repos, { recursive: true });
+    // The job's repository: anywhere (no configured roots), with uncommitted work the job must not see.
     repo = await createExampleRepo(repos);
+    writeFileSync(join(repo, 'README.md'), 'uncommitted edit\n');
+    writeFileSync(join(repo, 'dirty.txt'), 'untracked\n');
+    peerRepo = await createExampleRepo(mkdtempSync(join(home, 'peer-')));
+    for (const dir of ['/home', '/root', '/srv', '/opt', '/var/tmp', '/tmp', '/mnt', '/media']) placeMarker(dir);
+    placeMarker(`/agentlab-made-up-data-${net.id}`);
+    placeMarker(repos); // beside the job's repository
+    placeMarker('/etc', 0o600); // readable by root only, as shadow and private keys are
     writeFileSync(
       configPath,
       YAML.stringify({
@@ -50,7 +73,6 @@ describe('local backend isolation', () => {
         local: {
           isolation: 'namespaces',
           subnet: '10.78.0.0/24',
-          repoRoots: [repos],
           dns: { upstreams: [OUTSIDE_HOSTS.internet] },
         },
         profiles: [{ name: 'local', backend: 'local', ttl: '10m', provisioning: { attempts: 1, bootTimeout: '20s' } }],
@@ -89,7 +111,11 @@ describe('local backend isolation', () => {
     net.serveHello(net.host, 9999); // a host service sandboxes must not reach
   });
 
-  afterAll(() => net.destroy());
+  afterAll(async () => {
+    for (const file of markers) rmSync(file, { force: true });
+    for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true });
+    await net.destroy();
+  });
 
   test('a job runs end to end, an escaping agent reaches only the Internet and the guest API, nothing is left', async () => {
     // A peer sandbox worth attacking: it serves HTTP and keeps a marker in its secrets tmpfs.
@@ -104,7 +130,7 @@ describe('local backend isolation', () => {
       'job',
       'run',
       '--repo',
-      repo,
+      peerRepo,
       '--task',
       JSON.stringify(peerPlan),
       '--id',
@@ -127,6 +153,13 @@ describe('local backend isolation', () => {
       secretsDir: '/run/agentlab/secrets',
       hostDataDir: dataDir,
       peerMarker: 'peer-marker',
+      tools: true,
+      hidden: [
+        ...markers,
+        join(peerRepo, 'README.md'), // another job's repository
+        join(dataDir, 'sandboxes', String(peer.sandbox.vmid), 'repo.git', 'HEAD'), // and the host's copy of it
+        '/etc/shadow',
+      ],
       targets: [
         { name: 'lan10', host: OUTSIDE_HOSTS.lan10, port: 80 },
         { name: 'lan192', host: OUTSIDE_HOSTS.lan192, port: 80 },
@@ -158,6 +191,7 @@ describe('local backend isolation', () => {
       `node ${ESCAPE_AGENT}`,
     ]);
     expect(run.stderr).toContain('RUNNING');
+    expect(run.stderr).toMatch(/has uncommitted changes in 2 file\(s\) that the job will not see/);
     expect(run.code).toBe(0);
     const escape = JSON.parse(run.stdout);
     expect(escape).toMatchObject({ status: 'COMPLETED', sandbox: { state: 'DESTROYED' } });
@@ -195,9 +229,34 @@ describe('local backend isolation', () => {
     expect(fsChecks.ownSecrets).toContain('claim.json');
     expect(fsChecks.peerMarkerVisible).toBe(false);
     expect(fsChecks.hostWritable).toBe('EROFS');
-    expect(fsChecks.dataDirEntries).toEqual([]);
+    expect(fsChecks.dataDirEntries).toBe('ENOENT');
     expect(fsChecks.hostname).toBe(`sandbox-${escape.sandbox.vmid}`);
     expect(fsChecks.resolvConf).toBe(`nameserver ${GATEWAY}\n`);
+
+    // The sandbox sees an allowlist of the host: none of the markers, no other repository, no private file.
+    const hidden = results.get('hidden')!.files as { file: string; listed: boolean; read: string }[];
+    expect(hidden.map((h) => h.file)).toEqual(plan.hidden);
+    for (const check of hidden) {
+      // /etc itself is shown; what only root may read there is an empty file in the sandbox.
+      const expected = check.file.startsWith('/etc/') ? { readable: false } : { listed: false, readable: false };
+      expect({ file: check.file, listed: check.listed, readable: check.read === 'content' }).toMatchObject({
+        file: check.file,
+        ...expected,
+      });
+    }
+    // …while the agent still has its shell, git and node, and its checkout is the committed state.
+    const committed = (await execa('git', ['-C', repo, 'rev-parse', 'HEAD'])).stdout;
+    expect(results.get('tools')).toMatchObject({
+      sh: 'shell works',
+      git: expect.stringMatching(/^git version /),
+      node: '42',
+      repoHead: committed,
+    });
+    expect(results.get('tools')!.repoFiles).toContain('README.md');
+    expect(results.get('tools')!.repoFiles).not.toContain('dirty.txt');
+    expect(results.get('tools')!.readme).toBe(
+      (await execa('git', ['-C', repo, 'show', 'HEAD:README.md'])).stdout + '\n',
+    );
 
     // Tear the peer down too, then nothing of either sandbox may remain.
     expect((await cli(['sandbox', 'destroy', 'job-peer', '--yes'])).code).toBe(0);

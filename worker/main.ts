@@ -59,7 +59,6 @@ async function run(): Promise<void> {
       isolation: local.isolation,
       network,
       nameserver: isolated && local.dnsUpstreams ? local.gateway : undefined,
-      repoRoots: local.repoRoots,
       maskPaths: local.maskPaths,
     });
     // The guest API listens on the bridge's gateway: the bridge must exist first.

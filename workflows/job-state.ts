@@ -132,6 +132,7 @@ export class JobState {
       keepalive: this.keepalive,
       repo: this.request.repo,
       ref: this.request.ref,
+      ...(this.request.commit ? { commit: this.request.commit } : {}),
       exitCode: this.exitCode,
       message: this.message,
       provisioningAttempt: this.provisioningAttempt,

@@ -45,6 +45,7 @@ import {
   VMID_CONFLICT,
 } from '../common/contract';
 import { formatDuration } from '../common/duration';
+import { jobRequestProblem } from '../common/schemas';
 import { operationRejection } from '../common/states';
 import { JobState } from './job-state';
 
@@ -118,6 +119,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
           jobId: request.jobId,
           repo: request.repo,
           ref: request.ref ?? 'HEAD',
+          ...(request.commit ? { commit: request.commit } : {}),
           task: request.task,
           agentCommand: (request.agentCommand ?? profile?.agentCommand)!,
           timeoutSeconds: Math.ceil((profile?.agentTimeoutMs ?? 0) / 1000),
@@ -393,7 +395,12 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
           created.push(vmid);
         }
         bootstrap = {
-          ...(await activities.configureVm({ vmid, profile: p, jobId: request.jobId })),
+          ...(await activities.configureVm({
+            vmid,
+            profile: p,
+            jobId: request.jobId,
+            ...(request.commit ? { localRepo: { path: request.repo!, commit: request.commit } } : {}),
+          })),
           issuedAt: Date.now(),
         };
         await activities.startVm({ backend: p.backend, vmid });
@@ -439,6 +446,11 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
   async function mainFlow(): Promise<void> {
     if (handOver) return park(handOver.profile); // a continued run: the sandbox is parked already
     profile = await controlPlane.resolveProfile({ name: request.profile, node: request.node });
+    // The CLI checks every field; a request from another client (Temporal's CLI, the Web UI) meets the same rules.
+    if (patched('validate-request')) {
+      const problem = jobRequestProblem(request, profile.backend);
+      if (problem) throw ApplicationFailure.nonRetryable(`invalid job request: ${problem}`, 'InvalidRequest');
+    }
     const ttlMs = request.ttlMs ?? profile.ttlMs;
     if (ttlMs > profile.maxTtlMs) {
       throw ApplicationFailure.nonRetryable(

@@ -1,7 +1,7 @@
 // The `proxmox` backend: a sandbox is a linked clone of a cloud-init template, marked as ours by tags and description.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Owner, ResolvedProfile } from '../../common/contract';
-import { PermanentBackendError, type DestroyOutcome, type OwnedVm, type SandboxBackend } from '../types';
+import { PermanentBackendError, type DestroyOutcome, type GuestJob, type OwnedVm, type SandboxBackend } from '../types';
 import { apiPath, type ProxmoxClient } from './client';
 import {
   PveAgentNotRunningError,
@@ -260,12 +260,13 @@ export class ProxmoxBackend implements SandboxBackend {
     return config;
   }
 
-  async configure(
-    vmid: number,
-    profile: ResolvedProfile,
-    job: { jobId: string; controllerUrl: string },
-  ): Promise<{ tokenHash: string }> {
+  async configure(vmid: number, profile: ResolvedProfile, job: GuestJob): Promise<{ tokenHash: string }> {
     return this.guard(async () => {
+      if (job.localRepo) {
+        throw new PermanentBackendError(
+          `${job.localRepo.path} is a repository on a host, which only the local backend can hand to a sandbox`,
+        );
+      }
       await this.requireOurs(vmid);
       const token = randomBytes(32).toString('hex');
       await writeSnippet(this.options.snippetsDir, { controllerUrl: job.controllerUrl, jobId: job.jobId, vmid, token });

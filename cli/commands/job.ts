@@ -11,7 +11,10 @@ import {
   type JobRequest,
 } from '../../common/contract';
 import { formatDuration } from '../../common/duration';
-import { describeIssues, durationSchema, isLocalRepo, jobRequestSchema } from '../../common/schemas';
+import type { Profile } from '../../common/config';
+import { describeIssues, durationSchema, jobRequestSchema } from '../../common/schemas';
+import { refProblem, repoUrlProblem } from '../../guest/git-input';
+import { isLocalPathInput, readLocalRepository } from '../local-repo';
 import { JOB_STATUSES, SANDBOX_STATES } from '../../common/states';
 import { CliContext, listJobs, resolveJobId } from '../context';
 import { ExitCode, rejected, usageError } from '../errors';
@@ -37,7 +40,10 @@ interface RunOptions {
 }
 
 /** Builds and validates the request; nothing is created when this throws. */
-export function buildJobRequest(ctx: CliContext, options: RunOptions & { requireTask: boolean }): JobRequest {
+export async function buildJobRequest(
+  ctx: CliContext,
+  options: RunOptions & { requireTask: boolean },
+): Promise<JobRequest> {
   if (options.task !== undefined && options.taskFile !== undefined)
     throw usageError('give --task or --task-file, not both');
   let task = options.task;
@@ -71,14 +77,13 @@ export function buildJobRequest(ctx: CliContext, options: RunOptions & { require
   }
   const request = {
     jobId: options.id ?? `job-${randomBytes(5).toString('hex')}`,
-    repo: options.repo,
-    ref: options.ref,
     task,
     profile: options.profile,
     ttlMs,
     keepalive: options.keepalive,
     agentCommand: options.agentCommand,
     node: options.node,
+    ...(await repositoryFields(options, profile)),
   };
   const parsed = jobRequestSchema.safeParse(JSON.parse(JSON.stringify(request)));
   if (!parsed.success) {
@@ -91,12 +96,44 @@ export function buildJobRequest(ctx: CliContext, options: RunOptions & { require
       .join('; ');
     throw usageError(message);
   }
-  if (parsed.data.repo && isLocalRepo(parsed.data.repo) && profile.backend !== 'local') {
+  return parsed.data;
+}
+
+/**
+ * `--repo` and `--ref` as the request carries them. A path is read here, as the CLI's user: the request
+ * names the repository's top level and the commit `--ref` is now, so the job sees exactly that.
+ */
+async function repositoryFields(
+  options: Pick<RunOptions, 'repo' | 'ref'>,
+  profile: Profile,
+): Promise<Pick<JobRequest, 'repo' | 'ref' | 'commit'>> {
+  if (options.repo === undefined) {
+    if (options.ref !== undefined) throw usageError('--ref: needs --repo');
+    return {};
+  }
+  if (options.ref !== undefined) {
+    const problem = refProblem(options.ref);
+    if (problem) throw usageError(`--ref: ${problem}`);
+  }
+  if (options.repo.startsWith('-') || !isLocalPathInput(options.repo)) {
+    const problem = repoUrlProblem(options.repo, { allowLoopbackHttp: profile.backend === 'local' });
+    if (problem) throw usageError(`--repo: ${problem}`);
+    return { repo: options.repo, ref: options.ref };
+  }
+  if (profile.backend !== 'local') {
     throw usageError(
-      `--repo: local paths are only allowed with a local-backend profile, not ${profile.name} (${profile.backend})`,
+      `--repo: ${options.repo} is a path on this machine, which only a local-backend profile can use, not ` +
+        `${profile.name} (${profile.backend}): push it to a git server the sandbox can reach`,
     );
   }
-  return parsed.data;
+  const local = await readLocalRepository(options.repo, options.ref);
+  if (local.uncommittedFiles > 0) {
+    progress(
+      `note: ${local.path} has uncommitted changes in ${local.uncommittedFiles} file(s) that the job will not see: ` +
+        `it gets the committed state of ${local.ref} (${local.commit.slice(0, 12)})`,
+    );
+  }
+  return { repo: local.path, ref: local.ref, commit: local.commit };
 }
 
 export async function startJob(ctx: CliContext, request: JobRequest): Promise<void> {
@@ -115,6 +152,7 @@ export async function startJob(ctx: CliContext, request: JobRequest): Promise<vo
       ],
       memo: {
         ...(request.repo ? { repo: request.repo, ref: request.ref ?? 'HEAD' } : {}),
+        ...(request.commit ? { commit: request.commit } : {}),
         ...(request.task ? { task: request.task.slice(0, MEMO_TASK_SUMMARY_LENGTH) } : {}),
       },
     });
@@ -180,11 +218,14 @@ export function registerJobCommands(program: Command): void {
   job
     .command('run')
     .description('run an agent on a repository in a fresh sandbox, follow it, exit with its outcome')
-    .option('--repo <url>', 'git URL (https, ssh, git) or, for local profiles, a path')
+    .option(
+      '--repo <url|path>',
+      'git URL (https, ssh, git), or for local-backend profiles a repository on this machine',
+    )
     .option('--task <text>', 'what the agent should do')
     .option('--task-file <file>', 'read the task from a file')
     .option('--profile <name>', 'sandbox profile', 'local')
-    .option('--ref <ref>', 'branch, tag or commit to check out')
+    .option('--ref <ref>', 'branch, tag or commit to check out (default HEAD)')
     .option('--ttl <duration>', "sandbox lease, e.g. 30m or 2h (default: the profile's)")
     .option('--keepalive', 'keep the sandbox after the job ends (until its lease expires)')
     .option('--agent-command <cmd>', "the agent command to run instead of the profile's")
@@ -194,7 +235,7 @@ export function registerJobCommands(program: Command): void {
     .option('--json', 'print one JSON document')
     .action(
       runAction(async (ctx, options: RunOptions) => {
-        const request = buildJobRequest(ctx, { ...options, requireTask: true });
+        const request = await buildJobRequest(ctx, { ...options, requireTask: true });
         await startJob(ctx, request);
         const client = await ctx.client();
         if (!ctx.json)

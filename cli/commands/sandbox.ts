@@ -42,7 +42,7 @@ export function registerSandboxCommands(program: Command): void {
     .action(
       runAction(
         async (ctx, options: { profile: string; ttl?: string; node?: string; id?: string; detach?: boolean }) => {
-          const request = buildJobRequest(ctx, { ...options, requireTask: false });
+          const request = await buildJobRequest(ctx, { ...options, requireTask: false });
           await startJob(ctx, request);
           if (options.detach) {
             if (ctx.json) printJson({ jobId: request.jobId, vmid: null, state: 'REQUESTED' });

@@ -176,10 +176,11 @@ export class TestStack {
     await Promise.all(exits);
   }
 
-  cli(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  cli(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, [CLI, ...args], {
         env: { ...this.env, ...options.env },
+        cwd: options.cwd,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';

@@ -1,0 +1,82 @@
+// What an isolated local sandbox sees of the host: an allowlist (system directories read-only, /etc
+// without what only root may read), never the host minus a denylist. Everything else is the sandbox's own.
+import { promises as fs } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+
+/** Top-level system directories, bound read-only (or recreated as the links they are on merged-/usr hosts). */
+const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
+
+/** Whole subtrees of /etc never shown, whatever their modes: agentlab's own config, a Proxmox cluster's. */
+const HIDDEN_ETC = ['/etc/agentlab', '/etc/pve'];
+
+export interface HostViewOptions {
+  /** Further host directories the sandbox needs read-only (agentlab's own code, Node outside /usr). */
+  readOnly: string[];
+  /** Host paths hidden even inside what is bound (the operator's `local.maskPaths`, the data dir). */
+  hidden: string[];
+}
+
+const isWithin = (path: string, root: string): boolean => {
+  const rel = relative(root, path);
+  return rel === '' || (!rel.startsWith('..') && !rel.startsWith('/'));
+};
+
+const lstat = (path: string) => fs.lstat(path).catch(() => undefined);
+
+/**
+ * Entries of /etc that a user other than their owner could not read (shadow, private keys, SSH host
+ * keys, database passwords…): the sandbox's processes run as uid 0 without capabilities, so modes alone
+ * would not keep root-owned secrets from them.
+ */
+async function privateEtcEntries(dir = '/etc'): Promise<{ path: string; directory: boolean }[]> {
+  const found: { path: string; directory: boolean }[] = [];
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    const path = join(dir, name);
+    const stat = await lstat(path);
+    if (!stat || stat.isSymbolicLink() || HIDDEN_ETC.includes(path)) continue;
+    const directory = stat.isDirectory();
+    const othersMayRead = (stat.mode & 0o004) !== 0 && (!directory || (stat.mode & 0o001) !== 0);
+    if (!othersMayRead) found.push({ path, directory });
+    else if (directory) found.push(...(await privateEtcEntries(path)));
+  }
+  return found;
+}
+
+/** bwrap arguments that build the sandbox's view of the host on bwrap's empty root. */
+export async function hostViewArgs(options: HostViewOptions): Promise<string[]> {
+  const args: string[] = [];
+  const bound: string[] = [];
+  for (const dir of SYSTEM_DIRS) {
+    const stat = await lstat(dir);
+    if (!stat) continue;
+    if (stat.isSymbolicLink()) {
+      args.push('--symlink', await fs.readlink(dir), dir);
+    } else if (stat.isDirectory()) {
+      args.push('--ro-bind', dir, dir);
+      bound.push(dir);
+    }
+  }
+  args.push('--ro-bind', '/etc', '/etc');
+  bound.push('/etc');
+  for (const path of HIDDEN_ETC) if (await lstat(path)) args.push('--tmpfs', path);
+  for (const { path, directory } of await privateEtcEntries()) {
+    args.push(...(directory ? ['--tmpfs', path] : ['--ro-bind', '/dev/null', path]));
+  }
+  for (const dir of options.readOnly) {
+    if (bound.some((root) => isWithin(dir, root)) || !(await lstat(dir))) continue;
+    args.push('--ro-bind', dir, dir);
+    bound.push(dir);
+  }
+  // A hidden path is masked only where the sandbox could otherwise see it; elsewhere it is simply absent.
+  for (const path of options.hidden) {
+    const stat = await lstat(path);
+    if (!stat || !bound.some((root) => isWithin(path, root))) continue;
+    args.push(...(stat.isDirectory() ? ['--tmpfs', path] : ['--ro-bind', '/dev/null', path]));
+  }
+  return args;
+}
+
+/** The installation Node runs from, when it is not under a system directory (e.g. /opt/node/bin/node). */
+export async function nodeInstallation(execPath: string): Promise<string> {
+  return dirname(dirname(await fs.realpath(execPath)));
+}
