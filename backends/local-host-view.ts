@@ -62,9 +62,13 @@ export async function hostViewArgs(options: HostViewOptions): Promise<string[]> 
   for (const { path, directory } of await privateEtcEntries()) {
     args.push(...(directory ? ['--tmpfs', path] : ['--ro-bind', '/dev/null', path]));
   }
+  // The sandbox's own scratch space; anything of the host under /tmp (a clone there) is bound after it.
+  args.push('--perms', '1777', '--tmpfs', '/tmp', '--perms', '1777', '--tmpfs', '/var/tmp');
+  args.push('--perms', '0755', '--tmpfs', '/run');
   for (const dir of options.readOnly) {
     if (bound.some((root) => isWithin(dir, root)) || !(await lstat(dir))) continue;
-    args.push('--ro-bind', dir, dir);
+    // bwrap would create the path's parents 0700, out of the agent user's reach.
+    args.push(...parentsOpenToAll(dir), '--ro-bind', dir, dir);
     bound.push(dir);
   }
   // A hidden path is masked only where the sandbox could otherwise see it; elsewhere it is simply absent.
@@ -76,7 +80,36 @@ export async function hostViewArgs(options: HostViewOptions): Promise<string[]> 
   return args;
 }
 
+/** `--dir` for each parent of `path` (outermost first), readable and traversable by every user. */
+export function parentsOpenToAll(path: string): string[] {
+  const parents: string[] = [];
+  for (let dir = dirname(path); dir !== '/' && dir !== '.'; dir = dirname(dir)) parents.unshift(dir);
+  return parents.flatMap((dir) => ['--perms', '0755', '--dir', dir]);
+}
+
 /** The installation Node runs from, when it is not under a system directory (e.g. /opt/node/bin/node). */
 export async function nodeInstallation(execPath: string): Promise<string> {
   return dirname(dirname(await fs.realpath(execPath)));
+}
+
+/** The unprivileged account agents run as inside a sandbox (the runner drops to it for the agent alone). */
+export const SANDBOX_AGENT = { name: 'agent', uid: 64000, gid: 64000 } as const;
+
+/**
+ * The host's passwd and group with the agent's account added (and any host account of that name left
+ * out), written into `dir` and bound over the sandbox's: tools such as ssh and git need the agent's
+ * uid to have a name.
+ */
+export async function agentAccountArgs(dir: string): Promise<string[]> {
+  const { name, uid, gid } = SANDBOX_AGENT;
+  const withAgent = async (file: string, entry: string): Promise<string> => {
+    const host = await fs.readFile(file, 'utf8').catch(() => '');
+    const lines = host.split('\n').filter((line) => line !== '' && line.split(':')[0] !== name);
+    const path = join(dir, file.split('/').pop()!);
+    await fs.writeFile(path, [...lines, entry, ''].join('\n'), { mode: 0o644 });
+    return path;
+  };
+  const passwd = await withAgent('/etc/passwd', `${name}:x:${uid}:${gid}:agentlab agent:/nonexistent:/bin/sh`);
+  const group = await withAgent('/etc/group', `${name}:x:${gid}:`);
+  return ['--ro-bind', passwd, '/etc/passwd', '--ro-bind', group, '/etc/group'];
 }

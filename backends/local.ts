@@ -8,7 +8,13 @@ import { join } from 'node:path';
 import type { Owner, ResolvedProfile } from '../common/contract';
 import { agentRunnerPath, packageRoot } from '../common/paths';
 import execa from 'execa';
-import { hostViewArgs, nodeInstallation } from './local-host-view';
+import {
+  agentAccountArgs,
+  hostViewArgs,
+  nodeInstallation,
+  parentsOpenToAll,
+  SANDBOX_AGENT,
+} from './local-host-view';
 import { LocalNetwork, sandboxNetns } from './local-network';
 import { copyRepository } from './local-repository';
 import { PermanentBackendError, type DestroyOutcome, type GuestJob, type OwnedVm, type SandboxBackend } from './types';
@@ -60,6 +66,7 @@ const SANDBOX_CLOUD_INIT_DIR = '/run/cloud-init';
 /** The sandbox's copy of a local repository (read-only): the only repository of the host it sees. */
 const SANDBOX_REPO_DIR = '/run/sandbox/repo.git';
 const CGROUP_ROOT = '/sys/fs/cgroup';
+const RUNNER_CAPABILITIES = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_KILL', 'CAP_SETUID', 'CAP_SETGID'];
 
 export class LocalBackend implements SandboxBackend {
   readonly kind = 'local' as const;
@@ -257,6 +264,8 @@ export class LocalBackend implements SandboxBackend {
       SANDBOX_WORK_DIR,
       '--secrets-dir',
       SANDBOX_SECRETS_DIR,
+      '--agent-user',
+      SANDBOX_AGENT.name,
     ];
     const init = broken
       ? ['sleep', '2147483647']
@@ -272,6 +281,7 @@ export class LocalBackend implements SandboxBackend {
     const repoBind = (await exists(join(dir, 'repo.git')))
       ? ['--ro-bind', join(dir, 'repo.git'), SANDBOX_REPO_DIR]
       : [];
+    const agentAccount = await agentAccountArgs(dir);
     const hostView = await hostViewArgs({
       // The runner (and the package's agent wrappers) wherever the package lives; Node wherever it is installed.
       readOnly: [packageRoot(), await nodeInstallation(process.execPath)],
@@ -291,24 +301,25 @@ export class LocalBackend implements SandboxBackend {
       '--unshare-cgroup-try',
       '--hostname',
       `sandbox-${vmid}`,
+      // The runner keeps what it needs to hand the agent its files and run it as the agent user, and to
+      // stop it; the agent itself (setpriv to an unprivileged uid, no_new_privs) has no capability.
       '--cap-drop',
       'ALL',
+      ...RUNNER_CAPABILITIES.flatMap((cap) => ['--cap-add', cap]),
       ...hostView,
+      ...agentAccount,
       '--dev',
       '/dev',
       '--proc',
       '/proc',
-      '--tmpfs',
-      '/tmp',
-      '--tmpfs',
-      '/var/tmp',
-      '--tmpfs',
-      '/run',
       ...dnsBinds,
+      ...parentsOpenToAll(SANDBOX_SECRETS_DIR),
+      // The agent passes through to its own directory in it, and lists or reads nothing else there.
       '--perms',
-      '0700',
+      '0711',
       '--tmpfs',
       SANDBOX_SECRETS_DIR,
+      ...parentsOpenToAll(SANDBOX_WORK_DIR),
       '--bind',
       join(dir, 'work'),
       SANDBOX_WORK_DIR,

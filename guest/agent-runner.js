@@ -231,6 +231,7 @@ function parseArgs(argv) {
     stateDir: process.env.AGENTLAB_STATE_DIR,
     workDir: process.env.AGENTLAB_WORK_DIR,
     secretsDir: process.env.AGENTLAB_SECRETS_DIR,
+    agentUser: process.env.AGENTLAB_AGENT_USER,
     exitWhenDone: false,
   };
   const valueOf = (flag, i) => {
@@ -245,6 +246,7 @@ function parseArgs(argv) {
     else if (arg === '--state-dir') options.stateDir = valueOf(arg, ++i);
     else if (arg === '--work-dir') options.workDir = valueOf(arg, ++i);
     else if (arg === '--secrets-dir') options.secretsDir = valueOf(arg, ++i);
+    else if (arg === '--agent-user') options.agentUser = valueOf(arg, ++i);
     else throw new Error(`unknown argument ${arg}`);
   }
   if (!options.bootstrap) throw new Error('--bootstrap (or AGENTLAB_BOOTSTRAP) is required');
@@ -480,6 +482,10 @@ const GIT_SAFETY = [
   'core.fsmonitor=false',
   '-c',
   'credential.helper=',
+  // After the agent, the repository belongs to the agent user; hooks, fsmonitor and its config (see
+  // sanitizeRepoConfig) are already out of play, so git's ownership check only stands in the way.
+  '-c',
+  'safe.directory=*',
 ];
 
 /** GIT_ASKPASS / GIT_SSH_COMMAND for the job's credentials, once they are on the tmpfs. */
@@ -595,9 +601,11 @@ async function stopGroup(pgid) {
 
 // The agent's parent: records its pid and, when it ends, its exit code; both atomically. The agent
 // command arrives as "$3", so nothing from the job is ever spliced into a shell string.
+// "$AGENTLAB_AS_AGENT" is empty, or the setpriv words that drop to the agent user for the agent alone:
+// the wrapper (exit and pid files, the redactor) stays the runner's.
 const AGENT_WRAPPER = [
   'echo $$ > "$2.w" && mv -f "$2.w" "$2"',
-  '/bin/sh -c "$3" < "$AGENTLAB_TASK_FILE"',
+  '$AGENTLAB_AS_AGENT /bin/sh -c "$3" < "$AGENTLAB_TASK_FILE"',
   'code=$?',
   'echo "$code" > "$1.w" && mv -f "$1.w" "$1"',
 ].join('\n');
@@ -607,7 +615,7 @@ const AGENT_WRAPPER = [
 // first: a background process holding the pipe open must not hide that the agent has ended).
 const REDACTING_AGENT_WRAPPER = [
   'echo $$ > "$2.w" && mv -f "$2.w" "$2"',
-  '( /bin/sh -c "$3" < "$AGENTLAB_TASK_FILE"; echo $? > "$1.pending" ) 2>&1 | "$4" "$5" --redact "$6"',
+  '( $AGENTLAB_AS_AGENT /bin/sh -c "$3" < "$AGENTLAB_TASK_FILE"; echo $? > "$1.pending" ) 2>&1 | "$4" "$5" --redact "$6"',
   'mv -f "$1.pending" "$1" 2>/dev/null',
 ].join('\n');
 const PENDING_EXIT_GRACE_MS = 3000;
@@ -617,7 +625,45 @@ const PENDING_EXIT_GRACE_MS = 3000;
 
 const shellQuote = (text) => `'${String(text).replace(/'/g, `'\\''`)}'`;
 
-const SECRET_FILES = ['agent.env', 'git-token', 'git-username', 'git-askpass', 'ssh', 'claude', 'redact.json'];
+/** What the runner keeps for itself in the secrets dir; everything the agent may read is in `agent/`. */
+const SECRET_FILES = ['agent', 'redact.json'];
+
+/** The unprivileged account the agent runs as, from /etc/passwd (the runner itself stays root). */
+function lookupAgentUser(name) {
+  const entry = fs
+    .readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .map((line) => line.split(':'))
+    .find((fields) => fields[0] === name);
+  if (!entry) throw new PermanentError(`the agent user ${JSON.stringify(name)} is not in /etc/passwd`);
+  const uid = Number(entry[2]);
+  const gid = Number(entry[3]);
+  if (!Number.isInteger(uid) || !Number.isInteger(gid) || uid === 0)
+    throw new PermanentError(`the agent user ${JSON.stringify(name)} must be an unprivileged account`);
+  return { name, uid, gid };
+}
+
+/**
+ * The agent's own private directory on the secrets tmpfs: its home (config of the agent CLIs), the
+ * task, and the secret files it may read. Owned by the agent user, so nothing else of the runner's is.
+ */
+function prepareAgentDir(secretsDir, agentUser) {
+  const dir = path.join(secretsDir, 'agent');
+  ensurePrivateDir(dir);
+  ensurePrivateDir(path.join(dir, 'home'));
+  if (agentUser) {
+    // The agent must reach its directory through the secrets dir, without listing or reading the rest.
+    fs.chmodSync(secretsDir, 0o711);
+    chownTree(dir, agentUser);
+  }
+  return dir;
+}
+
+function chownTree(target, user) {
+  fs.lchownSync(target, user.uid, user.gid);
+  if (!fs.lstatSync(target).isDirectory()) return;
+  for (const name of fs.readdirSync(target)) chownTree(path.join(target, name), user);
+}
 
 /**
  * Writes the bundle's content as files under `dir` (0700 dirs, 0600 files) and returns the environment
@@ -667,7 +713,6 @@ function materializeSecrets(dir, secrets) {
     writeFileAtomic(path.join(file('claude'), 'settings.json'), settings);
     env.CLAUDE_CONFIG_DIR = file('claude');
   }
-  writeFileAtomic(file('redact.json'), JSON.stringify(redactValues));
   return { env: { ...env, ...gitAuth }, gitAuth, envFile: file('agent.env') };
 }
 
@@ -685,6 +730,8 @@ class Runner {
   constructor(options) {
     this.options = options;
     this.repoDir = path.join(options.workDir, 'repo');
+    this.agentUser = options.agentUser ? lookupAgentUser(options.agentUser) : undefined;
+    this.agentDir = path.join(options.secretsDir, 'agent');
     const state = (name) => path.join(options.stateDir, name);
     this.files = {
       claim: path.join(options.secretsDir, 'claim.json'),
@@ -772,6 +819,10 @@ class Runner {
     await git(['clone', '--no-checkout', '--quiet', '--', source.url, this.repoDir], { cwd: this.options.workDir });
     await git(['fetch', '--quiet', '--', 'origin', source.ref], { cwd: this.repoDir });
     await git(['checkout', '--quiet', '-B', 'agentlab', 'FETCH_HEAD'], { cwd: this.repoDir });
+    if (this.agentUser) {
+      fs.chmodSync(this.options.workDir, 0o711); // the agent passes through to its checkout
+      chownTree(this.repoDir, this.agentUser); // the agent's to change
+    }
     return (await git(['rev-parse', 'HEAD'], { cwd: this.repoDir })).trim();
   }
 
@@ -779,6 +830,29 @@ class Runner {
    * Starts the agent in its own session, writing to agent.log (through the redactor when there are
    * secrets): it outlives a runner crash.
    */
+  /** The agent's home and identity: its own directory on the tmpfs, so its CLIs' config dies with the sandbox. */
+  agentEnv() {
+    const home = path.join(this.agentDir, 'home');
+    const env = { HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), XDG_CACHE_HOME: path.join(home, '.cache') };
+    if (!this.agentUser) return { ...env, AGENTLAB_AS_AGENT: '' };
+    const { name, uid, gid } = this.agentUser;
+    return {
+      ...env,
+      USER: name,
+      LOGNAME: name,
+      // Numbers only: the words are split by the wrapper's shell unquoted.
+      AGENTLAB_AS_AGENT: `setpriv --reuid=${uid} --regid=${gid} --clear-groups --no-new-privs --`,
+    };
+  }
+
+  /** The task, where the agent (a user without access to the runner's state) can read it. */
+  agentTaskFile(job) {
+    const file = path.join(this.agentDir, 'task.txt');
+    writeFileAtomic(file, String(job.task ?? ''));
+    if (this.agentUser) fs.chownSync(file, this.agentUser.uid, this.agentUser.gid);
+    return file;
+  }
+
   startAgent(job, secretEnv) {
     const logFd = fs.openSync(this.files.log, 'a');
     const redacting = redactValues.length > 0;
@@ -794,11 +868,12 @@ class Runner {
         stdio: ['ignore', logFd, logFd],
         env: {
           ...process.env,
+          ...this.agentEnv(),
           ...secretEnv.env,
           ...(secretEnv.envFile ? { AGENTLAB_ENV_FILE: secretEnv.envFile } : {}),
           GIT_TERMINAL_PROMPT: '0',
           PWD: this.repoDir,
-          AGENTLAB_TASK_FILE: this.files.task,
+          AGENTLAB_TASK_FILE: this.agentTaskFile(job),
           AGENTLAB_TASK: job.task,
           AGENTLAB_JOB_ID: job.jobId,
           AGENTLAB_REPO_DIR: this.repoDir,
@@ -1062,7 +1137,10 @@ class Runner {
     }
     const claim = await this.claim();
     redactValues = secretValues(claim.secrets);
-    const secretEnv = materializeSecrets(this.options.secretsDir, claim.secrets);
+    const agentDir = prepareAgentDir(this.options.secretsDir, this.agentUser);
+    const secretEnv = materializeSecrets(agentDir, claim.secrets);
+    if (this.agentUser) chownTree(agentDir, this.agentUser);
+    writeFileAtomic(path.join(this.options.secretsDir, 'redact.json'), JSON.stringify(redactValues));
     gitAuthEnv = secretEnv.gitAuth;
     const job = claim.job;
     if (!job) {

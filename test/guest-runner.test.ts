@@ -188,12 +188,14 @@ interface Sandbox {
   host: HostJob;
   /** Set when the job carries secrets: the tmpfs stand-in, apart from the state dir. */
   secretsDir?: string;
+  /** The runner's --agent-user. */
+  agentUser?: string;
 }
 
 let counter = 0;
 function sandbox(
   job: Omit<Job, 'jobId' | 'ref' | 'timeoutSeconds'> & Partial<Job>,
-  options: { allowLocalRepos?: boolean; faults?: HostJob['faults']; secrets?: GuestSecrets } = {},
+  options: { allowLocalRepos?: boolean; faults?: HostJob['faults']; secrets?: GuestSecrets; agentUser?: string } = {},
 ): Sandbox {
   const jobId = `job-${++counter}`;
   const dir = join(tmp, jobId);
@@ -211,6 +213,7 @@ function sandbox(
     gitCalls: join(dir, 'git-calls.txt'),
     host: record,
     secretsDir: options.secrets ? join(dir, 'secrets') : undefined,
+    agentUser: options.agentUser,
   };
   sandboxes.push(box);
   return box;
@@ -230,6 +233,7 @@ function startRunner(box: Sandbox, bootstrap = box.bootstrap): { child: ChildPro
       RUNNER,
       ...['--bootstrap', bootstrap, '--state-dir', box.stateDir, '--work-dir', box.workDir, '--exit-when-done'],
       ...(box.secretsDir ? ['--secrets-dir', box.secretsDir] : []),
+      ...(box.agentUser ? ['--agent-user', box.agentUser] : []),
     ],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -602,6 +606,47 @@ describe('guest agent-runner', () => {
     expect(claim).not.toContain(token);
     expect(JSON.parse(claim)).toMatchObject({ secrets: null, secretsWiped: true });
     expect(statSync(box.secretsDir!).mode & 0o777).toBe(0o700);
+  });
+
+  test("--agent-user: the agent runs unprivileged with its checkout, home and secrets, not the runner's", async () => {
+    const apiKey = `sk-${randomBytes(12).toString('hex')}`;
+    const agent = [
+      'printf "uid=%s home=%s user=%s\\n" "$(id -u)" "$HOME" "$USER"',
+      '. "$AGENTLAB_ENV_FILE" && printf "env-file=%s\\n" "${#API_KEY}"',
+      'printf "task=%s\\n" "$(cat "$AGENTLAB_TASK_FILE")"',
+      'mkdir -p "$HOME/.config/agent" && echo ok > "$HOME/.config/agent/state" && echo home-writable',
+      'runner="$(dirname "$(dirname "$AGENTLAB_ENV_FILE")")"', // the runner's secrets dir
+      'test -f "$runner/claim.json" && { cat "$runner/claim.json" 2>/dev/null || echo claim-unreadable; }',
+      'ls "$runner" 2>/dev/null || echo secrets-unlistable',
+      'echo "by the agent" > AGENT.md',
+    ].join('\n');
+    // mkdtemp made the test's directory 0700: open the path to the agent user as a VM's would be.
+    chmodSync(tmp, 0o711);
+    const box = sandbox(
+      { repo: origin, task: 'unprivileged', agentCommand: agent },
+      { secrets: { env: { API_KEY: apiKey } }, agentUser: 'nobody' },
+    );
+    mkdirSync(box.dir, { recursive: true, mode: 0o711 });
+    const exit = await runToEnd(box);
+    expect(exit.code).toBe(0);
+    const home = join(box.secretsDir!, 'agent', 'home');
+    expect(box.host.logText).toBe(
+      [
+        `uid=65534 home=${home} user=nobody`,
+        `env-file=${apiKey.length}`,
+        'task=unprivileged',
+        'home-writable',
+        'claim-unreadable',
+        'secrets-unlistable',
+        '',
+      ].join('\n'),
+    );
+    expect(box.host.results).toEqual([{ status: 'COMPLETED', exitCode: 0, message: expect.any(String) }]);
+    // The runner collected the agent's change from a checkout the agent user owns.
+    expect(box.host.artifacts.get('changes.patch')!.toString('utf8')).toContain('+by the agent');
+    expect(statSync(box.repoDir).uid).toBe(65534);
+    // Its home went with the other secrets.
+    expect(readdirSync(box.secretsDir!)).toEqual(['claim.json']);
   });
 
   test('secrets: an SSH key is used with pinned host keys only, and files are private while the agent runs', async () => {

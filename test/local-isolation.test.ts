@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import execa from 'execa';
 import YAML from 'yaml';
+import { SANDBOX_AGENT } from '../backends/local-host-view';
 import { createExampleRepo } from '../common/example-repo';
 import { devServerArgs, temporalCliPath } from '../common/temporal-server';
 import { HOST_UPLINK, OUTSIDE_HOSTS, TestNetwork } from './support/netns';
-import { CLI, WORKER, eventually, sleep } from './support/stack';
+import { CLI, SCRIPTED_AGENT, WORKER, eventually, sleep } from './support/stack';
 
 const GATEWAY = '10.78.0.1';
 const ESCAPE_AGENT = join(__dirname, 'fixtures', 'agents', 'escape-agent.js');
@@ -115,6 +116,18 @@ describe('local backend isolation', () => {
     for (const file of markers) rmSync(file, { force: true });
     for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true });
     await net.destroy();
+  });
+
+  test('an agent edits its checkout as the unprivileged agent user, and the patch comes back', async () => {
+    const run = await cli([
+      ...['job', 'run', '--repo', peerRepo, '--task', 'greet', '--id', 'job-edit', '--json'],
+      ...['--agent-command', `${SCRIPTED_AGENT}; id -u > whoami.txt`],
+    ]);
+    expect(run.code).toBe(0);
+    const patch = readFileSync(join(dataDir, 'jobs', 'job-edit', 'artifacts', 'changes.patch'), 'utf8');
+    expect(patch).toContain('+Agent note: greet');
+    expect(patch).toContain('+++ b/NOTES.md');
+    expect(patch).toMatch(new RegExp(`\\+\\+\\+ b/whoami\\.txt\\n@@ -0,0 \\+1 @@\\n\\+${SANDBOX_AGENT.uid}\\n`));
   });
 
   test('a job runs end to end, an escaping agent reaches only the Internet and the guest API, nothing is left', async () => {
@@ -226,7 +239,12 @@ describe('local backend isolation', () => {
     // Filesystem: secrets on a private tmpfs, host read-only, the host's agentlab data hidden.
     const fsChecks = results.get('fs')!;
     expect(fsChecks.secretsFsType).toBe('tmpfs');
-    expect(fsChecks.ownSecrets).toContain('claim.json');
+    // The agent runs as an unprivileged user: its own directory, but not the runner's claim or processes.
+    expect(fsChecks.uid).toBe(SANDBOX_AGENT.uid);
+    expect(fsChecks.ownDirEntries).toEqual(expect.arrayContaining(['home', 'task.txt']));
+    expect(fsChecks.runnerSecretsListed).toBe('EACCES');
+    expect(fsChecks.claimRead).toBe('EACCES');
+    expect(fsChecks.signalInit).toBe('EPERM');
     expect(fsChecks.peerMarkerVisible).toBe(false);
     expect(fsChecks.hostWritable).toBe('EROFS');
     expect(fsChecks.dataDirEntries).toBe('ENOENT');
