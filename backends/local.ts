@@ -8,13 +8,7 @@ import { join } from 'node:path';
 import type { Owner, ResolvedProfile } from '../common/contract';
 import { agentRunnerPath, packageRoot } from '../common/paths';
 import execa from 'execa';
-import {
-  agentAccountArgs,
-  hostViewArgs,
-  nodeInstallation,
-  parentsOpenToAll,
-  SANDBOX_AGENT,
-} from './local-host-view';
+import { agentAccountArgs, hostViewArgs, nodeInstallation, parentsOpenToAll, SANDBOX_AGENT } from './local-host-view';
 import { LocalNetwork, sandboxNetns } from './local-network';
 import { copyRepository } from './local-repository';
 import { PermanentBackendError, type DestroyOutcome, type GuestJob, type OwnedVm, type SandboxBackend } from './types';
