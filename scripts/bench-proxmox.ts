@@ -11,7 +11,7 @@ import { createExampleRepo } from '../common/example-repo';
 import { agentRunnerPath, packageRoot } from '../common/paths';
 import { devServerArgs, temporalCliPath } from '../common/temporal-server';
 import { serveRepo } from '../test/support/git-daemon';
-import { PveSim } from '../test/support/pve-sim/server';
+import { PveSim } from '../simulators/proxmox/server';
 import { eventually, freePort } from '../test/support/stack';
 import { jobSteps, STEPS, type Step } from './job-steps';
 

@@ -2,8 +2,8 @@
 // `--launch-guest-runner [--guest-work-root DIR] [--allow-local-repos]` runs the real guest runner in started VMs.
 import { mkdirSync } from 'node:fs';
 import { agentRunnerPath } from '../common/paths';
-import { PveSim } from '../test/support/pve-sim/server';
-import { REALISTIC_LATENCIES } from '../test/support/pve-sim/state';
+import { PveSim } from '../simulators/proxmox/server';
+import { REALISTIC_LATENCIES } from '../simulators/proxmox/state';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);

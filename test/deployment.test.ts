@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import execa from 'execa';
 import YAML from 'yaml';
 import { readFileSync } from 'node:fs';
-import { validateParams } from './support/pve-sim/schema';
+import { validateParams } from '../simulators/proxmox/schema';
 
 const ROOT = join(__dirname, '..');
 const COMPOSE_LINT = join(ROOT, '.tools', 'compose-lint');

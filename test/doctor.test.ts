@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import execa from 'execa';
 import { TestNetwork } from './support/netns';
-import { PveSim } from './support/pve-sim/server';
+import { PveSim } from '../simulators/proxmox/server';
 import { CLI, WORKER } from './support/stack';
 
 describe('agentlab doctor', () => {
@@ -126,7 +126,13 @@ describe('the local backend without root', () => {
     writeFileSync(configPath, YAML.stringify({ dataDir: join(home, 'data'), guestApi: { listen: '127.0.0.1:1' } }));
     const result = await execa(
       'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, WORKER],
+      [
+        ...['--reuid=65534', '--regid=65534', '--clear-groups'],
+        // Reads the checkout wherever it is (a clone in a 0700 directory too) while its uid stays 65534.
+        ...['--inh-caps=+dac_read_search', '--ambient-caps=+dac_read_search'],
+        process.execPath,
+        WORKER,
+      ],
       { env: { ...process.env, AGENTLAB_CONFIG: configPath, HOME: home }, reject: false, timeout: 30_000 },
     );
     expect(result.exitCode).not.toBe(0);

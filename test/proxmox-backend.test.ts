@@ -8,7 +8,7 @@ import { ProxmoxClient } from '../backends/proxmox/client';
 import { ownerDescription } from '../backends/proxmox/marks';
 import { PermanentBackendError } from '../backends/types';
 import type { Owner, ResolvedProfile } from '../common/contract';
-import { PveSim, type StartEvent } from './support/pve-sim/server';
+import { PveSim, type StartEvent } from '../simulators/proxmox/server';
 
 let sim: PveSim;
 let snippetsDir: string;

@@ -1,6 +1,5 @@
 // Contract tests: every call the Proxmox client makes, against the simulator, and every catalogued error it can meet.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { apiPath, encodeParams, ProxmoxClient } from '../backends/proxmox/client';
 import {
   classifyPveError,
@@ -17,8 +16,8 @@ import {
   PveTimeoutError,
   type PveError,
 } from '../backends/proxmox/errors';
-import { loadSchema } from './support/pve-sim/schema';
-import { PveSim } from './support/pve-sim/server';
+import { simulatorData } from '../simulators/proxmox/data';
+import { PveSim } from '../simulators/proxmox/server';
 
 let sim: PveSim;
 let client: ProxmoxClient;
@@ -321,7 +320,7 @@ describe('error catalog', () => {
     task_exitstatus?: string;
     body_pve_http_server_lt_5_2?: { errors?: Record<string, string> };
   };
-  const catalog = JSON.parse(readFileSync(join(loadSchemaDir(), 'semantics', 'error-catalog.json'), 'utf8')) as {
+  const catalog = JSON.parse(readFileSync(simulatorData('error-catalog.json'), 'utf8')) as {
     errors: Entry[];
   };
   const expected: Record<string, [new (...a: never[]) => PveError, boolean]> = {
@@ -378,8 +377,3 @@ describe('error catalog', () => {
     expect(err.retryable).toBe(retryable);
   });
 });
-
-function loadSchemaDir(): string {
-  loadSchema(); // throws a clear error when shared/ is missing
-  return join(__dirname, '..', '..', 'shared', 'proxmox');
-}

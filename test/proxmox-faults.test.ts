@@ -7,8 +7,8 @@ import { ProxmoxClient } from '../backends/proxmox/client';
 import type { ResolvedProfile } from '../common/contract';
 import { createExampleRepo } from '../common/example-repo';
 import { serveRepo } from './support/git-daemon';
-import { storageLockTimeout } from './support/pve-sim/errors';
-import { PveSim } from './support/pve-sim/server';
+import { storageLockTimeout } from '../simulators/proxmox/errors';
+import { PveSim } from '../simulators/proxmox/server';
 import { leftoverSnippets, leftoverVms, startPveStack } from './support/pve-stack';
 import { SCRIPTED_AGENT } from './support/stack';
 

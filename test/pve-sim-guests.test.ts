@@ -6,7 +6,7 @@ import { ProxmoxBackend } from '../backends/proxmox/backend';
 import { ProxmoxClient } from '../backends/proxmox/client';
 import type { ResolvedProfile } from '../common/contract';
 import { agentRunnerPath } from '../common/paths';
-import { PveSim } from './support/pve-sim/server';
+import { PveSim } from '../simulators/proxmox/server';
 import { eventually } from './support/stack';
 
 const profile = { name: 'p', backend: 'proxmox', node: 'pve', cores: 1, memoryMb: 512, templateVmid: 9000 };

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentRunnerPath } from '../../common/paths';
-import { PveSim, type PveSimOptions } from './pve-sim/server';
+import { PveSim, type PveSimOptions } from '../../simulators/proxmox/server';
 import { TestStack } from './stack';
 
 /** Outside the worker's range (7000-7999): the foreign VM must never be touched. */

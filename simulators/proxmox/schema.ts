@@ -1,6 +1,6 @@
 // Checks request parameters against the official PVE 8.4 schema digest, with PVE's own per-field messages.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { simulatorData } from './data';
 
 interface ParamSpec {
   type?: string;
@@ -14,20 +14,9 @@ interface ParamSpec {
 type MethodSpec = { parameters?: Record<string, ParamSpec> };
 type Schema = { paths: Record<string, Record<string, MethodSpec>> };
 
-/** `../shared` beside the repository (where CI puts it too); AGENTLAB_SHARED_DIR overrides. */
-function findSchemaFile(): string {
-  const rel = join('proxmox', 'schema', 'pve-8.4-endpoints.compact.json');
-  if (process.env.AGENTLAB_SHARED_DIR) return join(process.env.AGENTLAB_SHARED_DIR, rel);
-  for (let dir = __dirname; dirname(dir) !== dir; dir = dirname(dir)) {
-    const candidate = join(dir, 'shared', rel);
-    if (existsSync(candidate)) return candidate;
-  }
-  throw new Error(`cannot find shared/${rel} above ${__dirname} (set AGENTLAB_SHARED_DIR)`);
-}
-
 let schema: Schema | undefined;
 export function loadSchema(): Schema {
-  schema ??= JSON.parse(readFileSync(findSchemaFile(), 'utf8')) as Schema;
+  schema ??= JSON.parse(readFileSync(simulatorData('pve-8.4-endpoints.compact.json'), 'utf8')) as Schema;
   return schema;
 }
 
