@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs, openSync, closeSync, constants as fsConstants } from 'node:fs';
 import { join } from 'node:path';
 import type { Owner, ResolvedProfile } from '../common/contract';
+import { agentsBinDir, SANDBOX_AGENTS_DIR } from '../common/agent-tools';
 import { agentRunnerPath, packageRoot } from '../common/paths';
 import execa from 'execa';
 import { agentAccountArgs, hostViewArgs, nodeInstallation, parentsOpenToAll, SANDBOX_AGENT } from './local-host-view';
@@ -26,6 +27,8 @@ export interface LocalBackendOptions {
   bootDelayMs?: number;
   /** Isolated sandboxes resolve through this address (the gateway's DNS forwarder). */
   nameserver?: string;
+  /** The agent CLIs (`agentlab agents install`): on every sandbox's PATH, read-only. */
+  agentsDir?: string;
 }
 
 interface OwnerRecord extends Owner {
@@ -221,7 +224,7 @@ export class LocalBackend implements SandboxBackend {
         detached: true,
         stdio: ['ignore', console, console],
         cwd: dir,
-        env: sandboxEnv(),
+        env: sandboxEnv(await this.agentsPath()),
       },
     );
     closeSync(console);
@@ -229,6 +232,13 @@ export class LocalBackend implements SandboxBackend {
     if (child.pid === undefined) throw new Error(`could not start sandbox ${vmid}`);
     const record: BootRecord = { pid: child.pid, startedAt: Date.now() };
     await fs.writeFile(join(dir, 'boot.json'), JSON.stringify(record));
+  }
+
+  /** The agents' bin directory as the sandbox sees it, when the tools directory exists. */
+  private async agentsPath(): Promise<string | undefined> {
+    const dir = this.options.agentsDir;
+    if (!dir || !(await exists(dir))) return undefined;
+    return agentsBinDir(this.isolated ? SANDBOX_AGENTS_DIR : dir);
   }
 
   /** What runs as the sandbox's init: the guest runner, restarted if it crashes, as systemd would. */
@@ -272,6 +282,11 @@ export class LocalBackend implements SandboxBackend {
       const target = await fs.realpath('/etc/resolv.conf').catch(() => '/etc/resolv.conf');
       dnsBinds.push('--ro-bind', resolvConf, target);
     }
+    const agentsDir = this.options.agentsDir;
+    const agentsBind =
+      agentsDir && (await exists(agentsDir))
+        ? [...parentsOpenToAll(SANDBOX_AGENTS_DIR), '--ro-bind', agentsDir, SANDBOX_AGENTS_DIR]
+        : [];
     const repoBind = (await exists(join(dir, 'repo.git')))
       ? ['--ro-bind', join(dir, 'repo.git'), SANDBOX_REPO_DIR]
       : [];
@@ -324,6 +339,7 @@ export class LocalBackend implements SandboxBackend {
       join(dir, 'cloud-init'),
       SANDBOX_CLOUD_INIT_DIR,
       ...repoBind,
+      ...agentsBind,
       // Nothing of the host is writable, and the root is not either: only the tmpfs and binds above.
       '--remount-ro',
       '/',
@@ -532,8 +548,8 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** The guest sees a minimal environment, never the worker's (which holds credentials). */
-function sandboxEnv(): NodeJS.ProcessEnv {
+function sandboxEnv(agentsBin?: string): NodeJS.ProcessEnv {
   const { HOME, LANG, TZ } = process.env;
-  const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+  const PATH = [agentsBin, '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'].filter(Boolean).join(':');
   return { PATH, HOME: HOME ?? '/tmp', LANG: LANG ?? 'C.UTF-8', ...(TZ ? { TZ } : {}) };
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // agentlab: the operator's CLI. Wires the commands; each lives in cli/commands/.
 import { Command, CommanderError } from 'commander';
+import { registerAgentsCommands } from './commands/agents';
 import { registerCompletionCommand } from './commands/completion';
 import { registerDoctorCommand } from './commands/doctor';
 import { registerJobCommands } from './commands/job';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerJobCommands(program);
   registerSandboxCommands(program);
   registerProfileCommands(program);
+  registerAgentsCommands(program);
   registerSecretsCommands(program);
   registerDoctorCommand(program);
   registerCompletionCommand(program);

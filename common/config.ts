@@ -9,6 +9,7 @@ import { firstAddress } from './ipv4';
 import { WORKFLOW_TASK_QUEUE, type ResolvedProfile } from './contract';
 import { describeIssues, durationSchema } from './schemas';
 import { BUNDLE_NAME_PATTERN } from './secrets';
+import { packageRoot } from './paths';
 
 const hostPortSchema = z.string().regex(/^[^:\s]+:\d{1,5}$/, 'expected host:port');
 const loopbackHostPortSchema = z
@@ -259,6 +260,11 @@ const fileSchema = z
       .strict()
       .prefault({}),
     proxmox: proxmoxSchema.optional(),
+    /** The agent CLIs' tools directory (`agentlab agents install`), shown read-only to local sandboxes. */
+    agents: z
+      .object({ dir: z.string().startsWith('/', 'expected an absolute path').optional() })
+      .strict()
+      .prefault({}),
     profiles: z.array(z.unknown()).prefault([]),
   })
   .strict();
@@ -292,6 +298,7 @@ export interface AgentlabConfig {
     bootstrapRateLimit: { burst: number; perMinute: number };
   };
   vmidRange: { min: number; max: number };
+  agents: { dir: string };
   local: {
     cloneDelayMs: number;
     bootDelayMs: number;
@@ -394,6 +401,8 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
       bootstrapRateLimit: file.guestApi.bootstrapRateLimit,
     },
     vmidRange: file.vmidRange,
+    // Beside the pinned Temporal CLI by default: one cache for the demo, the tests and the worker.
+    agents: { dir: file.agents.dir ?? join(packageRoot(), '.tools', 'agents') },
     local: {
       cloneDelayMs: zeroOr(file.local.cloneDelay),
       bootDelayMs: zeroOr(file.local.bootDelay),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the Proxmox VM template agentlab clones: a cloud image with Node, git, the guest runner and
+# Builds the Proxmox VM template agentlab clones: a cloud image with Node, git, the agent CLIs, the guest runner and
 # its systemd unit (via virt-customize), the QEMU guest agent on, and a cloud-init drive.
 # --dry-run prints every command instead of running it.
 set -euo pipefail
@@ -58,9 +58,13 @@ if ! $dry_run; then
   if qm status "$vmid" >/dev/null 2>&1; then echo "VM $vmid already exists; choose another --vmid" >&2; exit 1; fi
 fi
 
+# The agent CLIs, at the versions the local backend's tools directory pins (guest/agent-packages.json).
+agents="$(node -e 'const p = require(process.argv[1]); console.log(Object.values(p).map((a) => `${a.name}@${a.version}`).join(" "))' "$root/guest/agent-packages.json")"
+
 run cp "$image" "$work_image"
 run virt-customize -a "$work_image" \
-  --install qemu-guest-agent,nodejs,git,ca-certificates \
+  --install qemu-guest-agent,nodejs,npm,git,ca-certificates \
+  --run-command "npm install --global --no-audit --no-fund $agents" \
   --run-command 'useradd --create-home --shell /bin/bash agent || true' \
   --mkdir /usr/local/lib/agentlab \
   --upload "$root/guest/agent-runner.js:/usr/local/lib/agentlab/agent-runner.js" \

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import execa from 'execa';
 import YAML from 'yaml';
 import { readFileSync } from 'node:fs';
+import { AGENT_PACKAGES } from '../common/agents';
 import { validateParams } from '../simulators/proxmox/schema';
 
 const ROOT = join(__dirname, '..');
@@ -70,6 +71,9 @@ describe('deployment', () => {
       expect({ line, errors: validateParams(path, 'POST', params) }).toEqual({ line, errors: {} });
     }
     expect(lines.some((l) => l.startsWith('virt-customize') && l.includes('agent-runner.service'))).toBe(true);
+    // The same agent CLIs, at the same versions, as the local backend's tools directory.
+    const agents = lines.find((l) => l.startsWith('virt-customize'))!;
+    for (const { name, version } of Object.values(AGENT_PACKAGES)) expect(agents).toContain(`${name}@${version}`);
     // The runner requires its sibling git-input.js: the template must carry both.
     expect(lines.some((l) => l.startsWith('virt-customize') && l.includes('guest/git-input.js:'))).toBe(true);
   });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import execa from 'execa';
 import YAML from 'yaml';
 import { SANDBOX_AGENT } from '../backends/local-host-view';
+import { AGENT_KINDS, AGENT_PACKAGES } from '../common/agents';
 import { createExampleRepo } from '../common/example-repo';
 import { devServerArgs, temporalCliPath } from '../common/temporal-server';
 import { HOST_UPLINK, OUTSIDE_HOSTS, TestNetwork } from './support/netns';
@@ -270,6 +271,9 @@ describe('local backend isolation', () => {
       node: '42',
       repoHead: committed,
     });
+    const versions = results.get('tools')!.agents as string[];
+    AGENT_KINDS.forEach((kind, i) => expect(versions[i]).toContain(AGENT_PACKAGES[kind].version));
+    expect(results.get('tools')!.agentsDirWrite).toBe('EROFS');
     expect(results.get('tools')!.repoFiles).toContain('README.md');
     expect(results.get('tools')!.repoFiles).not.toContain('dirty.txt');
     expect(results.get('tools')!.readme).toBe(

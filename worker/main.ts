@@ -60,6 +60,7 @@ async function run(): Promise<void> {
       network,
       nameserver: isolated && local.dnsUpstreams ? local.gateway : undefined,
       maskPaths: local.maskPaths,
+      agentsDir: config.agents.dir,
     });
     // The guest API listens on the bridge's gateway: the bridge must exist first.
     await localBackend.prepareHost();

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import execa from 'execa';
 import type { ProxmoxBackend } from '../../backends/proxmox/backend';
 import { createProxmoxBackend } from '../../backends/proxmox/create';
+import { AGENTS_INSTALL_COMMAND, listAgents } from '../../common/agent-tools';
 import type { AgentlabConfig } from '../../common/config';
 import { loadCodecKey } from '../../common/codec';
 import { loadOperatorToken } from '../../common/operator-api';
@@ -140,6 +141,28 @@ async function localChecks(config: AgentlabConfig): Promise<Check[]> {
         },
   );
   return checks;
+}
+
+/** The agent CLIs in the tools directory; missing is a failure only where a local profile runs that agent. */
+async function agentChecks(config: AgentlabConfig): Promise<Check[]> {
+  const needed = new Set(
+    [...config.profiles.values()].filter((p) => p.backend === 'local' && !p.agent.command).map((p) => p.agent.kind),
+  );
+  return (await listAgents(config.agents.dir)).map((agent): Check => {
+    const name = `agent ${agent.kind}`;
+    if (agent.installed === agent.pinned) {
+      return { name, status: 'ok', detail: `${agent.package} ${agent.installed} in ${config.agents.dir}` };
+    }
+    const users = [...config.profiles.values()].filter((p) => p.backend === 'local' && p.agent.kind === agent.kind);
+    return {
+      name,
+      status: needed.has(agent.kind) ? 'fail' : 'warn',
+      detail:
+        `${agent.package} ${agent.pinned} is ${agent.installed ? `not installed (found ${agent.installed})` : 'not installed'} in ${config.agents.dir}` +
+        (needed.has(agent.kind) ? ` (profiles ${users.map((p) => p.name).join(', ')} run it)` : ''),
+      fix: AGENTS_INSTALL_COMMAND,
+    };
+  });
 }
 
 async function commonChecks(config: AgentlabConfig): Promise<Check[]> {
@@ -309,6 +332,7 @@ export function registerDoctorCommand(program: Command): void {
         const { config } = ctx;
         const checks = [
           ...(config.worker.backends.includes('local') ? await localChecks(config) : []),
+          ...(config.worker.backends.includes('local') ? await agentChecks(config) : []),
           ...(config.worker.backends.includes('proxmox') ? await proxmoxChecks(config) : []),
           ...(await commonChecks(config)),
         ];

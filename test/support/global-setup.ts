@@ -1,6 +1,8 @@
 // Starts ONE real Temporal dev server for the whole test run, with agentlab's search attributes and
 // its Web UI (test/web-ui.test.ts drives it in headless Chromium).
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { installAgents } from '../../common/agent-tools';
+import { parseConfig } from '../../common/config';
 import { ALL_SEARCH_ATTRIBUTES } from '../../common/contract';
 import { temporalCliPath } from '../../common/temporal-server';
 import { freePort } from './stack';
@@ -10,6 +12,11 @@ declare global {
 }
 
 export default async function globalSetup(): Promise<void> {
+  // The real agent CLIs, pinned, in the default tools directory: once per machine, then instant.
+  const started = Date.now();
+  if (await installAgents(parseConfig({}, 'embedded defaults', {}).agents.dir)) {
+    console.log(`installed the agent CLIs in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
   let lastError: unknown;
   // The SDK gives the server 5 s to come up; a loaded 2-core CI machine occasionally needs a second try.
   for (let attempt = 1; attempt <= 3; attempt++) {
