@@ -74,6 +74,17 @@ export const revertSchema = z
   .object({ jobId: z.string(), state, snapshot: z.literal('clean'), restarted: z.boolean() })
   .strict();
 
+export const jobApplySchema = z
+  .object({
+    jobId: z.string(),
+    repo: z.string(),
+    branch: z.string(),
+    commit: z.string().regex(/^[0-9a-f]{40,64}$/),
+    baseCommit: z.string().regex(/^[0-9a-f]{40,64}$/),
+    filesChanged: z.number().int().positive(),
+  })
+  .strict();
+
 export const errorSchema = z
   .object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown() }).strict() })
   .strict();

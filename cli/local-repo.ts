@@ -38,7 +38,7 @@ function expandPath(input: string, cwd: string): string {
 }
 
 /** git's own message, first line, without the "fatal: " prefix. */
-function gitReason(err: unknown): string {
+export function gitReason(err: unknown): string {
   const stderr = (err as execa.ExecaError).stderr ?? (err as Error).message;
   return (
     String(stderr)
@@ -52,7 +52,11 @@ function gitReason(err: unknown): string {
 const git = (dir: string, args: string[]) =>
   execa('git', ['--no-optional-locks', '-C', dir, ...args], { stripFinalNewline: true });
 
-export async function readLocalRepository(input: string, ref = 'HEAD', cwd = process.cwd()): Promise<LocalRepository> {
+/** The repository `input` names: its top level (its git dir when bare), absolute, links resolved. */
+export async function locateLocalRepository(
+  input: string,
+  cwd = process.cwd(),
+): Promise<{ path: string; bare: boolean }> {
   const given = expandPath(input, cwd);
   let real: string;
   try {
@@ -71,6 +75,11 @@ export async function readLocalRepository(input: string, ref = 'HEAD', cwd = pro
     throw usageError(`--repo: ${real} is not a git repository (${gitReason(err)})`);
   }
   const path = (await git(real, ['rev-parse', bare ? '--absolute-git-dir' : '--show-toplevel'])).stdout;
+  return { path, bare };
+}
+
+export async function readLocalRepository(input: string, ref = 'HEAD', cwd = process.cwd()): Promise<LocalRepository> {
+  const { path, bare } = await locateLocalRepository(input, cwd);
   let commit: string;
   try {
     commit = (await git(path, ['rev-parse', '--verify', '--end-of-options', `${ref}^{commit}`])).stdout;

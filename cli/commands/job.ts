@@ -23,6 +23,7 @@ import { formatTime, printFields, printJson, printTable, progress } from '../out
 import { runAction } from '../run-action';
 import { confirm } from '../confirm';
 import { jobFilesFor } from '../job-files';
+import { registerJobApplyCommand } from './job-apply';
 import { registerJobDataCommands } from './job-data';
 
 interface RunOptions {
@@ -294,6 +295,7 @@ export function registerJobCommands(program: Command): void {
     );
 
   registerJobDataCommands(job);
+  registerJobApplyCommand(job);
 
   job
     .command('show <job>')
