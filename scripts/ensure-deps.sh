@@ -32,7 +32,7 @@ missing_host_packages() {
   done <scripts/host-packages.txt
   # Debian splits venv's pip bootstrap out of python3; only the first Temporal CLI install needs it.
   if [[ -z "${TEMPORAL_CLI_PATH:-}" && ! -x .tools/bin/pip ]] && ! python3 -c 'import ensurepip' 2>/dev/null; then
-    echo "python3-venv ensurepip"
+    echo "python3-venv python3 -m venv"
   fi
 }
 
