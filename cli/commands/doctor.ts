@@ -7,6 +7,7 @@ import { createProxmoxBackend } from '../../backends/proxmox/create';
 import { AGENTS_INSTALL_COMMAND, listAgents } from '../../common/agent-tools';
 import type { AgentlabConfig } from '../../common/config';
 import { loadCodecKey } from '../../common/codec';
+import { hostPackageFor } from '../../common/host-packages';
 import { loadOperatorToken } from '../../common/operator-api';
 import { checkKey, loadBundle, SecretsError, secretsPaths } from '../../common/secrets';
 import { connectClient } from '../../common/temporal';
@@ -92,15 +93,16 @@ async function localChecks(config: AgentlabConfig): Promise<Check[]> {
           fix: 'enable user/kernel namespaces; run as root',
         },
   );
-  for (const [tool, pkg] of [
-    ['bwrap', 'bubblewrap'],
-    ['ip', 'iproute2'],
-    ['nft', 'nftables'],
-  ] as const) {
+  for (const tool of ['bwrap', 'ip', 'nft']) {
     checks.push(
       (await onPath(tool))
         ? { name: tool, status: 'ok', detail: `${tool} is installed` }
-        : { name: tool, status: 'fail', detail: `${tool} is not installed`, fix: `apt-get install ${pkg}` },
+        : {
+            name: tool,
+            status: 'fail',
+            detail: `${tool} is not installed`,
+            fix: `apt-get install -y ${hostPackageFor(tool)}`,
+          },
     );
   }
   const controllers = await fs.readFile('/sys/fs/cgroup/cgroup.controllers', 'utf8').catch(() => '');

@@ -1,6 +1,6 @@
 // `agentlab up | down | status`: the embedded stack (Temporal dev server + one worker) on this machine.
-import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { AgentlabConfig } from '../../common/config';
@@ -10,27 +10,31 @@ import { connectClient } from '../../common/temporal';
 import { codecEndpointUrl } from '../../common/codec';
 import { devServerArgs, temporalCliPath } from '../../common/temporal-server';
 
-import { CliError, ExitCode } from '../errors';
+import { CliError, ExitCode, toCliError } from '../errors';
 import { listJobs, type ListedJob } from '../context';
 import { formatTime, printFields, printJson, progress } from '../output';
 import { runAction } from '../run-action';
+import { readPid, spawnDetached, stopProcess, waitUntilUp, type StartedProcess } from '../stack-process';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const portOf = (hostPort: string) => Number(hostPort.split(':').at(-1));
 
-const stackDir = (config: AgentlabConfig) => join(config.dataDir, 'stack');
-const pidFile = (config: AgentlabConfig, name: string) => join(stackDir(config), `${name}.pid`);
-
-function readPid(config: AgentlabConfig, name: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(pidFile(config, name), 'utf8'));
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
+/** A refused connection answers at once, where the gRPC client retries for its whole connect timeout (3 s). */
+function acceptsConnections(address: string): Promise<boolean> {
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), portOf(address)];
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 1000 });
+    const answer = (accepted: boolean) => {
+      socket.destroy();
+      resolve(accepted);
+    };
+    socket.once('connect', () => answer(true));
+    socket.once('error', () => answer(false));
+    socket.once('timeout', () => answer(false));
+  });
 }
 
 async function temporalReachable(config: AgentlabConfig): Promise<boolean> {
+  if (!(await acceptsConnections(config.temporal.address))) return false;
   try {
     const client = await connectClient(config);
     await client.connection.close();
@@ -48,46 +52,36 @@ async function guestApiHealthy(config: AgentlabConfig): Promise<boolean> {
   }
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, logFile: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(250);
+/** Each port the stack listens on, with the setting that chooses it: what an "in use" error tells to change. */
+function portSettings(config: AgentlabConfig, uiPort: number): Map<number, string> {
+  return new Map([
+    [portOf(config.temporal.address), 'temporal.address'],
+    [uiPort, 'temporal.uiUrl'],
+    [config.guestApi.port, 'guestApi.listen'],
+    [portOf(config.worker.metricsListen), 'worker.metricsListen'],
+    [portOf(config.worker.sdkMetricsListen), 'worker.sdkMetricsListen'],
+  ]);
+}
+
+const stopTimeoutMs = (config: AgentlabConfig, name: string) =>
+  name === 'worker' ? config.worker.shutdownGraceTimeMs + 5000 : 15_000;
+
+/** `up` failed: stop what this call started (never a stack that was already running), and say so. */
+async function stopStarted(config: AgentlabConfig, started: StartedProcess[], err: unknown): Promise<CliError> {
+  const error = toCliError(err, config.temporal.address);
+  const stopped: { process: string; pid: number }[] = [];
+  for (const proc of [...started].reverse()) {
+    if (await stopProcess(config, proc.name, stopTimeoutMs(config, proc.name)))
+      stopped.push({ process: proc.name, pid: proc.pid });
   }
-  throw new CliError(
-    `${what} did not come up within ${timeoutMs / 1000}s; see ${logFile}`,
-    ExitCode.unavailable,
-    'unavailable',
+  if (stopped.length === 0) return error;
+  const names = stopped.map((s) => (s.process === 'temporal' ? 'the Temporal dev server' : `the ${s.process}`));
+  return new CliError(
+    `${error.message}. Stopped ${names.join(' and ')} this \`agentlab up\` had started`,
+    error.exitCode,
+    error.code,
+    { ...(error.details as object | undefined), stopped },
   );
-}
-
-function spawnDetached(config: AgentlabConfig, name: string, command: string, args: string[]): string {
-  mkdirSync(stackDir(config), { recursive: true });
-  const logFile = join(stackDir(config), `${name}.log`);
-  const log = openSync(logFile, 'a');
-  const child = spawn(command, args, { detached: true, stdio: ['ignore', log, log], env: process.env });
-  closeSync(log);
-  child.unref();
-  writeFileSync(pidFile(config, name), String(child.pid));
-  return logFile;
-}
-
-async function stopProcess(config: AgentlabConfig, name: string, timeoutMs: number): Promise<boolean> {
-  const pid = readPid(config, name);
-  rmSync(pidFile(config, name), { force: true });
-  if (!pid) return false;
-  process.kill(pid, 'SIGTERM');
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return true;
-    }
-    await sleep(100);
-  }
-  process.kill(pid, 'SIGKILL');
-  return true;
 }
 
 export function registerStackCommands(program: Command): void {
@@ -98,32 +92,40 @@ export function registerStackCommands(program: Command): void {
     .action(
       runAction(async (ctx) => {
         const { config } = ctx;
+        const uiPort = Number(new URL(config.temporal.uiUrl).port || 8233);
+        const ports = portSettings(config, uiPort);
+        const started: StartedProcess[] = [];
         let temporal = 'already running';
-        if (!(await temporalReachable(config))) {
-          const [ip, port] = config.temporal.address.split(':') as [string, string];
-          const uiPort = Number(new URL(config.temporal.uiUrl).port || 8233);
-          mkdirSync(config.dataDir, { recursive: true });
-          const args = devServerArgs({
-            ip,
-            port: Number(port),
-            uiPort,
-            namespace: config.temporal.namespace,
-            dbFilename: join(config.dataDir, 'temporal.sqlite'),
-            uiCodecEndpoint: codecEndpointUrl(config),
-          });
-          const log = spawnDetached(config, 'temporal', temporalCliPath(), args);
-          if (!ctx.json) progress(`starting Temporal dev server on ${config.temporal.address} (log: ${log})`);
-          await waitFor('Temporal', () => temporalReachable(config), 60_000, log);
-          temporal = 'started';
-        }
         let worker = 'already running';
-        if (!(await guestApiHealthy(config))) {
-          const log = spawnDetached(config, 'worker', process.execPath, [
-            join(packageRoot(), 'dist', 'worker', 'main.js'),
-          ]);
-          if (!ctx.json) progress(`starting worker (log: ${log})`);
-          await waitFor('the worker', () => guestApiHealthy(config), 60_000, log);
-          worker = 'started';
+        try {
+          if (!(await temporalReachable(config))) {
+            mkdirSync(config.dataDir, { recursive: true });
+            const args = devServerArgs({
+              ip: config.temporal.address.split(':')[0]!,
+              port: portOf(config.temporal.address),
+              uiPort,
+              namespace: config.temporal.namespace,
+              dbFilename: join(config.dataDir, 'temporal.sqlite'),
+              uiCodecEndpoint: codecEndpointUrl(config),
+            });
+            const server = await spawnDetached(config, 'temporal', temporalCliPath(), args);
+            started.push(server);
+            if (!ctx.json)
+              progress(`starting Temporal dev server on ${config.temporal.address} (log: ${server.logFile})`);
+            await waitUntilUp(server, 'the Temporal dev server', () => temporalReachable(config), 60_000, ports);
+            temporal = 'started';
+          }
+          if (!(await guestApiHealthy(config))) {
+            const workerProcess = await spawnDetached(config, 'worker', process.execPath, [
+              join(packageRoot(), 'dist', 'worker', 'main.js'),
+            ]);
+            started.push(workerProcess);
+            if (!ctx.json) progress(`starting worker (log: ${workerProcess.logFile})`);
+            await waitUntilUp(workerProcess, 'the worker', () => guestApiHealthy(config), 60_000, ports);
+            worker = 'started';
+          }
+        } catch (err) {
+          throw await stopStarted(config, started, err);
         }
         const summary = {
           temporal: { address: config.temporal.address, namespace: config.temporal.namespace, status: temporal },
@@ -149,8 +151,8 @@ export function registerStackCommands(program: Command): void {
     .option('--json', 'print one JSON document')
     .action(
       runAction(async (ctx) => {
-        const worker = await stopProcess(ctx.config, 'worker', ctx.config.worker.shutdownGraceTimeMs + 5000);
-        const temporal = await stopProcess(ctx.config, 'temporal', 15_000);
+        const worker = await stopProcess(ctx.config, 'worker', stopTimeoutMs(ctx.config, 'worker'));
+        const temporal = await stopProcess(ctx.config, 'temporal', stopTimeoutMs(ctx.config, 'temporal'));
         if (ctx.json)
           printJson({ worker: worker ? 'stopped' : 'not running', temporal: temporal ? 'stopped' : 'not running' });
         else
