@@ -5,6 +5,7 @@ import execa from 'execa';
 import YAML from 'yaml';
 import { readFileSync } from 'node:fs';
 import { AGENT_PACKAGES } from '../common/agents';
+import { QM_COMMAND_PATHS } from '../simulators/proxmox/endpoints';
 import { validateParams } from '../simulators/proxmox/schema';
 
 const ROOT = join(__dirname, '..');
@@ -63,11 +64,7 @@ describe('deployment', () => {
       const [, verb, vmid, ...rest] = await words(line);
       const params: Record<string, string> = { node: 'pve', vmid: vmid! };
       for (let i = 0; i < rest.length; i += 2) params[rest[i]!.replace(/^--/, '')] = rest[i + 1]!;
-      const path = {
-        create: '/nodes/{node}/qemu',
-        set: '/nodes/{node}/qemu/{vmid}/config',
-        template: '/nodes/{node}/qemu/{vmid}/template',
-      }[verb!]!;
+      const path = QM_COMMAND_PATHS[verb as keyof typeof QM_COMMAND_PATHS];
       expect({ line, errors: validateParams(path, 'POST', params) }).toEqual({ line, errors: {} });
     }
     expect(lines.some((l) => l.startsWith('virt-customize') && l.includes('agent-runner.service'))).toBe(true);

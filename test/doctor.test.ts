@@ -1,10 +1,11 @@
 // `agentlab doctor` names each missing prerequisite with its fix, and exits non-zero.
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import YAML from 'yaml';
 import execa from 'execa';
 import { TestNetwork } from './support/netns';
+import { packageRoot } from '../common/paths';
 import { PveSim } from '../simulators/proxmox/server';
 import { CLI, WORKER } from './support/stack';
 
@@ -124,14 +125,18 @@ describe('the local backend without root', () => {
     chmodSync(home, 0o755);
     const configPath = join(home, 'config.yaml');
     writeFileSync(configPath, YAML.stringify({ dataDir: join(home, 'data'), guestApi: { listen: '127.0.0.1:1' } }));
+    // The checkout may sit in a directory uid 65534 cannot enter (a clone under a 0700 home). A capability
+    // such as CAP_DAC_READ_SEARCH does not help: access(2), hence fs.existsSync, ignores a non-root uid's
+    // capabilities, and Temporal's native module is found with it. So the worker runs from a bind mount of
+    // the checkout, private to its own mount namespace, under the world-readable `home`, with no capability.
+    const checkout = join(home, 'checkout');
+    mkdirSync(checkout);
     const result = await execa(
-      'setpriv',
+      'unshare',
       [
-        ...['--reuid=65534', '--regid=65534', '--clear-groups'],
-        // Reads the checkout wherever it is (a clone in a 0700 directory too) while its uid stays 65534.
-        ...['--inh-caps=+dac_read_search', '--ambient-caps=+dac_read_search'],
-        process.execPath,
-        WORKER,
+        ...['--mount', '--propagation', 'private', '--', 'sh', '-c'],
+        'mount --bind "$1" "$2" && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$3" "$2/$4"',
+        ...['sh', packageRoot(), checkout, process.execPath, relative(packageRoot(), WORKER)],
       ],
       { env: { ...process.env, AGENTLAB_CONFIG: configPath, HOME: home }, reject: false, timeout: 30_000 },
     );

@@ -216,12 +216,13 @@ test('snapshot and rollback refuse a VM that is not ours and leave it untouched'
 
 test('listOwned lists only VMs carrying the agentlab tag and an owner mark', async () => {
   const b = backend();
-  const vmid = await b.allocate(owner(1), 1);
-  await b.clone(vmid, profile, owner(1));
+  // The others first: allocation starts at a random VMID and skips the used ones, so ours cannot be overwritten.
   sim.addVm(7050, { description: ownerDescription(owner(2), 1) }); // our mark, no tags: a half-finished clone
   sim.addVm(7051, { description: ownerDescription(owner(3), 1), tags: 'agentlab-0123456789abcdef' }); // owner tag only
   sim.addVm(7052, { tags: 'agentlab' }, true); // our tag, no mark
   sim.addVm(7053, { tags: 'agentlabs;not-agentlab', description: ownerDescription(owner(4), 1) });
   sim.addVm(7054, {}, true); // plainly foreign
+  const vmid = await b.allocate(owner(1), 1);
+  await b.clone(vmid, profile, owner(1));
   expect(await b.listOwned()).toEqual([{ vmid, jobId: 'job-1', workflowId: 'job-1', running: false }]);
 });

@@ -4,3 +4,6 @@ import { join } from 'node:path';
 import { packageRoot } from '../../common/paths';
 
 export const simulatorData = (file: string): string => join(packageRoot(), 'simulators', 'proxmox', 'data', file);
+
+/** PVE 8.4's API schema digest, cut to the simulator's endpoints by extract-schema.ts. */
+export const SCHEMA_FILE = 'pve-8.4-endpoints.compact.json';

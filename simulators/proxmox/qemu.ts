@@ -1,4 +1,4 @@
-// The simulated endpoints, with PVE 8.4's sync-versus-task error split (semantics/error-catalog.json).
+// The simulated endpoints, with PVE 8.4's sync-versus-task error split (data/error-catalog.json).
 import { configMissing, configNotFound, flockTimeout, paramError, SimHttpError, storageLockTimeout } from './errors';
 import { createSnapshotRoutes } from './snapshots';
 import { SimState, typedConfig, type SimVm } from './state';

@@ -1,6 +1,6 @@
 // Checks request parameters against the official PVE 8.4 schema digest, with PVE's own per-field messages.
 import { readFileSync } from 'node:fs';
-import { simulatorData } from './data';
+import { SCHEMA_FILE, simulatorData } from './data';
 
 interface ParamSpec {
   type?: string;
@@ -16,7 +16,7 @@ type Schema = { paths: Record<string, Record<string, MethodSpec>> };
 
 let schema: Schema | undefined;
 export function loadSchema(): Schema {
-  schema ??= JSON.parse(readFileSync(simulatorData('pve-8.4-endpoints.compact.json'), 'utf8')) as Schema;
+  schema ??= JSON.parse(readFileSync(simulatorData(SCHEMA_FILE), 'utf8')) as Schema;
   return schema;
 }
 

@@ -78,6 +78,11 @@ export class PveSim {
     });
   }
 
+  /** Every endpoint it serves, spelled as in the schema (what data/'s schema subset is cut to). */
+  get endpoints(): Pick<Route, 'method' | 'path'>[] {
+    return this.routes.map(({ method, path }) => ({ method, path }));
+  }
+
   get node(): string {
     return this.state.node;
   }
