@@ -157,6 +157,49 @@ describe('agentlab job apply', () => {
     expect(await git('log', '-1', '--format=%an <%ae>', 'review/greeting')).toBe('Ada <ada@example.invalid>\n');
   });
 
+  test('the base is the commit the job started from, not HEAD; a repository without it is refused (exit 1)', async () => {
+    // The user has moved on since the job started: the branch still starts where the agent did.
+    await commitAs('switch', '-q', '-c', 'moved-on');
+    writeFileSync(join(repo, 'LATER.md'), 'later work\n');
+    await commitAs('add', 'LATER.md');
+    await commitAs('commit', '-qm', 'later work');
+    try {
+      const result = await apply(['job-apply-local', '--branch', 'from-base']);
+      expect(result.code).toBe(0);
+      expect((await git('rev-parse', 'from-base^')).trim()).toBe(base);
+    } finally {
+      await commitAs('switch', '-q', 'main');
+    }
+
+    // Same files, other history: the job's commit is not there, and apply says how to choose one.
+    const other = await createExampleRepo(join(stack.home, 'other'));
+    const otherGit = async (...args: string[]) =>
+      (await execa('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', '-C', other, ...args])).stdout;
+    await otherGit('commit', '-q', '--amend', '-m', 'another history');
+    const otherRefs = await otherGit('for-each-ref');
+    const refused = await apply(['job-apply-local', '--repo', other]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`job job-apply-local started from commit ${base.slice(0, 12)}, which ${other}`);
+    expect(refused.stderr).toContain('choose a base with --onto <rev>');
+    expect(await otherGit('for-each-ref')).toBe(otherRefs);
+
+    const onto = await apply(['job-apply-local', '--repo', other, '--onto', 'HEAD']);
+    expect(onto.code).toBe(0);
+    expect(await otherGit('rev-parse', 'agentlab/job-apply-local^')).toBe(await otherGit('rev-parse', 'HEAD'));
+  });
+
+  test('a job still RUNNING has no patch yet (exit 1)', async () => {
+    await stack.startSleepingJob('job-apply-running', repo);
+    try {
+      const result = await apply(['job-apply-running']);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('job job-apply-running has no changes.patch yet: it is RUNNING');
+    } finally {
+      await stack.cli(['job', 'cancel', '--yes', 'job-apply-running']);
+      await stack.waitForClose('job-apply-running');
+    }
+  });
+
   test('an existing branch is refused (exit 1) and kept as it was', async () => {
     const refsBefore = await refs();
     const result = await apply(['job-apply-local', '--branch', 'main']);
