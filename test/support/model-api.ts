@@ -84,6 +84,8 @@ export function startAgent(kind: AgentKind, options: RunOptions): StartedAgent {
     cwd: options.scratch.repo,
     env: invocation.env,
     stdio: ['pipe', 'pipe', 'pipe'],
+    // Its own process group: `codex` is a Node wrapper around the native binary, and both must go on a kill.
+    detached: true,
   });
   child.stdin!.end(invocation.stdin);
   let stdout = '';
@@ -97,10 +99,20 @@ export function startAgent(kind: AgentKind, options: RunOptions): StartedAgent {
   return { child, done };
 }
 
+/** Kills the agent and whatever it started. */
+export function stopAgent(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    child.kill('SIGKILL');
+  }
+}
+
 /** Runs an agent to its end, killed after `timeoutMs` so that a broken agent fails the test instead of hanging it. */
 export async function runAgent(kind: AgentKind, options: RunOptions, timeoutMs = 90_000): Promise<AgentResult> {
   const { child, done } = startAgent(kind, options);
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const timer = setTimeout(() => stopAgent(child), timeoutMs);
   try {
     return await done;
   } finally {
