@@ -1,5 +1,6 @@
 // The three real agent CLIs complete a scripted task against the model API simulator: their own tools edit the repo.
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentKind } from '../common/agents';
@@ -12,8 +13,11 @@ import {
   gitStatus,
   KEY,
   modelTurns,
+  readRequestLog,
   runAgent,
   scratch,
+  startModelApiIn,
+  startProxyTrap,
   type AgentResult,
   type Scratch,
 } from './support/model-api';
@@ -94,9 +98,18 @@ describe.each(Object.keys(EXPECTED) as AgentKind[])('%s against the scripted mod
     expect(version).toContain(VERIFIED_AGENT_VERSIONS[kind]);
   });
 
-  test('writes AGENT_EDIT.md with its own file tool, reads the result, finishes', async () => {
-    const result = await runAgent(kind, { server, scratch: dir, task: 'Create AGENT_EDIT.md as planned.' });
+  test('writes AGENT_EDIT.md with its own file tool, reads the result, finishes; asks nobody else', async () => {
+    const trap = await startProxyTrap();
+    let result: AgentResult;
+    try {
+      const task = 'Create AGENT_EDIT.md as planned.';
+      result = await runAgent(kind, { baseUrl: server.url, scratch: dir, task, extraEnv: trap.env });
+    } finally {
+      await trap.close();
+    }
     expect({ code: result.code, output: describeOutput(result) }).toMatchObject({ code: 0 });
+    // No update check, telemetry, plugin sync, model catalogue or package install went through the proxy.
+    expect(trap.seen).toEqual([]);
 
     expect(gitStatus(dir.repo)).toBe('?? AGENT_EDIT.md\n');
     expect(readFileSync(join(dir.repo, 'AGENT_EDIT.md'), 'utf8')).toBe(`edited by ${kind}\n`);
@@ -106,7 +119,7 @@ describe.each(Object.keys(EXPECTED) as AgentKind[])('%s against the scripted mod
     for (const request of server.requests) {
       expect(request).toMatchObject({ auth: 'ok', agent: kind, api: expected.api, path: expected.path, status: 200 });
     }
-    const turns = modelTurns(server);
+    const turns = modelTurns(server.requests);
     expect(turns).toEqual([
       { step: 0, reply: 'tool_call', tool: expected.writeTool, toolResult: undefined },
       { step: 1, reply: 'finish', tool: undefined, toolResult: expect.stringMatching(expected.writeResult) },
@@ -124,15 +137,34 @@ describe.each(Object.keys(EXPECTED) as AgentKind[])('%s against the scripted mod
   });
 
   test('runs a command with its own shell tool when the task names the shell-edit scenario', async () => {
-    const result = await runAgent(kind, { server, scratch: dir, task: 'Append the note. scenario:shell-edit' });
+    const task = 'Append the note. scenario:shell-edit';
+    const result = await runAgent(kind, { baseUrl: server.url, scratch: dir, task });
     expect({ code: result.code, output: describeOutput(result) }).toMatchObject({ code: 0 });
     expect(gitStatus(dir.repo)).toBe('?? NOTES.md\n');
     expect(readFileSync(join(dir.repo, 'NOTES.md'), 'utf8')).toBe(`shell edit by ${kind}\n`);
-    expect(modelTurns(server).map((t) => [t.step, t.reply, t.tool])).toEqual([
+    expect(modelTurns(server.requests).map((t) => [t.step, t.reply, t.tool])).toEqual([
       [0, 'tool_call', expected.shellTool],
       [1, 'finish', undefined],
     ]);
     expect(server.requests.every((r) => r.scenario === undefined || r.scenario === 'shell-edit')).toBe(true);
     expect(result.stdout + result.stderr).not.toContain(KEY);
+  });
+
+  test('completes the task in a network namespace that has nothing but loopback', async () => {
+    const netns = `model-api-${randomBytes(3).toString('hex')}`;
+    execFileSync('ip', ['netns', 'add', netns]);
+    const logFile = join(dir.home, '..', 'requests.jsonl');
+    let api: { url: string; stop(): void } | undefined;
+    try {
+      execFileSync('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
+      api = await startModelApiIn(netns, logFile);
+      const result = await runAgent(kind, { baseUrl: api.url, scratch: dir, task: 'Create the file.', netns });
+      expect({ code: result.code, output: describeOutput(result) }).toMatchObject({ code: 0 });
+      expect(readFileSync(join(dir.repo, 'AGENT_EDIT.md'), 'utf8')).toBe(`edited by ${kind}\n`);
+      expect(modelTurns(readRequestLog(logFile)).map((t) => t.reply)).toEqual(['tool_call', 'finish']);
+    } finally {
+      api?.stop();
+      execFileSync('ip', ['netns', 'del', netns]);
+    }
   });
 });

@@ -61,7 +61,13 @@ describe.each(Object.keys(MESSAGES) as AgentKind[])('%s against a failing model 
   test('a wrong key: 401 with the provider’s error body, the agent exits non-zero saying so', async () => {
     await serve();
     // Claude Code retries a 401 ten times over two minutes unless told not to.
-    const result = await runAgent(kind, { server, scratch: dir, task, key: 'sk-wrong-key', maxRetries: 0 });
+    const result = await runAgent(kind, {
+      baseUrl: server.url,
+      scratch: dir,
+      task,
+      key: 'sk-wrong-key',
+      maxRetries: 0,
+    });
     expectFailure(result, MESSAGES[kind].wrongKey);
     expect(server.requests.length).toBeGreaterThan(0);
     expect(server.requests.every((r) => r.auth === 'wrong' && r.status === 401)).toBe(true);
@@ -69,7 +75,7 @@ describe.each(Object.keys(MESSAGES) as AgentKind[])('%s against a failing model 
 
   test('429 on every request: the agent gives up and names the rate limit', async () => {
     await serve([{ mode: 429, retryAfterSeconds: 0 }]);
-    const result = await runAgent(kind, { server, scratch: dir, task, maxRetries: 0 });
+    const result = await runAgent(kind, { baseUrl: server.url, scratch: dir, task, maxRetries: 0 });
     expectFailure(result, MESSAGES[kind].rateLimited);
     expect(server.requests.every((r) => r.status === 429 && r.auth === 'ok')).toBe(true);
   });
@@ -77,14 +83,14 @@ describe.each(Object.keys(MESSAGES) as AgentKind[])('%s against a failing model 
   test('500 on every request: the agent gives up with its server-error message', async () => {
     // retry-after 0: OpenCode, whose retries cannot be configured, then retries without waiting.
     await serve([{ mode: 500, retryAfterSeconds: 0 }]);
-    const result = await runAgent(kind, { server, scratch: dir, task, maxRetries: 0 });
+    const result = await runAgent(kind, { baseUrl: server.url, scratch: dir, task, maxRetries: 0 });
     expectFailure(result, MESSAGES[kind].serverError);
     expect(server.requests.every((r) => r.status === 500)).toBe(true);
   });
 
   test('a request that is accepted and never answered leaves the agent waiting', async () => {
     await serve([{ mode: 'hang' }]);
-    const { child, done } = startAgent(kind, { server, scratch: dir, task, maxRetries: 0 });
+    const { child, done } = startAgent(kind, { baseUrl: server.url, scratch: dir, task, maxRetries: 0 });
     try {
       for (let waited = 0; server.hangingCount === 0 && waited < 60_000; waited += 200) await sleep(200);
       expect(server.hangingCount).toBeGreaterThan(0);

@@ -1,11 +1,15 @@
 // Helpers for the model API tests: where the real agent CLIs are, a scratch git repo, running an agent against the server.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Duplex } from 'node:stream';
 import type { AgentKind } from '../../common/agents';
 import { agentInvocation, VERIFIED_AGENT_PACKAGES } from '../../simulators/model-api/agent-invocations';
-import type { ModelApiServer } from '../../simulators/model-api/server';
+import type { LoggedRequest } from '../../simulators/model-api/server';
 
 /** `AGENTLAB_AGENTS_DIR` (default /tmp/agents-try): an npm prefix with the three agents installed. Missing → fail. */
 export function agentsBinDir(): string {
@@ -61,18 +65,22 @@ export interface StartedAgent {
 }
 
 export interface RunOptions {
-  server: ModelApiServer;
+  baseUrl: string;
   scratch: Scratch;
   task: string;
   key?: string;
   maxRetries?: number;
+  /** Run inside this network namespace (`ip netns exec`). */
+  netns?: string;
+  /** Added to the recipe's environment (proxy variables for the trap). */
+  extraEnv?: Record<string, string>;
 }
 
 /** Starts the real CLI as a child process in the scratch repo, with only the environment its recipe gives it. */
 export function startAgent(kind: AgentKind, options: RunOptions): StartedAgent {
   const invocation = agentInvocation(kind, {
     binDir: agentsBinDir(),
-    baseUrl: options.server.url,
+    baseUrl: options.baseUrl,
     key: options.key ?? KEY,
     home: options.scratch.home,
     task: options.task,
@@ -80,9 +88,12 @@ export function startAgent(kind: AgentKind, options: RunOptions): StartedAgent {
     path: process.env.PATH,
   });
   const started = Date.now();
-  const child = spawn(invocation.command, invocation.args, {
+  const [command, args] = options.netns
+    ? ['ip', ['netns', 'exec', options.netns, invocation.command, ...invocation.args]]
+    : [invocation.command, invocation.args];
+  const child = spawn(command, args, {
     cwd: options.scratch.repo,
-    env: invocation.env,
+    env: { ...invocation.env, ...options.extraEnv },
     stdio: ['pipe', 'pipe', 'pipe'],
     // Its own process group: `codex` is a Node wrapper around the native binary, and both must go on a kill.
     detached: true,
@@ -121,11 +132,74 @@ export async function runAgent(kind: AgentKind, options: RunOptions, timeoutMs =
 }
 
 /** The model turns the server answered (tool calls and finishes), leaving out side requests such as titles. */
-export function modelTurns(server: ModelApiServer) {
-  return server.requests
+export function modelTurns(requests: LoggedRequest[]) {
+  return requests
     .filter((r) => r.reply === 'tool_call' || r.reply === 'finish')
     .map((r) => ({ step: r.step, reply: r.reply, tool: r.tool, toolResult: r.toolResult }));
 }
 
 export const describeOutput = (result: AgentResult): string =>
   `exit ${result.code ?? result.signal}\n--- stdout\n${result.stdout.slice(-4000)}\n--- stderr\n${result.stderr.slice(-4000)}`;
+
+/**
+ * An HTTP(S) proxy that only records what it is asked for and refuses it: with the proxy variables pointing at it
+ * (the model API on loopback excepted), any other connection an agent tries shows up in `seen`.
+ */
+export async function startProxyTrap(): Promise<{
+  env: Record<string, string>;
+  seen: string[];
+  close(): Promise<void>;
+}> {
+  const seen: string[] = [];
+  const server = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    res.writeHead(403).end();
+  });
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    seen.push(`CONNECT ${req.url}`);
+    socket.on('error', () => undefined);
+    socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const env: Record<string, string> = { NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' };
+  for (const name of ['HTTPS_PROXY', 'HTTP_PROXY', 'ALL_PROXY']) {
+    env[name] = url;
+    env[name.toLowerCase()] = url;
+  }
+  return {
+    env,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** The model API as its own process (main.js) inside a network namespace: URL from its first line, log from a file. */
+export async function startModelApiIn(
+  netns: string,
+  logFile: string,
+  key = KEY,
+): Promise<{ url: string; stop(): void }> {
+  const main = join(__dirname, '../../dist/simulators/model-api/main.js');
+  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, main, '--port', '0', '--log', logFile], {
+    env: { ...process.env, AGENTLAB_MODEL_API_KEY: key },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`model API exited with ${code} before listening`)));
+    createInterface({ input: child.stdout! }).once('line', resolve);
+  });
+  return { url: (JSON.parse(line) as { url: string }).url, stop: () => child.kill('SIGTERM') };
+}
+
+export const readRequestLog = (logFile: string): LoggedRequest[] =>
+  existsSync(logFile)
+    ? readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as LoggedRequest)
+    : [];
