@@ -175,10 +175,10 @@ export class ModelApiServer {
       auth: presented === undefined ? 'missing' : presented === this.options.key ? 'ok' : 'wrong',
       status: 200,
     };
-    const fail = (kind: ApiErrorKind, message?: string) => {
+    const fail = (kind: ApiErrorKind, message?: string, headers: Record<string, string> = {}) => {
       const error = protocol.error(kind, message);
       Object.assign(entry, { status: error.status, reply: 'error', error: message ?? kind });
-      sendJson(res, error.status, error.body, error.headers);
+      sendJson(res, error.status, error.body, { ...error.headers, ...headers });
     };
     try {
       const body = await readBody(req);
@@ -200,16 +200,10 @@ export class ModelApiServer {
         return;
       }
       if (fault) {
-        const error = protocol.error(fault.mode === 429 ? 'rate_limited' : 'server_error');
         // A 429 always says when to come back; a 500 only when the fault says so (clients then skip their backoff).
         const retryAfter = fault.retryAfterSeconds ?? (fault.mode === 429 ? 1 : undefined);
-        const headers = { ...error.headers, ...(retryAfter !== undefined && { 'retry-after': String(retryAfter) }) };
-        Object.assign(entry, {
-          status: error.status,
-          reply: 'error',
-          error: fault.mode === 429 ? 'rate_limited' : 'server_error',
-        });
-        return sendJson(res, error.status, error.body, headers);
+        const headers: Record<string, string> = retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) };
+        return fail(fault.mode === 429 ? 'rate_limited' : 'server_error', undefined, headers);
       }
 
       let json: unknown;
@@ -242,7 +236,7 @@ export class ModelApiServer {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       if (err instanceof ScenarioError) return fail('bad_request', `scripted model: ${message}`);
-      if (err instanceof BodyError) return fail('bad_request', message);
+      // A body too large, in an unknown encoding, or a request the protocol cannot read.
       if (!res.headersSent) return fail('bad_request', message);
       throw err;
     } finally {
@@ -265,20 +259,18 @@ export class ModelApiServer {
   }
 }
 
-class BodyError extends Error {}
-
 async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new BodyError(`request body over ${MAX_BODY_BYTES} bytes`);
+    if (size > MAX_BODY_BYTES) throw new Error(`request body over ${MAX_BODY_BYTES} bytes`);
     chunks.push(chunk);
   }
   const raw = Buffer.concat(chunks);
   const encoding = req.headers['content-encoding'];
   if (!encoding || encoding === 'identity') return raw;
   const decode = DECODERS[encoding];
-  if (!decode) throw new BodyError(`unsupported content-encoding ${encoding}`);
+  if (!decode) throw new Error(`unsupported content-encoding ${encoding}`);
   return decode(raw);
 }
