@@ -10,6 +10,7 @@ import {
 import { resolveProfile, type AgentlabConfig } from '../common/config';
 import { PermanentBackendError, type DestroyOutcome, type GuestJob, type SandboxBackend } from '../backends/types';
 import { loadBundle, secretsPaths, type SecretsPaths } from '../common/secrets';
+import { missingKeyProblem } from '../guest/agents';
 import { withHeartbeat } from './heartbeat';
 
 export interface ActivityDeps {
@@ -50,17 +51,22 @@ export function createActivities({ config, backends, secrets = secretsPaths(), w
 
   return {
     /** Runs on the shared task queue: picks the node and turns the profile into plain numbers. */
-    async resolveProfile(input: { name: string; node?: string }): Promise<ResolvedProfile> {
+    async resolveProfile(input: { name: string; node?: string; checkAgentKeys?: boolean }): Promise<ResolvedProfile> {
       const profile = config.profiles.get(input.name);
       if (!profile) {
         const known = [...config.profiles.keys()].join(', ');
         throw ApplicationFailure.nonRetryable(`unknown profile "${input.name}" (known: ${known})`, 'InvalidProfile');
       }
-      if (profile.secretsBundle !== undefined) {
-        // Fail before any VM exists, not at bootstrap, when the bundle cannot be decrypted here.
-        await loadBundle(secrets, profile.secretsBundle).catch((err: Error) => {
-          throw ApplicationFailure.nonRetryable(`profile ${profile.name}: ${err.message}`, 'InvalidProfile');
-        });
+      // Fail before any VM exists, not at bootstrap, when the bundle cannot be decrypted here.
+      const bundle =
+        profile.secretsBundle === undefined
+          ? undefined
+          : await loadBundle(secrets, profile.secretsBundle).catch((err: Error) => {
+              throw ApplicationFailure.nonRetryable(`profile ${profile.name}: ${err.message}`, 'InvalidProfile');
+            });
+      if (input.checkAgentKeys && !profile.agent.command) {
+        const problem = missingKeyProblem(profile.agent.kind, bundle?.env ?? {}, profile.secretsBundle);
+        if (problem) throw ApplicationFailure.nonRetryable(`profile ${profile.name}: ${problem}`, 'InvalidProfile');
       }
       return {
         ...resolveProfile(profile, input.node ?? config.node),

@@ -1,14 +1,16 @@
-// The coding agents agentlab knows how to run unattended. Each reads the task without a shell ever parsing
-// it: from stdin (the runner feeds the task file there) or as one argument from "$(cat …)".
+// The coding agents agentlab knows how to run unattended: their kinds, command lines and pinned packages.
+// The recipes live in guest/agents.js (the runner ships it); this is the host's typed view of them.
 import agentPackages from '../guest/agent-packages.json';
+import { AGENT_KINDS as KINDS, agentCommand, type AgentKind } from '../guest/agents';
 
-export const AGENT_KINDS = ['claude', 'codex', 'opencode'] as const;
-export type AgentKind = (typeof AGENT_KINDS)[number];
+export type { AgentKind };
+export const AGENT_KINDS: readonly AgentKind[] = KINDS;
 
+/** Each reads the task without a shell ever parsing it: from stdin, or as one argument from "$(cat …)". */
 export const AGENT_COMMANDS: Record<AgentKind, string> = {
-  claude: 'claude -p --dangerously-skip-permissions',
-  codex: 'codex exec --dangerously-bypass-approvals-and-sandbox -',
-  opencode: 'opencode run "$(cat "$AGENTLAB_TASK_FILE")"',
+  claude: agentCommand('claude'),
+  codex: agentCommand('codex'),
+  opencode: agentCommand('opencode'),
 };
 
 /**

@@ -39,6 +39,11 @@ const profileSchema = z
       .object({
         /** A known agent run non-interactively (see common/agents.ts); `command` overrides it. */
         kind: z.enum(AGENT_KINDS).prefault('claude'),
+        /** The model the agent asks for (e.g. claude-sonnet-4-5, gpt-5.5); the agent's own default otherwise. */
+        model: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'expected a model name')
+          .optional(),
         command: z.string().min(1).optional(),
         timeout: durationSchema.optional(),
       })
@@ -432,6 +437,9 @@ export function resolveProfile(profile: Profile, node: string): ResolvedProfile 
     maxTtlMs: profile.maxTtl,
     keepalive: profile.keepalive,
     agentCommand: profile.agent.command ?? AGENT_COMMANDS[profile.agent.kind],
+    // A command of the operator's own is not one of ours to prepare: no kind then.
+    ...(profile.agent.command ? {} : { agentKind: profile.agent.kind }),
+    ...(profile.agent.model ? { agentModel: profile.agent.model } : {}),
     agentTimeoutMs: profile.agent.timeout ?? 0,
     provisioningAttempts: profile.provisioning.attempts,
     bootTimeoutMs: profile.provisioning.bootTimeout,

@@ -2,6 +2,7 @@
 // Workflow code imports this module, so it must stay free of Node imports.
 import { defineQuery, defineSignal, defineUpdate, type Sinks } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { AgentKind } from './agents';
 import type { JobStatus, SandboxState } from './states';
 
 export const WORKFLOW_TASK_QUEUE = 'agentlab';
@@ -45,6 +46,9 @@ export interface ResolvedProfile {
   maxTtlMs: number;
   keepalive: boolean;
   agentCommand?: string;
+  /** The known agent behind agentCommand (absent for an operator's own command, and in older histories). */
+  agentKind?: AgentKind;
+  agentModel?: string;
   agentTimeoutMs: number;
   provisioningAttempts: number;
   bootTimeoutMs: number;
@@ -165,6 +169,9 @@ export interface ClaimBootstrapResponse {
     commit?: string;
     task: string;
     agentCommand: string;
+    /** Set when agentCommand is a known agent's: the runner prepares its config and reports its usage. */
+    agentKind?: AgentKind;
+    agentModel?: string;
     timeoutSeconds: number;
   };
   /** Only the bundle's name: the guest API decrypts it on the host and hands the content to the guest. */

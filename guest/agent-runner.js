@@ -6,8 +6,9 @@
 
 const fs = require('node:fs');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const { isCommitId, isLocalRepo, refProblem, repoUrlProblem } = require('./git-input');
+const { agentBin, agentTitle, agentUsage, isAgentKind, prepareAgent } = require('./agents');
 
 const LOG_CHUNK_BYTES = 256 * 1024;
 const SHIP_INTERVAL_MS = 300;
@@ -830,10 +831,79 @@ class Runner {
    * Starts the agent in its own session, writing to agent.log (through the redactor when there are
    * secrets): it outlives a runner crash.
    */
+  /** Where a known agent's binary is on this sandbox's PATH, and the version it reports. */
+  knownAgent(kind) {
+    const bin = agentBin(kind);
+    const found = (process.env.PATH || '')
+      .split(':')
+      .map((dir) => path.join(dir, bin))
+      .find((file) => {
+        try {
+          fs.accessSync(file, fs.constants.X_OK);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+    if (!found) return { path: undefined, version: undefined };
+    let version;
+    try {
+      // As the agent would run it, in a scratch home: nothing it writes stays behind owned by the wrong user.
+      const home = fs.mkdtempSync(path.join(this.agentDir, 'version-'));
+      if (this.agentUser) fs.chownSync(home, this.agentUser.uid, this.agentUser.gid);
+      try {
+        version = execFileSync(found, ['--version'], {
+          encoding: 'utf8',
+          timeout: 30_000,
+          stdio: ['ignore', 'pipe', 'ignore'],
+          env: { PATH: process.env.PATH, HOME: home, LANG: 'C.UTF-8' },
+          ...(this.agentUser ? { uid: this.agentUser.uid, gid: this.agentUser.gid } : {}),
+        })
+          .trim()
+          .split('\n')[0];
+      } finally {
+        fs.rmSync(home, { recursive: true, force: true });
+      }
+    } catch (err) {
+      log('warn', 'the agent did not tell its version', { agent: kind, error: err.message });
+    }
+    return { path: found, version };
+  }
+
+  /** What report.json says of a known agent: its kind, version and the tokens its own output reports. */
+  agentReport(agent) {
+    let usage;
+    try {
+      // Usage is in the agent's last lines; a huge log is read from its tail only.
+      const size = fileSize(this.files.log);
+      const fd = fs.openSync(this.files.log, 'r');
+      const length = Math.min(size, 4 * 1024 * 1024);
+      const tail = Buffer.alloc(length);
+      fs.readSync(fd, tail, 0, length, size - length);
+      fs.closeSync(fd);
+      usage = agentUsage(agent.kind, tail.toString('utf8'));
+    } catch (err) {
+      log('warn', 'reading the agent usage failed', { error: err.message });
+    }
+    return { kind: agent.kind, version: agent.version || null, usage: usage || null };
+  }
+
   /** The agent's home and identity: its own directory on the tmpfs, so its CLIs' config dies with the sandbox. */
-  agentEnv() {
+  agentEnv(job, secretEnv) {
     const home = path.join(this.agentDir, 'home');
     const env = { HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), XDG_CACHE_HOME: path.join(home, '.cache') };
+    if (isAgentKind(job.agentKind)) {
+      Object.assign(
+        env,
+        prepareAgent(job.agentKind, {
+          home,
+          env: secretEnv.env,
+          model: job.agentModel,
+          asRoot: !this.agentUser && process.getuid && process.getuid() === 0,
+        }),
+      );
+    }
+    if (this.agentUser) chownTree(home, this.agentUser); // the config files just written are the agent's
     if (!this.agentUser) return { ...env, AGENTLAB_AS_AGENT: '' };
     const { name, uid, gid } = this.agentUser;
     return {
@@ -868,7 +938,7 @@ class Runner {
         stdio: ['ignore', logFd, logFd],
         env: {
           ...process.env,
-          ...this.agentEnv(),
+          ...this.agentEnv(job, secretEnv),
           ...secretEnv.env,
           ...(secretEnv.envFile ? { AGENTLAB_ENV_FILE: secretEnv.envFile } : {}),
           GIT_TERMINAL_PROMPT: '0',
@@ -1013,6 +1083,16 @@ class Runner {
       if (typeof job.agentCommand !== 'string' || job.agentCommand.trim() === '')
         return failure('the job has no agent command');
       fs.writeFileSync(this.files.task, String(job.task ?? ''), { mode: 0o600 });
+      let known;
+      if (isAgentKind(job.agentKind)) {
+        known = this.knownAgent(job.agentKind);
+        if (!known.path) {
+          return failure(
+            `${agentTitle(job.agentKind)} (${agentBin(job.agentKind)}) is not installed in this sandbox: install it ` +
+              'on the worker host with `agentlab agents install` (Proxmox: rebuild the template with scripts/create_template.sh)',
+          );
+        }
+      }
       heartbeat.set('cloning');
       let baseCommit;
       try {
@@ -1023,7 +1103,12 @@ class Runner {
       for (const stale of [this.files.agentPid, this.files.agentExit, this.files.agentExitPending])
         fs.rmSync(stale, { force: true });
       // Recorded before the spawn: a runner restarted after this point waits for the agent, never starts it.
-      agent = { startedAt: Date.now(), baseCommit, pid: null };
+      agent = {
+        startedAt: Date.now(),
+        baseCommit,
+        pid: null,
+        ...(known ? { kind: job.agentKind, version: known.version } : {}),
+      };
       writeJsonFile(this.files.agent, agent);
       const pid = this.startAgent(job, secretEnv);
       const stat = procStat(pid);
@@ -1053,7 +1138,13 @@ class Runner {
       const how = timedOut ? 'timed out' : `exited with code ${code}`;
       return failure(`the agent ${how}, but collecting its changes failed: ${err.message}`, { durationSeconds });
     }
-    const outcome = { exitCode: code, durationSeconds, baseCommit: agent.baseCommit, ...changes };
+    const outcome = {
+      exitCode: code,
+      durationSeconds,
+      baseCommit: agent.baseCommit,
+      ...changes,
+      ...(agent.kind ? { agent: this.agentReport(agent) } : {}),
+    };
     if (timedOut)
       return { ...outcome, status: 'TIMEOUT', exitCode: 124, message: `agent timed out after ${timeoutSeconds}s` };
     if (code === 124) return { ...outcome, status: 'TIMEOUT', message: 'agent exited with code 124 (timed out)' };
@@ -1098,6 +1189,7 @@ class Runner {
           message,
           patchRedactions,
           patchFilesWithheld,
+          agent: outcome.agent || null,
         },
         null,
         2,

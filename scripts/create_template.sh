@@ -59,7 +59,7 @@ if ! $dry_run; then
 fi
 
 # The agent CLIs, at the versions the local backend's tools directory pins (guest/agent-packages.json).
-agents="$(node -e 'const p = require(process.argv[1]); console.log(Object.values(p).map((a) => `${a.name}@${a.version}`).join(" "))' "$root/guest/agent-packages.json")"
+agents="$(node -e 'const p = require(process.argv[1]); console.log(Object.values(p).map((a) => a.name + "@" + a.version).join(" "))' "$root/guest/agent-packages.json")"
 
 run cp "$image" "$work_image"
 run virt-customize -a "$work_image" \
@@ -69,6 +69,7 @@ run virt-customize -a "$work_image" \
   --mkdir /usr/local/lib/agentlab \
   --upload "$root/guest/agent-runner.js:/usr/local/lib/agentlab/agent-runner.js" \
   --upload "$root/guest/git-input.js:/usr/local/lib/agentlab/git-input.js" \
+  --upload "$root/guest/agents.js:/usr/local/lib/agentlab/agents.js" \
   --upload "$root/guest/agent-runner.service:/etc/systemd/system/agent-runner.service" \
   --run-command 'systemctl enable qemu-guest-agent agent-runner.service' \
   --truncate /etc/machine-id

@@ -71,8 +71,10 @@ describe('deployment', () => {
     // The same agent CLIs, at the same versions, as the local backend's tools directory.
     const agents = lines.find((l) => l.startsWith('virt-customize'))!;
     for (const { name, version } of Object.values(AGENT_PACKAGES)) expect(agents).toContain(`${name}@${version}`);
-    // The runner requires its sibling git-input.js: the template must carry both.
-    expect(lines.some((l) => l.startsWith('virt-customize') && l.includes('guest/git-input.js:'))).toBe(true);
+    // The runner requires its siblings: the template must carry them all.
+    for (const sibling of ['git-input.js', 'agents.js']) {
+      expect(lines.some((l) => l.startsWith('virt-customize') && l.includes(`guest/${sibling}:`))).toBe(true);
+    }
   });
 
   test('create_template.sh rejects bad input, naming the flag', async () => {

@@ -806,6 +806,8 @@ describe('guest agent-runner', () => {
   });
 });
 
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 describe('agent presets', () => {
   test.each(Object.entries(AGENT_COMMANDS))(
     '%s runs non-interactively with the task, unparsed by any shell',
@@ -820,7 +822,9 @@ describe('agent presets', () => {
       const box = sandbox({ repo: origin, task, agentCommand: command });
       expect((await runToEnd(box)).code).toBe(0);
       const log = box.host.logText;
-      if (kind === 'opencode') expect(log).toContain(`arg:run\narg:${task}\n`);
+      // OpenCode takes the task as its last argument, whole.
+      if (kind === 'opencode')
+        expect(log).toMatch(new RegExp(`^arg:run\\n(arg:[^\\n]*\\n)*arg:${escape(task)}\\nstdin:`));
       else expect(log).toContain(`stdin:${task}\n`);
       expect(log).not.toContain('arg:-i'); // nothing interactive
       expect(existsSync(join(box.repoDir, 'pwned'))).toBe(false);

@@ -122,6 +122,10 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
           ...(request.commit ? { commit: request.commit } : {}),
           task: request.task,
           agentCommand: (request.agentCommand ?? profile?.agentCommand)!,
+          // The profile's own agent (not a command the request brought): the runner prepares it.
+          ...(!request.agentCommand && profile?.agentKind
+            ? { agentKind: profile.agentKind, ...(profile.agentModel ? { agentModel: profile.agentModel } : {}) }
+            : {}),
           timeoutSeconds: Math.ceil((profile?.agentTimeoutMs ?? 0) / 1000),
         },
       };
@@ -445,7 +449,12 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
 
   async function mainFlow(): Promise<void> {
     if (handOver) return park(handOver.profile); // a continued run: the sandbox is parked already
-    profile = await controlPlane.resolveProfile({ name: request.profile, node: request.node });
+    profile = await controlPlane.resolveProfile({
+      name: request.profile,
+      node: request.node,
+      // A job that runs the profile's agent needs that agent's key in the bundle: checked before any VM exists.
+      checkAgentKeys: job.hasJob && !request.agentCommand,
+    });
     // The CLI checks every field; a request from another client (Temporal's CLI, the Web UI) meets the same rules.
     if (patched('validate-request')) {
       const problem = jobRequestProblem(request, profile.backend);

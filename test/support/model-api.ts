@@ -8,20 +8,18 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Duplex } from 'node:stream';
 import type { AgentKind } from '../../common/agents';
-import { agentInvocation, VERIFIED_AGENT_PACKAGES } from '../../simulators/model-api/agent-invocations';
+import { agentsBinDir as toolsBinDir } from '../../common/agent-tools';
+import { parseConfig } from '../../common/config';
+import { agentInvocation } from '../../simulators/model-api/agent-invocations';
 import type { LoggedRequest } from '../../simulators/model-api/server';
 
-/** `AGENTLAB_AGENTS_DIR` (default /tmp/agents-try): an npm prefix with the three agents installed. Missing → fail. */
+/** The agent CLIs of the default tools directory, which the test run's global setup installs. */
 export function agentsBinDir(): string {
-  const dir = process.env.AGENTLAB_AGENTS_DIR ?? '/tmp/agents-try';
-  const binDir = join(dir, 'node_modules', '.bin');
+  const dir = process.env.AGENTLAB_AGENTS_DIR ?? parseConfig({}, 'embedded defaults', {}).agents.dir;
+  const binDir = toolsBinDir(dir);
   const missing = (['claude', 'codex', 'opencode'] as const).filter((name) => !existsSync(join(binDir, name)));
   if (missing.length > 0) {
-    const packages = Object.values(VERIFIED_AGENT_PACKAGES).join(' ');
-    throw new Error(
-      `AGENTLAB_AGENTS_DIR=${dir} lacks ${missing.join(', ')} in node_modules/.bin; ` +
-        `install them with: npm install --prefix ${dir} ${packages}`,
-    );
+    throw new Error(`${dir} lacks ${missing.join(', ')}: install them with agentlab agents install`);
   }
   return binDir;
 }
