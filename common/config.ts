@@ -45,6 +45,8 @@ const profileSchema = z
           .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'expected a model name')
           .optional(),
         command: z.string().min(1).optional(),
+        /** How often the agent retries a failed model request, where it lets us choose (Claude Code, Codex). */
+        maxRetries: z.number().int().min(0).max(20).optional(),
         timeout: durationSchema.optional(),
       })
       .strict()
@@ -440,6 +442,7 @@ export function resolveProfile(profile: Profile, node: string): ResolvedProfile 
     // A command of the operator's own is not one of ours to prepare: no kind then.
     ...(profile.agent.command ? {} : { agentKind: profile.agent.kind }),
     ...(profile.agent.model ? { agentModel: profile.agent.model } : {}),
+    ...(profile.agent.maxRetries !== undefined ? { agentMaxRetries: profile.agent.maxRetries } : {}),
     agentTimeoutMs: profile.agent.timeout ?? 0,
     provisioningAttempts: profile.provisioning.attempts,
     bootTimeoutMs: profile.provisioning.bootTimeout,

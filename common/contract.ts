@@ -49,6 +49,7 @@ export interface ResolvedProfile {
   /** The known agent behind agentCommand (absent for an operator's own command, and in older histories). */
   agentKind?: AgentKind;
   agentModel?: string;
+  agentMaxRetries?: number;
   agentTimeoutMs: number;
   provisioningAttempts: number;
   bootTimeoutMs: number;
@@ -172,6 +173,7 @@ export interface ClaimBootstrapResponse {
     /** Set when agentCommand is a known agent's: the runner prepares its config and reports its usage. */
     agentKind?: AgentKind;
     agentModel?: string;
+    agentMaxRetries?: number;
     timeoutSeconds: number;
   };
   /** Only the bundle's name: the guest API decrypts it on the host and hands the content to the guest. */

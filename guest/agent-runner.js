@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync, spawn } = require('node:child_process');
 const { isCommitId, isLocalRepo, refProblem, repoUrlProblem } = require('./git-input');
-const { agentBin, agentTitle, agentUsage, isAgentKind, prepareAgent } = require('./agents');
+const { agentBin, agentError, agentTitle, agentUsage, isAgentKind, prepareAgent } = require('./agents');
 
 const LOG_CHUNK_BYTES = 256 * 1024;
 const SHIP_INTERVAL_MS = 300;
@@ -870,11 +870,15 @@ class Runner {
     return { path: found, version };
   }
 
-  /** What report.json says of a known agent: its kind, version and the tokens its own output reports. */
+  /**
+   * What report.json says of a known agent: its kind, version, the tokens its own output reports, and
+   * its own account of a failure. The log holds only redacted text.
+   */
   agentReport(agent) {
     let usage;
+    let error;
     try {
-      // Usage is in the agent's last lines; a huge log is read from its tail only.
+      // Both are in the agent's last lines; a huge log is read from its tail only.
       const size = fileSize(this.files.log);
       const fd = fs.openSync(this.files.log, 'r');
       const length = Math.min(size, 4 * 1024 * 1024);
@@ -882,10 +886,11 @@ class Runner {
       fs.readSync(fd, tail, 0, length, size - length);
       fs.closeSync(fd);
       usage = agentUsage(agent.kind, tail.toString('utf8'));
+      error = agentError(agent.kind, tail.toString('utf8'));
     } catch (err) {
-      log('warn', 'reading the agent usage failed', { error: err.message });
+      log('warn', 'reading the agent output failed', { error: err.message });
     }
-    return { kind: agent.kind, version: agent.version || null, usage: usage || null };
+    return { kind: agent.kind, version: agent.version || null, usage: usage || null, error: error || null };
   }
 
   /** The agent's home and identity: its own directory on the tmpfs, so its CLIs' config dies with the sandbox. */
@@ -899,6 +904,7 @@ class Runner {
           home,
           env: secretEnv.env,
           model: job.agentModel,
+          maxRetries: Number.isInteger(job.agentMaxRetries) ? job.agentMaxRetries : undefined,
           asRoot: !this.agentUser && process.getuid && process.getuid() === 0,
         }),
       );
@@ -1153,7 +1159,10 @@ class Runner {
       this.appendLog('the agent ended without recording an exit code (killed?)');
       return { ...outcome, status: 'FAILED', message: 'the agent ended without recording an exit code' };
     }
-    return { ...outcome, status: 'FAILED', message: `agent exited with code ${code}` };
+    // A known agent says why (the model API's 401, 429 or 5xx): that, not just a number, is the result.
+    const why =
+      outcome.agent && outcome.agent.error ? `: ${agentTitle(outcome.agent.kind)} says ${outcome.agent.error}` : '';
+    return { ...outcome, status: 'FAILED', message: `agent exited with code ${code}${why}` };
   }
 
   /**

@@ -74,6 +74,14 @@ const AGENTS = {
       const input = (u.input_tokens || 0) + (u.cache_creation_input_tokens || 0) + (u.cache_read_input_tokens || 0);
       return { inputTokens: input, outputTokens: u.output_tokens || 0 };
     },
+    /** @param {string} log @returns {string | undefined} */
+    error(log) {
+      const result = jsonLines(log)
+        .filter((e) => e && e.type === 'result' && e.is_error)
+        .pop();
+      if (!result || typeof result.result !== 'string') return undefined;
+      return result.api_error_status ? `${result.result} (HTTP ${result.api_error_status})` : result.result;
+    },
   },
 
   codex: {
@@ -128,6 +136,14 @@ const AGENTS = {
         inputTokens: turns.reduce((sum, e) => sum + (e.usage.input_tokens || 0), 0),
         outputTokens: turns.reduce((sum, e) => sum + (e.usage.output_tokens || 0), 0),
       };
+    },
+    /** @param {string} log @returns {string | undefined} */
+    error(log) {
+      const events = jsonLines(log);
+      const failed = events.filter((e) => e && e.type === 'turn.failed' && e.error).pop();
+      if (failed && typeof failed.error.message === 'string') return failed.error.message;
+      const error = events.filter((e) => e && e.type === 'error' && typeof e.message === 'string').pop();
+      return error ? error.message : undefined;
     },
   },
 
@@ -194,6 +210,16 @@ const AGENTS = {
         outputTokens: steps.reduce((sum, e) => sum + (e.part.tokens.output || 0), 0),
       };
     },
+    /** @param {string} log @returns {string | undefined} */
+    error(log) {
+      const event = jsonLines(log)
+        .filter((e) => e && e.type === 'error' && e.error)
+        .pop();
+      if (!event) return undefined;
+      const data = event.error.data || {};
+      const message = typeof data.message === 'string' ? data.message : event.error.name;
+      return data.statusCode ? `${message} (HTTP ${data.statusCode})` : message;
+    },
   },
 };
 
@@ -231,6 +257,9 @@ function prepareAgent(kind, options) {
 /** @param {AgentKind} kind @param {string} log */
 const agentUsage = (kind, log) => AGENTS[kind].usage(log);
 
+/** The agent's own account of why it failed (an API's 401, 429 or 5xx), from its output. @param {AgentKind} kind @param {string} log */
+const agentError = (kind, log) => AGENTS[kind].error(log);
+
 /** @param {AgentKind} kind */
 const agentBin = (kind) => AGENTS[kind].bin;
 
@@ -241,6 +270,7 @@ module.exports = {
   AGENT_KINDS,
   agentBin,
   agentCommand,
+  agentError,
   agentTitle,
   agentUsage,
   isAgentKind,

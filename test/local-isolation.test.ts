@@ -8,9 +8,8 @@ import YAML from 'yaml';
 import { SANDBOX_AGENT } from '../backends/local-host-view';
 import { AGENT_KINDS, AGENT_PACKAGES } from '../common/agents';
 import { createExampleRepo } from '../common/example-repo';
-import { devServerArgs, temporalCliPath } from '../common/temporal-server';
 import { HOST_UPLINK, OUTSIDE_HOSTS, TestNetwork } from './support/netns';
-import { CLI, SCRIPTED_AGENT, WORKER, eventually, sleep } from './support/stack';
+import { CLI, SCRIPTED_AGENT, eventually, sleep } from './support/stack';
 
 const GATEWAY = '10.78.0.1';
 const ESCAPE_AGENT = join(__dirname, 'fixtures', 'agents', 'escape-agent.js');
@@ -80,27 +79,7 @@ describe('local backend isolation', () => {
         profiles: [{ name: 'local', backend: 'local', ttl: '10m', provisioning: { attempts: 1, bootTimeout: '20s' } }],
       }),
     );
-    net.spawnIn(net.host, temporalCliPath(), devServerArgs({ ip: '127.0.0.1', port: 7233, namespace: 'default' }));
-    await eventually(
-      'Temporal in the host namespace',
-      async () =>
-        (
-          await net.execIn(net.host, temporalCliPath(), [
-            'operator',
-            'cluster',
-            'health',
-            '--address',
-            '127.0.0.1:7233',
-          ])
-        ).exitCode === 0,
-      60_000,
-    );
-    net.spawnIn(net.host, process.execPath, [WORKER], env);
-    await eventually(
-      'the worker on the sandbox bridge',
-      async () => (await net.execIn(net.host, 'curl', ['-sf', `http://${GATEWAY}:8844/healthz`])).exitCode === 0,
-      60_000,
-    );
+    await net.startHostStack(env, GATEWAY);
     net.serveHello(net.outside, 80);
     // The Internet's resolver, and a LAN resolver sandboxes must not ask directly; both know the name.
     for (const resolver of [OUTSIDE_HOSTS.internet, OUTSIDE_HOSTS.lan10]) {

@@ -2,32 +2,17 @@
 // and nowhere else: not Temporal history, not the worker's or the runner's logs, not the job's log.
 import { createHash } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import execa from 'execa';
 import { createExampleRepo } from '../common/example-repo';
 import { GitHttpServer } from './support/git-http';
+import { allFilesText } from './support/files';
 import { dumpAllHistories } from './support/histories';
 import { eventually, TestStack } from './support/stack';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
-
-/** Every file under `dir`, as text. */
-function allFilesText(dir: string): string {
-  const parts: string[] = [];
-  const walk = (d: string): void => {
-    for (const entry of readdirSync(d)) {
-      const path = join(d, entry);
-      const st = statSync(path, { throwIfNoEntry: false });
-      if (!st) continue;
-      if (st.isDirectory()) walk(path);
-      else if (st.isFile()) parts.push(readFileSync(path).toString('utf8'));
-    }
-  };
-  walk(dir);
-  return parts.join('\n');
-}
 
 describe('secrets bundles reach the agent and nothing else', () => {
   const secretsHome = mkdtempSync(join(tmpdir(), 'agentlab-secrets-e2e-'));

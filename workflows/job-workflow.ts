@@ -124,7 +124,11 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
           agentCommand: (request.agentCommand ?? profile?.agentCommand)!,
           // The profile's own agent (not a command the request brought): the runner prepares it.
           ...(!request.agentCommand && profile?.agentKind
-            ? { agentKind: profile.agentKind, ...(profile.agentModel ? { agentModel: profile.agentModel } : {}) }
+            ? {
+                agentKind: profile.agentKind,
+                ...(profile.agentModel ? { agentModel: profile.agentModel } : {}),
+                ...(profile.agentMaxRetries !== undefined ? { agentMaxRetries: profile.agentMaxRetries } : {}),
+              }
             : {}),
           timeoutSeconds: Math.ceil((profile?.agentTimeoutMs ?? 0) / 1000),
         },

@@ -21,29 +21,23 @@ export function historyText(raw: string): string {
   return [raw, ...decoded].join('\n');
 }
 
-/** `temporal workflow show --output json` of every workflow the test run's server holds. */
-export async function dumpAllHistories(): Promise<{ count: number; text: string }> {
-  const temporal = temporalCliPath();
-  const address = ['--address', temporalAddress()];
-  const listed = await execa(temporal, ['workflow', 'list', ...address, '--output', 'json', '--limit', '100000']);
+/** Runs Temporal's CLI and returns its stdout (on this machine, or inside a test's network namespace). */
+export type TemporalCli = (args: string[]) => Promise<string>;
+
+const localTemporalCli: TemporalCli = async (args) =>
+  (await execa(temporalCliPath(), [...args, '--address', temporalAddress()])).stdout;
+
+/** `temporal workflow show --output json` of every workflow the server holds (the test run's, by default). */
+export async function dumpAllHistories(cli: TemporalCli = localTemporalCli): Promise<{ count: number; text: string }> {
+  const listed = { stdout: await cli(['workflow', 'list', '--output', 'json', '--limit', '100000']) };
   const executions = (JSON.parse(listed.stdout || '[]') as { execution: { workflowId: string; runId: string } }[]).map(
     (w) => w.execution,
   );
   const texts: string[] = [];
   for (let i = 0; i < executions.length; i += 8) {
     const batch = executions.slice(i, i + 8).map(async ({ workflowId, runId }) => {
-      const shown = await execa(temporal, [
-        'workflow',
-        'show',
-        ...address,
-        '--workflow-id',
-        workflowId,
-        '--run-id',
-        runId,
-        '--output',
-        'json',
-      ]);
-      return historyText(shown.stdout);
+      const shown = await cli(['workflow', 'show', '--workflow-id', workflowId, '--run-id', runId, '--output', 'json']);
+      return historyText(shown);
     });
     texts.push(...(await Promise.all(batch)));
   }

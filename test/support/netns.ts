@@ -4,6 +4,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import execa from 'execa';
+import { devServerArgs, temporalCliPath } from '../../common/temporal-server';
+import { eventually, WORKER } from './stack';
 
 export const HOST_UPLINK = '192.0.2.2';
 export const OUTSIDE_ROUTER = '192.0.2.1';
@@ -62,6 +64,26 @@ export class TestNetwork {
   serveHello(ns: string, port: number): ChildProcess {
     const script = `require('http').createServer((q, r) => r.end('hello from ' + q.socket.localAddress)).listen(${port}, '0.0.0.0')`;
     return this.spawnIn(ns, process.execPath, ['-e', script]);
+  }
+
+  /**
+   * The host's own stack inside the host namespace: a Temporal dev server on 127.0.0.1:7233 and a worker
+   * with `env` (its AGENTLAB_CONFIG), returned once the worker's guest API answers on the bridge gateway.
+   */
+  async startHostStack(env: NodeJS.ProcessEnv, gateway = '10.78.0.1'): Promise<void> {
+    this.spawnIn(this.host, temporalCliPath(), devServerArgs({ ip: '127.0.0.1', port: 7233, namespace: 'default' }));
+    const health = ['operator', 'cluster', 'health', '--address', '127.0.0.1:7233'];
+    await eventually(
+      'Temporal in the host namespace',
+      async () => (await this.execIn(this.host, temporalCliPath(), health)).exitCode === 0,
+      60_000,
+    );
+    this.spawnIn(this.host, process.execPath, [WORKER], env);
+    await eventually(
+      'the worker on the sandbox bridge',
+      async () => (await this.execIn(this.host, 'curl', ['-sf', `http://${gateway}:8844/healthz`])).exitCode === 0,
+      60_000,
+    );
   }
 
   async destroy(): Promise<void> {
