@@ -1,18 +1,30 @@
-// `npm run demo`: one real job on the embedded defaults — dev server, worker, local sandbox, scripted agent.
+// `npm run demo [-- --agent claude|codex|opencode]`: one real job on the embedded defaults — dev server,
+// worker, isolated local sandbox — with the scripted stand-in agent, or with a real agent CLI talking to
+// the scripted model API on a host of its own (scripts/demo-internet.ts).
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import YAML from 'yaml';
+import { AGENT_KINDS, type AgentKind } from '../common/agents';
 import { loadConfig } from '../common/config';
 import { createExampleRepo } from '../common/example-repo';
 import { packageRoot } from '../common/paths';
+import { modelApiSecrets, SCRIPTED_MODELS } from '../simulators/model-api/agent-invocations';
+import { DemoInternet } from './demo-internet';
 
 const CLI = join(packageRoot(), 'dist', 'cli', 'main.js');
 const SCRIPTED_AGENT = join(packageRoot(), 'examples', 'agents', 'scripted-agent.sh');
 
-function agentlab(args: string[], capture = false): Promise<{ code: number; stdout: string }> {
+function agentlab(
+  args: string[],
+  options: { capture?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], {
-      stdio: ['ignore', capture ? 'pipe' : 'inherit', 'inherit'],
+      stdio: ['ignore', options.capture ? 'pipe' : 'inherit', 'inherit'],
+      env: { ...process.env, ...options.env },
     });
     let stdout = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -20,62 +32,139 @@ function agentlab(args: string[], capture = false): Promise<{ code: number; stdo
   });
 }
 
-async function run(): Promise<void> {
-  const config = loadConfig();
-  console.error('==> agentlab up (Temporal dev server with Web UI, and a worker with the local backend)');
-  const up = await agentlab(['up', '--json'], true);
-  if (up.code !== 0) {
-    // --json puts up's error on stdout, which the demo captured: show it.
-    let message = up.stdout.trim();
-    try {
-      message = (JSON.parse(message) as { error: { message: string } }).error.message;
-    } catch {
-      // not the JSON error document: show what it printed
-    }
-    console.error(`error: agentlab up failed: ${message}`);
-    process.exit(up.code);
+/** `--agent <kind>`, validated; undefined for the scripted stand-in. */
+function agentArgument(): AgentKind | undefined {
+  const at = process.argv.indexOf('--agent');
+  if (at < 0) return undefined;
+  const kind = process.argv[at + 1];
+  if (!AGENT_KINDS.includes(kind as AgentKind)) {
+    console.error(`--agent: expected one of ${AGENT_KINDS.join(', ')}, got ${JSON.stringify(kind ?? '')}`);
+    process.exit(2);
   }
-  const stack = JSON.parse(up.stdout) as { temporal: { status: string }; worker: { status: string } };
-  console.error(
-    `    Temporal ${stack.temporal.status}, worker ${stack.worker.status}; Web UI: ${config.temporal.uiUrl}`,
-  );
+  return kind as AgentKind;
+}
 
+/**
+ * A config of the demo's own (the defaults plus a profile running the real agent with a secrets bundle
+ * that names the scripted model API), and its own secrets key and bundles: nothing of the operator's.
+ */
+async function realAgentSetup(kind: AgentKind, demoDir: string, baseUrl: string, key: string) {
+  const env = {
+    AGENTLAB_CONFIG: join(demoDir, 'config.yaml'),
+    AGENTLAB_SECRETS_KEY_FILE: join(demoDir, 'keys', 'age.key'),
+    AGENTLAB_SECRETS_DIR: join(demoDir, 'secrets'),
+  };
+  const profile = `demo-${kind}`;
+  writeFileSync(
+    env.AGENTLAB_CONFIG,
+    YAML.stringify({
+      profiles: [
+        {
+          name: profile,
+          backend: 'local',
+          secretsBundle: 'demo-model-api',
+          agent: { kind, ...(SCRIPTED_MODELS[kind] ? { model: SCRIPTED_MODELS[kind] } : {}), timeout: '5m' },
+        },
+      ],
+    }),
+  );
+  const must = async (args: string[]) => {
+    if ((await agentlab(args, { capture: true, env })).code !== 0) throw new Error(`agentlab ${args.join(' ')} failed`);
+  };
+  await must(['secrets', 'init']);
+  // The values from a file (never on a command line, where ps would show them), as an operator would.
+  const valueFile = join(demoDir, 'value');
+  for (const [name, value] of Object.entries(modelApiSecrets(kind, baseUrl, key))) {
+    writeFileSync(valueFile, value, { mode: 0o600 });
+    await must(['secrets', 'set-env', '--bundle', 'demo-model-api', '--name', name, '--value-file', valueFile]);
+  }
+  rmSync(valueFile, { force: true });
+  return { env, profile };
+}
+
+async function run(): Promise<void> {
+  const kind = agentArgument();
+  const demoDir = mkdtempSync(join(tmpdir(), 'agentlab-demo-'));
+  const internet = new DemoInternet();
+  let env: NodeJS.ProcessEnv = {};
+  let profile = 'local';
   let exitCode = 1;
   try {
-    const repo = await createExampleRepo();
-    const jobId = `demo-${Date.now().toString(36)}`;
-    console.error(`==> agentlab job run --repo ${repo} --task "..." --profile local --agent-command ${SCRIPTED_AGENT}`);
-    const run = await agentlab([
-      'job',
-      'run',
-      '--repo',
-      repo,
-      '--profile',
-      'local',
-      '--id',
-      jobId,
-      '--task',
-      'Add a friendly greeting to the README and write NOTES.md',
-      '--agent-command',
-      SCRIPTED_AGENT,
-    ]);
-    exitCode = run.code;
-    const jobDir = join(config.dataDir, 'jobs', jobId);
-    for (const [title, file] of [
-      ['agent log', 'agent.log'],
-      ['changes.patch', 'artifacts/changes.patch'],
-    ] as const) {
-      const path = join(jobDir, file);
-      if (existsSync(path)) console.error(`==> ${title} (${path})\n${readFileSync(path, 'utf8')}`);
+    if (kind) {
+      console.error(`==> agentlab agents install (the pinned agent CLIs, once)`);
+      if ((await agentlab(['agents', 'install'])).code !== 0) process.exit(1);
+      const key = `sk-demo-${randomBytes(16).toString('hex')}`;
+      console.error(`==> the scripted model API on ${internet.baseUrl} (a network namespace of its own)`);
+      await internet.start(key);
+      ({ env, profile } = await realAgentSetup(kind, demoDir, internet.baseUrl, key));
     }
-    await agentlab(['job', 'show', jobId]);
+    const config = loadConfig({ ...process.env, ...env });
+    console.error('==> agentlab up (Temporal dev server with Web UI, and a worker with the local backend)');
+    const up = await agentlab(['up', '--json'], { capture: true, env });
+    if (up.code !== 0) {
+      // --json puts up's error on stdout, which the demo captured: show it.
+      let message = up.stdout.trim();
+      try {
+        message = (JSON.parse(message) as { error: { message: string } }).error.message;
+      } catch {
+        // not the JSON error document: show what it printed
+      }
+      console.error(`error: agentlab up failed: ${message}`);
+      exitCode = up.code;
+      return;
+    }
+    const stack = JSON.parse(up.stdout) as { temporal: { status: string }; worker: { status: string } };
+    console.error(
+      `    Temporal ${stack.temporal.status}, worker ${stack.worker.status}; Web UI: ${config.temporal.uiUrl}`,
+    );
+    try {
+      if (kind && stack.worker.status !== 'started') {
+        console.error(
+          'error: a worker is already running without the demo profile; stop the stack (agentlab down) and run the demo again',
+        );
+        return;
+      }
+      exitCode = await demoJob(config.dataDir, profile, env, kind);
+    } finally {
+      if (stack.temporal.status === 'started' || stack.worker.status === 'started') {
+        console.error('==> agentlab down (the demo started the stack, so it stops it)');
+        await agentlab(['down'], { env });
+      }
+    }
   } finally {
-    if (stack.temporal.status === 'started' || stack.worker.status === 'started') {
-      console.error('==> agentlab down (the demo started the stack, so it stops it)');
-      await agentlab(['down']);
-    }
+    await internet.stop();
+    rmSync(demoDir, { recursive: true, force: true });
+    process.exitCode = exitCode;
   }
-  process.exit(exitCode);
+}
+
+async function demoJob(dataDir: string, profile: string, env: NodeJS.ProcessEnv, kind?: AgentKind): Promise<number> {
+  const repo = await createExampleRepo();
+  const jobId = `demo-${Date.now().toString(36)}`;
+  const agent = kind
+    ? [] // the profile's own agent
+    : ['--agent-command', SCRIPTED_AGENT];
+  const task = kind
+    ? 'scenario:create-file Create AGENT_EDIT.md saying which agent edited the repository.'
+    : 'Add a friendly greeting to the README and write NOTES.md';
+  console.error(`==> agentlab job run --repo ${repo} --profile ${profile} --task "..." ${agent.join(' ')}`);
+  const run = await agentlab(
+    ['job', 'run', '--repo', repo, '--profile', profile, '--id', jobId, '--task', task, ...agent],
+    {
+      env,
+    },
+  );
+  const jobDir = join(dataDir, 'jobs', jobId);
+  for (const [title, file] of [
+    ['agent log', 'agent.log'],
+    ['changes.patch', 'artifacts/changes.patch'],
+    ['report.json', 'artifacts/report.json'],
+  ] as const) {
+    const path = join(jobDir, file);
+    if (existsSync(path)) console.error(`==> ${title} (${path})\n${readFileSync(path, 'utf8')}`);
+  }
+  await agentlab(['job', 'show', jobId], { env });
+  return run.code;
 }
 
 run().catch((err) => {
