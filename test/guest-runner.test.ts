@@ -808,6 +808,25 @@ describe('guest agent-runner', () => {
 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+describe('known agents', () => {
+  test('an agent missing from the sandbox: FAILED before anything runs, naming the command that installs it', async () => {
+    // This PATH has no tools directory, so no `codex` (the stand-ins of the presets test are named after kinds).
+    rmSync(join(gitShimDir, 'codex'), { force: true });
+    const box = sandbox({ repo: origin, task: 'x', agentCommand: AGENT_COMMANDS.codex, agentKind: 'codex' });
+    expect((await runToEnd(box)).code).toBe(0);
+    expect(box.host.results).toEqual([
+      {
+        status: 'FAILED',
+        exitCode: null,
+        message:
+          'Codex (codex) is not installed in this sandbox: install it on the worker host with `agentlab agents install` ' +
+          '(Proxmox: rebuild the template with scripts/create_template.sh)',
+      },
+    ]);
+    expect(existsSync(box.repoDir)).toBe(false); // not even cloned
+  });
+});
+
 describe('agent presets', () => {
   test.each(Object.entries(AGENT_COMMANDS))(
     '%s runs non-interactively with the task, unparsed by any shell',
