@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import execa from 'execa';
 import { createExampleRepo } from '../common/example-repo';
+import { recordHistoryIfAsked } from './support/histories';
 import { SCRIPTED_AGENT, TestStack } from './support/stack';
 
 describe('local repositories', () => {
@@ -41,6 +42,8 @@ describe('local repositories', () => {
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ status: 'COMPLETED', repo, ref: 'HEAD' });
     expect(await stack.describe(id)).toMatchObject({ repo, ref: 'HEAD', commit: head });
+    // A replay fixture of today's job path: request validation, the local repository's pinned commit.
+    if (id === 'job-rel') await recordHistoryIfAsked('job-local-repo', id);
   });
 
   test('a dirty working tree is reported; the job sees the commit, not the edits', async () => {
