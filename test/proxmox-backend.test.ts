@@ -154,6 +154,15 @@ test('template problems are permanent errors carrying the reason', async () => {
   expect(String(sim.vm(vmid)?.config.scsi0)).toBe(`local-lvm:vm-${vmid}-disk-0,size=8G`);
 });
 
+test('the template check reads agent by key: type=virtio,enabled=1 is enabled, enabled=0,type=virtio is not', async () => {
+  const b = backend();
+  sim.addTemplate(9003);
+  sim.vm(9003)!.config.agent = 'type=virtio,enabled=1';
+  await expect(b.validateTemplate(9003)).resolves.toMatchObject({ agent: 'type=virtio,enabled=1' });
+  sim.vm(9003)!.config.agent = 'enabled=0,type=virtio';
+  await expect(b.validateTemplate(9003)).rejects.toThrow('the QEMU guest agent is not enabled');
+});
+
 test('destroy waits for a clone of ours still running and destroys it even before it was tagged', async () => {
   const b = backend();
   sim.state.latency.linkedCloneMs = 300;

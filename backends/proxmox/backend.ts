@@ -12,6 +12,14 @@ import {
 } from './errors';
 import { AGENTLAB_TAG, isOwnedBy, ownerDescription, ownerTag, parseOwner, tagsOf } from './marks';
 import { KeyedSemaphore } from './semaphore';
+import {
+  AGENT_FORMAT,
+  DRIVE_FORMAT,
+  isCloudInitVolume,
+  parsePropertyString,
+  type PropertyFormat,
+  type PropertyValues,
+} from '../../common/property-string';
 import { removeSnippet, snippetName, writeSnippet } from './snippet';
 
 export interface ProxmoxBackendOptions {
@@ -46,6 +54,8 @@ interface Resource {
 export class VmidConflictError extends Error {
   override name = 'VmidConflict';
 }
+
+const DRIVE_KEY = /^(ide|sata|scsi|virtio)\d+$/;
 
 /** How long an allocated but not yet cloned VMID stays reserved inside this worker. */
 const PENDING_TTL_MS = 10 * 60_000;
@@ -239,9 +249,10 @@ export class ProxmoxBackend implements SandboxBackend {
     }
     const problems: string[] = [];
     if (Number(config.template) !== 1) problems.push('it is not a template (qm template)');
-    if (!/^(enabled=)?1/.test(String(config.agent ?? '0')))
-      problems.push('the QEMU guest agent is not enabled (agent: 1)');
-    if (!Object.values(config).some((v) => typeof v === 'string' && /cloudinit/.test(v))) {
+    const agent = readProperty(config.agent ?? '0', AGENT_FORMAT);
+    if (typeof agent === 'string') problems.push(`its agent setting cannot be read (${agent})`);
+    else if (agent.enabled !== '1') problems.push('the QEMU guest agent is not enabled (agent: enabled=1)');
+    if (!driveEntries(config).some(([, drive]) => isCloudInitVolume(drive.file))) {
       problems.push('it has no cloud-init drive');
     }
     if (problems.length > 0) {
@@ -418,12 +429,28 @@ export class ProxmoxBackend implements SandboxBackend {
   }
 }
 
+/** A VM's drives (`scsi0`, `ide2`, …) in key order, each read as a property string; unreadable ones are left out. */
+function driveEntries(config: VmConfig): [string, PropertyValues][] {
+  return Object.keys(config)
+    .filter((key) => DRIVE_KEY.test(key))
+    .sort()
+    .flatMap((key) => {
+      const drive = readProperty(config[key], DRIVE_FORMAT);
+      return typeof drive === 'string' ? [] : [[key, drive] as [string, PropertyValues]];
+    });
+}
+
 /** The storage id of the template's first disk (`local-lvm:base-9000-disk-0` → `local-lvm`). */
 function templateDiskStorage(config: VmConfig): string {
-  for (const [key, value] of Object.entries(config)) {
-    if (/^(scsi|virtio|sata|ide)\d+$/.test(key) && typeof value === 'string' && !/cloudinit|media=cdrom/.test(value)) {
-      return value.split(':')[0]!;
-    }
+  const disk = driveEntries(config).find(([, d]) => d.media !== 'cdrom' && !isCloudInitVolume(d.file));
+  return disk?.[1].file?.split(':')[0] ?? 'unknown';
+}
+
+/** A property string read leniently (a newer Proxmox may add keys), or the reason it cannot be read. */
+function readProperty(value: unknown, format: PropertyFormat): PropertyValues | string {
+  try {
+    return parsePropertyString(String(value ?? ''), format, { lenient: true });
+  } catch (err) {
+    return (err as Error).message;
   }
-  return 'unknown';
 }
