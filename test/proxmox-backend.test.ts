@@ -201,7 +201,8 @@ test('snapshot and rollback: disk-only, idempotent, and the rollback leaves the 
   await expect(b.rollback(vmid, 'nope', owner(1))).rejects.toThrow(
     new PermanentBackendError(`task qmrollback ${vmid}: snapshot 'nope' does not exist`),
   );
-  await expect(b.snapshot(vmid, 'current', owner(1))).rejects.toThrow(/reserved name/);
+  // Refused before Proxmox is asked: the one snapshot-name rule (common/snapshot-names.ts).
+  await expect(b.snapshot(vmid, 'current', owner(1))).rejects.toThrow('snapshot name "current" is reserved by Proxmox');
 });
 
 test('snapshot and rollback refuse a VM that is not ours and leave it untouched', async () => {

@@ -20,6 +20,7 @@ import {
   type PropertyFormat,
   type PropertyValues,
 } from '../../common/property-string';
+import { snapshotNameProblem } from '../../common/snapshot-names';
 import { removeSnippet, snippetName, writeSnippet } from './snippet';
 
 export interface ProxmoxBackendOptions {
@@ -379,6 +380,8 @@ export class ProxmoxBackend implements SandboxBackend {
 
   async snapshot(vmid: number, name: string, owner: Owner): Promise<void> {
     return this.guard(async () => {
+      const badName = snapshotNameProblem(name);
+      if (badName) throw new PermanentBackendError(badName);
       await this.requireOwnedBy(vmid, owner);
       try {
         const upid = await this.client.post<string>(await this.vmPath(vmid, '/snapshot'), {
