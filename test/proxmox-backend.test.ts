@@ -68,7 +68,7 @@ test('full lifecycle leaves no VM and no snippet behind', async () => {
   expect(vm.config).toMatchObject({
     cores: '4',
     memory: '6144',
-    net0: 'virtio,bridge=vmbr1',
+    net0: expect.stringMatching(/^virtio=BC:24:11(:[0-9A-F]{2}){3},bridge=vmbr1$/), // Proxmox adds a MAC on write
     cicustom: `user=local:snippets/agentlab-${vmid}.yaml`,
     ciupgrade: '0',
   });
@@ -149,9 +149,9 @@ test('template problems are permanent errors carrying the reason', async () => {
   await expect(b.clone(vmid, { ...profile, templateVmid: 9001 }, owner(1))).rejects.toThrow(
     /guest agent is not enabled.*no cloud-init drive/,
   );
-  sim.addTemplate(9002, { linkedClone: false }); // raw disk: linked clone unsupported → full clone
+  sim.addTemplate(9002, { linkedClone: false }); // not a base volume: linked clone unsupported → full clone
   await b.clone(vmid, { ...profile, templateVmid: 9002 }, owner(1));
-  expect(String(sim.vm(vmid)?.config.scsi0)).toBe(`local-lvm:vm-${vmid}-disk-0,size=8G`);
+  expect(String(sim.vm(vmid)?.config.scsi0)).toBe(`local:${vmid}/vm-${vmid}-disk-0.raw,size=8G`);
 });
 
 test('the template check reads agent by key: type=virtio,enabled=1 is enabled, enabled=0,type=virtio is not', async () => {
