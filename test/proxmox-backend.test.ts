@@ -36,7 +36,7 @@ const owner = (n: number | string): Owner => ({ jobId: `job-${n}`, workflowId: `
 function backend(range = { min: 7000, max: 7099 }): ProxmoxBackend {
   const client = new ProxmoxClient({ url: sim.url, tokenId: sim.tokenId, tokenSecret: sim.tokenSecret });
   clients.push(client);
-  return new ProxmoxBackend({ client, vmidRange: range, snippetsDir, pollIntervalMs: 10 });
+  return new ProxmoxBackend({ client, node: 'pve', vmidRange: range, snippetsDir, pollIntervalMs: 10 });
 }
 
 beforeEach(async () => {

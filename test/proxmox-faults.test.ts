@@ -35,6 +35,7 @@ describe('the Proxmox backend alone', () => {
     const client = new ProxmoxClient({ url: sim.url, tokenId: sim.tokenId, tokenSecret: sim.tokenSecret });
     const backend = new ProxmoxBackend({
       client,
+      node: sim.node,
       vmidRange: { min: 7000, max: 7099 },
       snippetsDir,
       pollIntervalMs: 20,

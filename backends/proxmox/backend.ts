@@ -25,8 +25,11 @@ import { removeSnippet, snippetName, writeSnippet } from './snippet';
 
 export interface ProxmoxBackendOptions {
   client: ProxmoxClient;
-  /** Undefined: the first node of GET /nodes. */
-  node?: string;
+  /**
+   * The Proxmox node this worker drives: its own host (agentlab's `node`, its task queue), so clones, starts
+   * and the snippets directory it writes all stay on one machine.
+   */
+  node: string;
   vmidRange: { min: number; max: number };
   /** Target storage of full clones; linked clones stay on the template's storage. */
   storage?: string;
@@ -63,7 +66,6 @@ const PENDING_TTL_MS = 10 * 60_000;
 
 export class ProxmoxBackend implements SandboxBackend {
   readonly kind = 'proxmox' as const;
-  private nodeName?: string;
   /** vmid → owner, so concurrent allocations in this process never hand out one VMID twice. */
   private readonly pending = new Map<number, { key: string; attempt: number; at: number }>();
   /**
@@ -79,7 +81,6 @@ export class ProxmoxBackend implements SandboxBackend {
   private readonly cloneSlots: KeyedSemaphore;
 
   constructor(private readonly options: ProxmoxBackendOptions) {
-    this.nodeName = options.node;
     this.cloneSlots = new KeyedSemaphore(options.cloneConcurrency ?? 2);
   }
 
@@ -92,14 +93,21 @@ export class ProxmoxBackend implements SandboxBackend {
     return this.client.get<{ version: string; release?: string }>('/version');
   }
 
-  private async node(): Promise<string> {
-    this.nodeName ??= (await this.client.get<{ node: string }[]>('/nodes'))[0]?.node;
-    if (!this.nodeName) throw new PermanentBackendError('the Proxmox cluster reports no nodes');
-    return this.nodeName;
+  /** The Proxmox node this backend drives. */
+  get node(): string {
+    return this.options.node;
+  }
+
+  /** Throws a PermanentBackendError when the cluster has no node of this name (used by `doctor`). */
+  async checkNode(): Promise<void> {
+    const nodes = (await this.client.get<{ node: string }[]>('/nodes')).map((n) => n.node);
+    if (!nodes.includes(this.node)) {
+      throw new PermanentBackendError(`node ${this.node} is not in the cluster, whose nodes are ${nodes.join(', ')}`);
+    }
   }
 
   private async vmPath(vmid: number, rest = ''): Promise<string> {
-    return apiPath`/nodes/${await this.node()}/qemu/${vmid}` + rest;
+    return apiPath`/nodes/${this.node}/qemu/${vmid}` + rest;
   }
 
   private async wait(upid: string): Promise<void> {
@@ -415,7 +423,9 @@ export class ProxmoxBackend implements SandboxBackend {
   async listOwned(): Promise<OwnedVm[]> {
     return this.guard(async () => {
       const owned: OwnedVm[] = [];
-      for (const vm of (await this.vms()).filter((v) => tagsOf(v.tags).includes(AGENTLAB_TAG))) {
+      // This node's VMs only: another node's are its own worker's to reconcile (and only it can read their config).
+      const ours = (await this.vms()).filter((v) => v.node === this.node && tagsOf(v.tags).includes(AGENTLAB_TAG));
+      for (const vm of ours) {
         // The listing may be older than the config (the VMID destroyed and reused since): the config decides.
         const config = await this.config(vm.vmid);
         const mark = parseOwner(config?.description);
