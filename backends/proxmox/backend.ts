@@ -16,6 +16,7 @@ import {
   AGENT_FORMAT,
   DRIVE_FORMAT,
   isCloudInitVolume,
+  NET_FORMAT,
   parsePropertyString,
   type PropertyFormat,
   type PropertyValues,
@@ -312,10 +313,24 @@ export class ProxmoxBackend implements SandboxBackend {
     });
   }
 
+  /**
+   * The IPv4 address of the guest's net0, found by its MAC (which Proxmox wrote into net0): a guest may bring
+   * up docker0 or another bridge before eth0 has its lease, and only net0 is on vmbr1. Link-local addresses
+   * (169.254/16) are what an interface has before DHCP answers; they are never the guest's address.
+   */
   async guestAddress(vmid: number): Promise<string | undefined> {
     return this.guard(async () => {
+      const config = await this.config(vmid);
+      if (!config) throw new PermanentBackendError(`VM ${vmid} does not exist`);
+      const net0 = readProperty(config.net0, NET_FORMAT);
+      const mac = typeof net0 === 'string' ? undefined : net0.macaddr?.toLowerCase();
+      if (!mac) throw new PermanentBackendError(`VM ${vmid} has no net0 with a MAC address (net0: ${config.net0})`);
       let reply: {
-        result?: { name: string; 'ip-addresses'?: { 'ip-address': string; 'ip-address-type': string }[] }[];
+        result?: {
+          name: string;
+          'hardware-address'?: string;
+          'ip-addresses'?: { 'ip-address': string; 'ip-address-type': string }[];
+        }[];
       };
       try {
         reply = await this.client.get(await this.vmPath(vmid, '/agent/network-get-interfaces'));
@@ -324,16 +339,11 @@ export class ProxmoxBackend implements SandboxBackend {
         if (err instanceof PveError && /^VM \d+ is not running$/.test(err.pveMessage)) return undefined;
         throw err;
       }
-      for (const nic of reply.result ?? []) {
-        if (nic.name === 'lo') continue;
-        // Loopback is skipped by name; by address only link-local and the bare 127.0.0.1 some agents list
-        // under another name (a guest that is a host process, as in the simulator, has 127.77.x.y on eth0).
-        const v4 = nic['ip-addresses']?.find(
-          (a) => a['ip-address-type'] === 'ipv4' && !/^(127\.0\.0\.1$|169\.254\.)/.test(a['ip-address']),
-        );
-        if (v4) return v4['ip-address'];
-      }
-      return undefined;
+      const nic = reply.result?.find((n) => n['hardware-address']?.toLowerCase() === mac);
+      const v4 = nic?.['ip-addresses']?.find(
+        (a) => a['ip-address-type'] === 'ipv4' && !a['ip-address'].startsWith('169.254.'),
+      );
+      return v4?.['ip-address'];
     });
   }
 
