@@ -1,7 +1,7 @@
 // The Proxmox VE API simulator: HTTP(S) server, token auth, routing, both error formats, fault injection and
 // a JSONL request log. The cluster has one or more nodes; every `/nodes/{node}/…` call is answered as that node.
 import { X509Certificate } from 'node:crypto';
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -68,13 +68,13 @@ export class PveSim {
   /** PEM of the self-signed certificate (with `tls`), for clients that trust it as their CA. */
   certificate?: string;
   readonly guests?: GuestRunners;
-  /** Every request answered, oldest first (also written to `requestLog`). */
+  /** The last requests answered, oldest first (all of them in `requestLog`). */
   readonly requests: RequestRecord[] = [];
   private readonly routes: Route[];
   private readonly uploads = new Map<string, Upload>();
-  private requestLog?: WriteStream;
   private server?: Server;
   private port = 0;
+  private host = '127.0.0.1';
 
   constructor(private readonly options: PveSimOptions = {}) {
     this.state = new SimState(options.nodes ?? [options.node ?? 'pve'], options.latency);
@@ -96,7 +96,6 @@ export class PveSim {
       snippetsDir: options.snippetsDir,
       uploads: this.uploads,
     });
-    if (options.requestLog) this.requestLog = createWriteStream(options.requestLog, { flags: 'a' });
   }
 
   /** The first node: a single-node simulator's only one. */
@@ -107,7 +106,7 @@ export class PveSim {
     return this.state.nodes;
   }
   get url(): string {
-    return `${this.options.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
+    return `${this.options.tls ? 'https' : 'http'}://${this.host}:${this.port}`;
   }
 
   async listen(port = 0, host = '127.0.0.1'): Promise<void> {
@@ -122,13 +121,14 @@ export class PveSim {
     }
     await new Promise<void>((resolve) => this.server!.listen(port, host, resolve));
     this.port = (this.server.address() as AddressInfo).port;
+    // Listening everywhere, it is reachable at loopback, which its certificate names.
+    this.host = host === '0.0.0.0' ? '127.0.0.1' : host;
   }
 
   async close(): Promise<void> {
     this.guests?.killAll();
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    await new Promise<void>((resolve) => (this.requestLog ? this.requestLog.end(resolve) : resolve()));
   }
 
   /**
@@ -292,7 +292,9 @@ export class PveSim {
       ms: Math.round(performance.now() - started),
     };
     this.requests.push(record);
-    this.requestLog?.write(JSON.stringify(record) + '\n');
+    if (this.requests.length > 10_000) this.requests.splice(0, this.requests.length - 10_000);
+    // Written at once, so a reader sees a request as soon as its answer is out.
+    if (this.options.requestLog) appendFileSync(this.options.requestLog, JSON.stringify(record) + '\n');
   }
 
   private reply(res: ServerResponse, status: number, reason: string, body?: unknown): void {
