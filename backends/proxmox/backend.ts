@@ -70,10 +70,11 @@ export class ProxmoxBackend implements SandboxBackend {
   /** vmid → owner, so concurrent allocations in this process never hand out one VMID twice. */
   private readonly pending = new Map<number, { key: string; attempt: number; at: number }>();
   /**
-   * PVE serializes volume copies on a storage behind one flock and fails a clone that waits longer than
-   * the lock timeout (`can't lock file '/var/lock/pve-manager/pve-storage-<id>' - got timeout`). Twenty
-   * parallel clones would queue there and time out, so they queue here instead, where waiting costs
-   * nothing. An in-process semaphore is enough: the storages are this node's, and only this node's
+   * PVE takes a storage's lock for each volume a clone creates (the cloud-init volume, each disk's thin
+   * snapshot, zfs clone or allocation; not a full clone's copy: simulators/proxmox/data/storage-locks.json)
+   * and fails a clone that waits for it longer than 10 s (`can't lock file
+   * '/var/lock/pve-manager/pve-storage-<id>' - got timeout`). Twenty parallel clones could queue past that
+   * there, so they queue here instead, where waiting costs nothing. An in-process semaphore is enough: the storages are this node's, and only this node's
    * worker polls `agentlab-host-<node>`, so no other process clones onto them on agentlab's behalf. (A
    * per-storage task queue with maxConcurrentActivityTaskExecutions would need the storage in the
    * workflow before the clone, one more Worker per storage, and would limit other activities' slots.)
