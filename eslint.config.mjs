@@ -17,7 +17,13 @@ export default tseslint.config(
   },
   {
     // Workflow code runs in Temporal's deterministic sandbox: no Node builtins, no I/O libraries.
-    files: ['workflows/**/*.ts', 'common/contract.ts', 'common/states.ts', 'common/duration.ts'],
+    files: [
+      'workflows/**/*.ts',
+      'common/contract.ts',
+      'common/states.ts',
+      'common/duration.ts',
+      'common/snapshot-names.ts',
+    ],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -13,6 +13,7 @@ import { agentAccountArgs, hostViewArgs, nodeInstallation, parentsOpenToAll, SAN
 import { LocalNetwork, sandboxNetns } from './local-network';
 import { copyRepository } from './local-repository';
 import { PermanentBackendError, type DestroyOutcome, type GuestJob, type OwnedVm, type SandboxBackend } from './types';
+import { snapshotNameProblem } from '../common/snapshot-names';
 
 export interface LocalBackendOptions {
   dataDir: string;
@@ -458,9 +459,8 @@ export class LocalBackend implements SandboxBackend {
 
   private snapshotDir(vmid: number, name: string): string {
     // The name becomes a path: only PVE's snapshot-name syntax, so it can never leave the sandbox's folder.
-    if (!/^[a-z][a-z0-9_-]{1,39}$/i.test(name) || ['current', 'pending'].includes(name.toLowerCase())) {
-      throw new PermanentBackendError(`invalid snapshot name '${name}'`);
-    }
+    const problem = snapshotNameProblem(name);
+    if (problem) throw new PermanentBackendError(problem);
     return join(this.dir(vmid), 'snapshots', name);
   }
 

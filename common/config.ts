@@ -124,7 +124,7 @@ const proxmoxSchema = z
     tokenId: z.string().regex(/^[^@\s]+@[^!\s]+![A-Za-z][A-Za-z0-9._-]*$/, 'expected USER@REALM!TOKENID'),
     tokenSecretFile: z.string().optional(),
     tokenSecret: z.string().optional(),
-    /** Absent: the first node of GET /nodes. */
+    /** This host's name in the Proxmox cluster; absent: agentlab's own `node` (the host name), as on a PVE node. */
     node: z.string().optional(),
     caFile: z.string().optional(),
     fingerprint: z

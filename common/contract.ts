@@ -204,12 +204,7 @@ export const restoreUpdate = defineUpdate<
 export const reportResultSignal = defineSignal<[JobResult]>('reportResult');
 
 export const MEMO_TASK_SUMMARY_LENGTH = 120;
-/** The snapshot taken right after first boot; `revert` rolls the sandbox back to it. */
-export const CLEAN_SNAPSHOT = 'clean';
-/** A user snapshot's name: what Proxmox accepts (a letter, then letters, digits, "_" and "-"; 40 at most). */
-export const USER_SNAPSHOT_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,39}$/;
-/** Names a user may not take: `clean` is revert's, `current` is Proxmox's own. */
-export const RESERVED_SNAPSHOT_NAMES: readonly string[] = [CLEAN_SNAPSHOT, 'current'];
+export { CLEAN_SNAPSHOT } from './snapshot-names';
 
 export interface SnapshotRecord {
   name: string;

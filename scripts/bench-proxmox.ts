@@ -12,12 +12,16 @@ import { agentRunnerPath, packageRoot } from '../common/paths';
 import { devServerArgs, temporalCliPath } from '../common/temporal-server';
 import { serveRepo } from '../test/support/git-daemon';
 import { PveSim } from '../simulators/proxmox/server';
+import { REALISTIC_LATENCIES } from '../simulators/proxmox/state';
 import { eventually, freePort } from '../test/support/stack';
 import { jobSteps, STEPS, type Step } from './job-steps';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const JOBS = env('BENCH_PVE_JOBS', 20);
+/** Realistic timings; the storage lock covers only each storage type's volume steps (storage-locks.json). */
 const LATENCY = {
+  storageSteps: REALISTIC_LATENCIES.storageSteps,
+  linkLocalMs: env('BENCH_PVE_LINK_LOCAL_MS', 0),
   linkedCloneMs: env('BENCH_PVE_CLONE_MS', 2000),
   startMs: env('BENCH_PVE_START_MS', 3000),
   bootMs: env('BENCH_PVE_BOOT_MS', 20_000),
@@ -49,6 +53,7 @@ async function run(): Promise<void> {
     stdio: 'ignore',
   });
   const sim = new PveSim({
+    nodes: ['bench'],
     snippetsDir,
     latency: LATENCY,
     authFailureDelayMs: 10,
@@ -72,7 +77,7 @@ async function run(): Promise<void> {
         sdkMetricsListen: `127.0.0.1:${await freePort()}`,
       },
       guestApi: { listen: `127.0.0.1:${guestPort}` },
-      proxmox: { url: sim.url, tokenId: sim.tokenId, tokenSecret: sim.tokenSecret, node: sim.node, snippetsDir },
+      proxmox: { url: sim.url, tokenId: sim.tokenId, tokenSecret: sim.tokenSecret, snippetsDir },
       profiles: [
         {
           name: 'yolo-ephemeral',
@@ -120,6 +125,12 @@ async function run(): Promise<void> {
       `proxmox jobs (simulated: clone ${seconds(LATENCY.linkedCloneMs)}, start ${seconds(LATENCY.startMs)}, ` +
         `guest ready ${seconds(LATENCY.bootMs)}): ${JOBS} jobs, ${completed} COMPLETED, in ${seconds(elapsed)} ` +
         `= ${((JOBS / elapsed) * 60_000).toFixed(1)} jobs/minute; storage-lock timeouts: ${sim.state.stats.storageLockTimeouts}`,
+    );
+    const steps = LATENCY.storageSteps.lvmthin;
+    console.log(
+      `  local-lvm (lvmthin) storage lock held ${seconds(sim.state.stats.storageLockHeldMs)} in all over ${JOBS} ` +
+        `clones and destroys (per clone ${seconds(steps.allocImageMs + steps.cloneImageMs)}: cloud-init volume ` +
+        `and thin snapshot; per destroy ${seconds(2 * steps.freeImageMs)}: two lvremove)`,
     );
     for (const [step, values] of perStep) {
       if (values.length === 0) continue;

@@ -1,42 +1,54 @@
-// Standalone Proxmox API simulator for demos and manual tests: `node dist/scripts/pve-sim.js --port 8006`.
-// `--launch-guest-runner [--guest-work-root DIR] [--allow-local-repos]` runs the real guest runner in started VMs.
-import { mkdirSync } from 'node:fs';
+// Standalone Proxmox API simulator for demos, manual tests and other clients: `npm run pve-sim -- --help`.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { CommanderError } from 'commander';
 import { agentRunnerPath } from '../common/paths';
+import { parseSimArgs } from '../simulators/proxmox/cli';
 import { PveSim } from '../simulators/proxmox/server';
-import { REALISTIC_LATENCIES } from '../simulators/proxmox/state';
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
+import { FAST_LATENCIES, mergeLatencies, REALISTIC_LATENCIES } from '../simulators/proxmox/state';
 
 async function run(): Promise<void> {
-  const snippetsDir = arg('snippets-dir') ?? '/tmp/pve-sim-snippets';
-  mkdirSync(snippetsDir, { recursive: true });
+  let cli;
+  try {
+    cli = parseSimArgs(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof CommanderError && err.code === 'commander.helpDisplayed') process.exit(0);
+    // Our argument errors name their flag already: commander's own preamble would say it twice.
+    const message = (err as Error).message
+      .replace(/^error: /, '')
+      .replace(/^option '[^']*' argument '.*' is invalid\. (?=--)/, '');
+    console.error(`pve-sim: ${message}`);
+    process.exit(2);
+  }
+  mkdirSync(cli.snippetsDir, { recursive: true });
   const sim = new PveSim({
-    tls: process.argv.includes('--tls'),
-    errorFormat: process.argv.includes('--legacy-errors') ? 'legacy' : 'modern',
-    snippetsDir,
-    latency: process.argv.includes('--fast') ? {} : REALISTIC_LATENCIES,
-    authFailureDelayMs: process.argv.includes('--fast') ? 0 : 3000,
-    launchGuestRunner: process.argv.includes('--launch-guest-runner')
-      ? {
-          runnerPath: agentRunnerPath(),
-          workRoot: arg('guest-work-root') ?? '/tmp/pve-sim-guests',
-          allowLocalRepos: process.argv.includes('--allow-local-repos'),
-        }
+    nodes: cli.nodes,
+    tls: cli.tls,
+    errorFormat: cli.legacyErrors ? 'legacy' : 'modern',
+    snippetsDir: cli.snippetsDir,
+    latency: mergeLatencies(cli.fast ? FAST_LATENCIES : REALISTIC_LATENCIES, cli.latency),
+    faults: cli.faults,
+    requestLog: cli.requestLog,
+    authFailureDelayMs: cli.fast ? 0 : 3000,
+    launchGuestRunner: cli.launchGuestRunner
+      ? { runnerPath: agentRunnerPath(), workRoot: cli.guestWorkRoot, allowLocalRepos: cli.allowLocalRepos }
       : undefined,
-    onStart: (e) => console.log(JSON.stringify({ event: 'vm-started', vmid: e.vmid, hasBootstrap: !!e.bootstrap })),
+    onStart: (e) =>
+      console.log(JSON.stringify({ event: 'vm-started', vmid: e.vmid, node: e.node, hasBootstrap: !!e.bootstrap })),
   });
-  sim.addTemplate(Number(arg('template') ?? 9000));
-  await sim.listen(Number(arg('port') ?? 8006), arg('host') ?? '127.0.0.1');
+  sim.addTemplate(cli.template, { storage: cli.templateStorage });
+  await sim.listen(cli.port, cli.host);
+  // Clients that take a CA file (curl --cacert, proxmox.caFile) trust this self-signed certificate through it.
+  if (sim.certificate) writeFileSync(cli.caFile, sim.certificate);
   console.log(
     JSON.stringify({
       url: sim.url,
+      nodes: sim.nodes,
       tokenId: sim.tokenId,
       tokenSecret: sim.tokenSecret,
       fingerprint: sim.fingerprint,
-      snippetsDir,
+      caFile: sim.certificate ? cli.caFile : undefined,
+      snippetsDir: cli.snippetsDir,
+      requestLog: cli.requestLog,
     }),
   );
   const stop = () => void sim.close().then(() => process.exit(0));

@@ -79,15 +79,16 @@ describe('agentlab doctor with the proxmox backend', () => {
   });
   afterAll(() => sim.close());
 
-  const doctor = async (tokenSecret: string) => {
+  const doctor = async (tokenSecret: string, proxmox: Record<string, string> = {}) => {
     const configPath = join(home, 'config.yaml');
     writeFileSync(
       configPath,
       YAML.stringify({
+        node: 'pve', // this host's name, which the Proxmox backend drives unless proxmox.node says otherwise
         dataDir: join(home, 'data'),
         temporal: { address: '127.0.0.1:1' },
         worker: { backends: ['proxmox'] },
-        proxmox: { url: sim.url, tokenId: sim.tokenId, snippetsDir },
+        proxmox: { url: sim.url, tokenId: sim.tokenId, snippetsDir, ...proxmox },
         profiles: [{ name: 'broken-template', backend: 'proxmox', templateVmid: 9100 }],
       }),
     );
@@ -103,6 +104,7 @@ describe('agentlab doctor with the proxmox backend', () => {
     const { code, byName } = await doctor(sim.tokenSecret);
     expect(code).toBe(1);
     expect(byName.get('proxmox')).toMatchObject({ status: 'ok' });
+    expect(byName.get('proxmox node')).toMatchObject({ status: 'ok', detail: 'pve is a node of the cluster' });
     expect(byName.get('template 9000')).toMatchObject({ status: 'ok' });
     expect(byName.get('template 9100')).toMatchObject({
       status: 'fail',
@@ -110,6 +112,17 @@ describe('agentlab doctor with the proxmox backend', () => {
     });
     expect(byName.get('template 9100')!.detail).toContain('template VM 9100 is missing');
     expect(byName.get('snippets dir')).toMatchObject({ status: 'ok' });
+  });
+
+  test('a configured node that is not in the cluster is named, with the nodes it has', async () => {
+    const { code, byName } = await doctor(sim.tokenSecret, { node: 'node9' });
+    expect(code).toBe(1);
+    expect(byName.get('proxmox node')).toMatchObject({
+      status: 'fail',
+      detail: 'node node9 is not in the cluster, whose nodes are pve',
+      fix: expect.stringContaining('proxmox.node'),
+    });
+    expect(byName.has('template 9000')).toBe(false);
   });
 
   test('a wrong token fails the Proxmox check with what to fix', async () => {

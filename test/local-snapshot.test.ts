@@ -83,7 +83,7 @@ test("another owner's sandbox, a missing snapshot and a name that is not a snaps
   await expect(backend.rollback(vmid, 'clean', stranger)).rejects.toThrow(/belongs to job-snap/);
   expect(readFileSync(join(dir, 'work', 'notes.txt'), 'utf8')).toBe('changed\n');
   for (const name of ['../escape', 'current', '1st', '']) {
-    await expect(backend.snapshot(vmid, name, owner)).rejects.toThrow(`invalid snapshot name '${name}'`);
+    await expect(backend.snapshot(vmid, name, owner)).rejects.toThrow(`snapshot name "${name}"`);
   }
   await expect(backend.snapshot(7009, 'clean', owner)).rejects.toThrow('sandbox 7009 does not exist');
 });

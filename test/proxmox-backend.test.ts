@@ -36,7 +36,7 @@ const owner = (n: number | string): Owner => ({ jobId: `job-${n}`, workflowId: `
 function backend(range = { min: 7000, max: 7099 }): ProxmoxBackend {
   const client = new ProxmoxClient({ url: sim.url, tokenId: sim.tokenId, tokenSecret: sim.tokenSecret });
   clients.push(client);
-  return new ProxmoxBackend({ client, vmidRange: range, snippetsDir, pollIntervalMs: 10 });
+  return new ProxmoxBackend({ client, node: 'pve', vmidRange: range, snippetsDir, pollIntervalMs: 10 });
 }
 
 beforeEach(async () => {
@@ -68,7 +68,7 @@ test('full lifecycle leaves no VM and no snippet behind', async () => {
   expect(vm.config).toMatchObject({
     cores: '4',
     memory: '6144',
-    net0: 'virtio,bridge=vmbr1',
+    net0: expect.stringMatching(/^virtio=BC:24:11(:[0-9A-F]{2}){3},bridge=vmbr1$/), // Proxmox adds a MAC on write
     cicustom: `user=local:snippets/agentlab-${vmid}.yaml`,
     ciupgrade: '0',
   });
@@ -149,9 +149,18 @@ test('template problems are permanent errors carrying the reason', async () => {
   await expect(b.clone(vmid, { ...profile, templateVmid: 9001 }, owner(1))).rejects.toThrow(
     /guest agent is not enabled.*no cloud-init drive/,
   );
-  sim.addTemplate(9002, { linkedClone: false }); // raw disk: linked clone unsupported → full clone
+  sim.addTemplate(9002, { linkedClone: false }); // not a base volume: linked clone unsupported → full clone
   await b.clone(vmid, { ...profile, templateVmid: 9002 }, owner(1));
-  expect(String(sim.vm(vmid)?.config.scsi0)).toBe(`local-lvm:vm-${vmid}-disk-0,size=8G`);
+  expect(String(sim.vm(vmid)?.config.scsi0)).toBe(`local:${vmid}/vm-${vmid}-disk-0.raw,size=8G`);
+});
+
+test('the template check reads agent by key: type=virtio,enabled=1 is enabled, enabled=0,type=virtio is not', async () => {
+  const b = backend();
+  sim.addTemplate(9003);
+  sim.vm(9003)!.config.agent = 'type=virtio,enabled=1';
+  await expect(b.validateTemplate(9003)).resolves.toMatchObject({ agent: 'type=virtio,enabled=1' });
+  sim.vm(9003)!.config.agent = 'enabled=0,type=virtio';
+  await expect(b.validateTemplate(9003)).rejects.toThrow('the QEMU guest agent is not enabled');
 });
 
 test('destroy waits for a clone of ours still running and destroys it even before it was tagged', async () => {
@@ -192,7 +201,8 @@ test('snapshot and rollback: disk-only, idempotent, and the rollback leaves the 
   await expect(b.rollback(vmid, 'nope', owner(1))).rejects.toThrow(
     new PermanentBackendError(`task qmrollback ${vmid}: snapshot 'nope' does not exist`),
   );
-  await expect(b.snapshot(vmid, 'current', owner(1))).rejects.toThrow(/reserved name/);
+  // Refused before Proxmox is asked: the one snapshot-name rule (common/snapshot-names.ts).
+  await expect(b.snapshot(vmid, 'current', owner(1))).rejects.toThrow('snapshot name "current" is reserved by Proxmox');
 });
 
 test('snapshot and rollback refuse a VM that is not ours and leave it untouched', async () => {

@@ -14,8 +14,11 @@ import {
   PveSnapshotExistsError,
   PveSnapshotMissingError,
   PveTimeoutError,
+  PveTlsError,
   type PveError,
 } from '../backends/proxmox/errors';
+import { ProxmoxBackend } from '../backends/proxmox/backend';
+import { PermanentBackendError } from '../backends/types';
 import { simulatorData } from '../simulators/proxmox/data';
 import { PveSim } from '../simulators/proxmox/server';
 
@@ -269,34 +272,50 @@ describe('transport, auth and TLS', () => {
     expect(refused.retryable).toBe(true);
   });
 
-  test('TLS: pinned fingerprint and CA trust succeed, a wrong pin fails', async () => {
+  test('TLS: pinned fingerprint and CA trust succeed; a wrong pin or CA fails at once, naming both certificates', async () => {
     await startSim({ tls: true });
-    const pinned = new ProxmoxClient({
-      url: sim.url,
-      tokenId: sim.tokenId,
-      tokenSecret: sim.tokenSecret,
-      fingerprint: sim.fingerprint,
-    });
+    const tokens = { url: sim.url, tokenId: sim.tokenId, tokenSecret: sim.tokenSecret };
+    const pinned = new ProxmoxClient({ ...tokens, fingerprint: sim.fingerprint });
     expect(await pinned.get('/version')).toMatchObject({ release: '8.4' });
     await pinned.close();
-    const wrongPin = new ProxmoxClient({
-      url: sim.url,
-      tokenId: sim.tokenId,
-      tokenSecret: sim.tokenSecret,
-      fingerprint: 'AA:BB',
-    });
-    expect((await rejection(wrongPin.get('/version'))).message).toMatch(/fingerprint mismatch/);
-    await wrongPin.close();
-    const trusted = new ProxmoxClient({
-      url: sim.url,
-      tokenId: sim.tokenId,
-      tokenSecret: sim.tokenSecret,
-      ca: sim.certificate,
-    });
+    const trusted = new ProxmoxClient({ ...tokens, ca: sim.certificate });
     expect(await trusted.get('/version')).toMatchObject({ release: '8.4' });
     await trusted.close();
-    const untrusted = new ProxmoxClient({ url: sim.url, tokenId: sim.tokenId, tokenSecret: sim.tokenSecret });
-    expect((await rejection(untrusted.get('/version'))).kind).toBe('connection');
+
+    const otherPin = Array.from({ length: 32 }, () => 'AB').join(':');
+    const wrongPin = new ProxmoxClient({ ...tokens, fingerprint: otherPin });
+    const mismatch = await rejection(wrongPin.get('/version'));
+    expect(mismatch).toBeInstanceOf(PveTlsError);
+    expect(mismatch.retryable).toBe(false);
+    expect(mismatch.message).toContain(`expected ${otherPin} (proxmox.fingerprint), got ${sim.fingerprint}`);
+    // The backend turns it into a permanent error: the activity fails at once instead of retrying for ever.
+    const backend = new ProxmoxBackend({
+      client: wrongPin,
+      node: 'pve',
+      vmidRange: { min: 7000, max: 7001 },
+      snippetsDir: '/x',
+    });
+    const permanent = backend.allocate({ jobId: 'j', workflowId: 'j' }, 1);
+    await expect(permanent).rejects.toBeInstanceOf(PermanentBackendError);
+    await expect(permanent).rejects.toThrow(sim.fingerprint!);
+    await wrongPin.close();
+
+    const other = new PveSim({ tls: true });
+    await other.listen();
+    const otherCa = new ProxmoxClient({ ...tokens, ca: other.certificate, caFile: '/etc/agentlab/pve-root-ca.pem' });
+    const untrustedCa = await rejection(otherCa.get('/version'));
+    expect(untrustedCa).toBeInstanceOf(PveTlsError);
+    expect(untrustedCa.message).toMatch(
+      new RegExp(
+        `not trusted by the CA in /etc/agentlab/pve-root-ca.pem \\(.+\\); its fingerprint is ${sim.fingerprint}`,
+      ),
+    );
+    await otherCa.close();
+    await other.close();
+    const untrusted = new ProxmoxClient(tokens);
+    const selfSigned = await rejection(untrusted.get('/version'));
+    expect(selfSigned).toBeInstanceOf(PveTlsError);
+    expect(selfSigned.message).toContain("not trusted by this host's trusted CAs");
     await untrusted.close();
   });
 

@@ -115,7 +115,7 @@ test('a missing template fails the job fast with the Proxmox text, and nothing i
   const doc = JSON.parse(result.stdout);
   expect(doc).toMatchObject({ status: 'FAILED', sandbox: { state: expect.stringMatching(/FAILED|DESTROYED/) } });
   expect(doc.message).toContain(
-    "template VM 9999 is missing: Configuration file 'nodes/pve/qemu-server/9999.conf' does not exist",
+    `template VM 9999 is missing: Configuration file 'nodes/${pve.sim.node}/qemu-server/9999.conf' does not exist`,
   );
   expect(Date.now() - started).toBeLessThan(20_000);
   expectNothingLeft();

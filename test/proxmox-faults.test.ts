@@ -13,8 +13,15 @@ import { leftoverSnippets, leftoverVms, startPveStack } from './support/pve-stac
 import { SCRIPTED_AGENT } from './support/stack';
 
 const JOBS = 20;
-/** Clones hold the storage lock this long; a clone queued behind more than ~3 others times out. */
-const STORAGE = { linkedCloneMs: 300, storageLockWaitMs: 1000 };
+/**
+ * A linked clone holds local-lvm's lock for its two volume steps (the cloud-init volume, the thin snapshot),
+ * slowed to 150 ms each here: a clone queued behind more than ~3 others times out.
+ */
+const STORAGE = {
+  linkedCloneMs: 400,
+  storageLockWaitMs: 1000,
+  storageSteps: { lvmthin: { allocImageMs: 150, cloneImageMs: 150 } },
+};
 
 describe('the Proxmox backend alone', () => {
   const profile = { name: 'p', backend: 'proxmox', node: 'pve', templateVmid: 9000 } as ResolvedProfile;
@@ -28,6 +35,7 @@ describe('the Proxmox backend alone', () => {
     const client = new ProxmoxClient({ url: sim.url, tokenId: sim.tokenId, tokenSecret: sim.tokenSecret });
     const backend = new ProxmoxBackend({
       client,
+      node: sim.node,
       vmidRange: { min: 7000, max: 7099 },
       snippetsDir,
       pollIntervalMs: 20,

@@ -36,6 +36,7 @@ test.each([false, true])(
     const client = new ProxmoxClient({ url: sim.url, tokenId: sim.tokenId, tokenSecret: sim.tokenSecret });
     const backend = new ProxmoxBackend({
       client,
+      node: sim.node,
       vmidRange: { min: 7000, max: 7009 },
       snippetsDir: root,
       pollIntervalMs: 10,

@@ -3,6 +3,7 @@
 // exactly the disk that was saved; a job running under a forced restore ends FAILED with the reason.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { snapshotUpdate } from '../common/contract';
 import { createExampleRepo } from '../common/example-repo';
 import { recordHistoryIfAsked } from './support/histories';
 import { journal, TestStack } from './support/stack';
@@ -35,19 +36,30 @@ describe('sandbox snapshot save | list | restore', () => {
       'cannot snapshot sandbox in state RUNNING: snapshot is allowed only in STOPPED; use --force to override',
     );
     expect((await stack.cli(['sandbox', 'stop', 'snap-bare'])).code).toBe(0);
+    // Names Proxmox or agentlab would refuse are usage errors at the door (exit 2), before Temporal is asked.
     for (const [name, reason] of [
+      ['a', 'expected a letter, then letters, digits, "_" or "-" (2 to 40 characters)'],
       ['9lives', 'expected a letter, then letters, digits, "_" or "-"'],
       ['../x', 'expected a letter'],
+      ['pending', 'is reserved by Proxmox'],
+      ['Pending', 'is reserved by Proxmox'],
+      ['current', 'is reserved by Proxmox'],
       ['clean', 'is reserved (revert rolls back to it)'],
-      ['current', 'is reserved'],
     ]) {
       const refused = await stack.cli(['sandbox', 'snapshot', 'save', 'snap-bare', name!]);
       expect({ name, code: refused.code, reason: refused.stderr.includes(reason!) }).toEqual({
         name,
-        code: 1,
+        code: 2,
         reason: true,
       });
     }
+    // A client that skips the CLI meets the same rule in the workflow's validator.
+    const direct = stack.client.workflow
+      .getHandle('snap-bare')
+      .executeUpdate(snapshotUpdate, { args: [{ name: 'a', force: false }] });
+    await expect(direct).rejects.toMatchObject({
+      cause: { message: expect.stringMatching(/^snapshot name "a": expected/) },
+    });
     expect(await listed('snap-bare')).toEqual([]);
 
     writeFileSync(notes(vmid!), 'v1\n');

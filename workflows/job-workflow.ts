@@ -40,10 +40,9 @@ import {
   GUEST_NOT_READY,
   hostTaskQueue,
   PERMANENT_ERROR_TYPES,
-  RESERVED_SNAPSHOT_NAMES,
-  USER_SNAPSHOT_NAME,
   VMID_CONFLICT,
 } from '../common/contract';
+import { userSnapshotNameProblem } from '../common/snapshot-names';
 import { formatDuration } from '../common/duration';
 import { jobRequestProblem } from '../common/schemas';
 import { operationRejection } from '../common/states';
@@ -329,14 +328,9 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
       validator: ({ name, force }) => {
         const rejection = operationRejection(job.state, 'snapshot', { force }) ?? busyRejection();
         if (rejection) throw new Error(rejection);
-        if (!USER_SNAPSHOT_NAME.test(name)) {
-          throw new Error(`snapshot name "${name}": expected a letter, then letters, digits, "_" or "-" (40 at most)`);
-        }
-        if (RESERVED_SNAPSHOT_NAMES.includes(name)) {
-          throw new Error(
-            `snapshot name "${name}" is reserved${name === CLEAN_SNAPSHOT ? ' (revert rolls back to it)' : ''}`,
-          );
-        }
+        // The CLI refuses these at the door; a client that calls the Update directly meets the same rule here.
+        const badName = userSnapshotNameProblem(name);
+        if (badName) throw new Error(badName);
         // A backend takes an existing name as a retried call's: saving over it would silently keep the old one.
         if (job.snapshots.some((s) => s.name === name)) {
           throw new Error(`snapshot ${name} exists already; restore it, or save under another name`);

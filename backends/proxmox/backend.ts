@@ -12,12 +12,25 @@ import {
 } from './errors';
 import { AGENTLAB_TAG, isOwnedBy, ownerDescription, ownerTag, parseOwner, tagsOf } from './marks';
 import { KeyedSemaphore } from './semaphore';
+import {
+  AGENT_FORMAT,
+  DRIVE_FORMAT,
+  isCloudInitVolume,
+  NET_FORMAT,
+  parsePropertyString,
+  type PropertyFormat,
+  type PropertyValues,
+} from '../../common/property-string';
+import { snapshotNameProblem } from '../../common/snapshot-names';
 import { removeSnippet, snippetName, writeSnippet } from './snippet';
 
 export interface ProxmoxBackendOptions {
   client: ProxmoxClient;
-  /** Undefined: the first node of GET /nodes. */
-  node?: string;
+  /**
+   * The Proxmox node this worker drives: its own host (agentlab's `node`, its task queue), so clones, starts
+   * and the snippets directory it writes all stay on one machine.
+   */
+  node: string;
   vmidRange: { min: number; max: number };
   /** Target storage of full clones; linked clones stay on the template's storage. */
   storage?: string;
@@ -47,19 +60,21 @@ export class VmidConflictError extends Error {
   override name = 'VmidConflict';
 }
 
+const DRIVE_KEY = /^(ide|sata|scsi|virtio)\d+$/;
+
 /** How long an allocated but not yet cloned VMID stays reserved inside this worker. */
 const PENDING_TTL_MS = 10 * 60_000;
 
 export class ProxmoxBackend implements SandboxBackend {
   readonly kind = 'proxmox' as const;
-  private nodeName?: string;
   /** vmid → owner, so concurrent allocations in this process never hand out one VMID twice. */
   private readonly pending = new Map<number, { key: string; attempt: number; at: number }>();
   /**
-   * PVE serializes volume copies on a storage behind one flock and fails a clone that waits longer than
-   * the lock timeout (`can't lock file '/var/lock/pve-manager/pve-storage-<id>' - got timeout`). Twenty
-   * parallel clones would queue there and time out, so they queue here instead, where waiting costs
-   * nothing. An in-process semaphore is enough: the storages are this node's, and only this node's
+   * PVE takes a storage's lock for each volume a clone creates (the cloud-init volume, each disk's thin
+   * snapshot, zfs clone or allocation; not a full clone's copy: simulators/proxmox/data/storage-locks.json)
+   * and fails a clone that waits for it longer than 10 s (`can't lock file
+   * '/var/lock/pve-manager/pve-storage-<id>' - got timeout`). Twenty parallel clones could queue past that
+   * there, so they queue here instead, where waiting costs nothing. An in-process semaphore is enough: the storages are this node's, and only this node's
    * worker polls `agentlab-host-<node>`, so no other process clones onto them on agentlab's behalf. (A
    * per-storage task queue with maxConcurrentActivityTaskExecutions would need the storage in the
    * workflow before the clone, one more Worker per storage, and would limit other activities' slots.)
@@ -68,7 +83,6 @@ export class ProxmoxBackend implements SandboxBackend {
   private readonly cloneSlots: KeyedSemaphore;
 
   constructor(private readonly options: ProxmoxBackendOptions) {
-    this.nodeName = options.node;
     this.cloneSlots = new KeyedSemaphore(options.cloneConcurrency ?? 2);
   }
 
@@ -81,14 +95,21 @@ export class ProxmoxBackend implements SandboxBackend {
     return this.client.get<{ version: string; release?: string }>('/version');
   }
 
-  private async node(): Promise<string> {
-    this.nodeName ??= (await this.client.get<{ node: string }[]>('/nodes'))[0]?.node;
-    if (!this.nodeName) throw new PermanentBackendError('the Proxmox cluster reports no nodes');
-    return this.nodeName;
+  /** The Proxmox node this backend drives. */
+  get node(): string {
+    return this.options.node;
+  }
+
+  /** Throws a PermanentBackendError when the cluster has no node of this name (used by `doctor`). */
+  async checkNode(): Promise<void> {
+    const nodes = (await this.client.get<{ node: string }[]>('/nodes')).map((n) => n.node);
+    if (!nodes.includes(this.node)) {
+      throw new PermanentBackendError(`node ${this.node} is not in the cluster, whose nodes are ${nodes.join(', ')}`);
+    }
   }
 
   private async vmPath(vmid: number, rest = ''): Promise<string> {
-    return apiPath`/nodes/${await this.node()}/qemu/${vmid}` + rest;
+    return apiPath`/nodes/${this.node}/qemu/${vmid}` + rest;
   }
 
   private async wait(upid: string): Promise<void> {
@@ -239,9 +260,10 @@ export class ProxmoxBackend implements SandboxBackend {
     }
     const problems: string[] = [];
     if (Number(config.template) !== 1) problems.push('it is not a template (qm template)');
-    if (!/^(enabled=)?1/.test(String(config.agent ?? '0')))
-      problems.push('the QEMU guest agent is not enabled (agent: 1)');
-    if (!Object.values(config).some((v) => typeof v === 'string' && /cloudinit/.test(v))) {
+    const agent = readProperty(config.agent ?? '0', AGENT_FORMAT);
+    if (typeof agent === 'string') problems.push(`its agent setting cannot be read (${agent})`);
+    else if (agent.enabled !== '1') problems.push('the QEMU guest agent is not enabled (agent: enabled=1)');
+    if (!driveEntries(config).some(([, drive]) => isCloudInitVolume(drive.file))) {
       problems.push('it has no cloud-init drive');
     }
     if (problems.length > 0) {
@@ -292,10 +314,24 @@ export class ProxmoxBackend implements SandboxBackend {
     });
   }
 
+  /**
+   * The IPv4 address of the guest's net0, found by its MAC (which Proxmox wrote into net0): a guest may bring
+   * up docker0 or another bridge before eth0 has its lease, and only net0 is on vmbr1. Link-local addresses
+   * (169.254/16) are what an interface has before DHCP answers; they are never the guest's address.
+   */
   async guestAddress(vmid: number): Promise<string | undefined> {
     return this.guard(async () => {
+      const config = await this.config(vmid);
+      if (!config) throw new PermanentBackendError(`VM ${vmid} does not exist`);
+      const net0 = readProperty(config.net0, NET_FORMAT);
+      const mac = typeof net0 === 'string' ? undefined : net0.macaddr?.toLowerCase();
+      if (!mac) throw new PermanentBackendError(`VM ${vmid} has no net0 with a MAC address (net0: ${config.net0})`);
       let reply: {
-        result?: { name: string; 'ip-addresses'?: { 'ip-address': string; 'ip-address-type': string }[] }[];
+        result?: {
+          name: string;
+          'hardware-address'?: string;
+          'ip-addresses'?: { 'ip-address': string; 'ip-address-type': string }[];
+        }[];
       };
       try {
         reply = await this.client.get(await this.vmPath(vmid, '/agent/network-get-interfaces'));
@@ -304,16 +340,11 @@ export class ProxmoxBackend implements SandboxBackend {
         if (err instanceof PveError && /^VM \d+ is not running$/.test(err.pveMessage)) return undefined;
         throw err;
       }
-      for (const nic of reply.result ?? []) {
-        if (nic.name === 'lo') continue;
-        // Loopback is skipped by name; by address only link-local and the bare 127.0.0.1 some agents list
-        // under another name (a guest that is a host process, as in the simulator, has 127.77.x.y on eth0).
-        const v4 = nic['ip-addresses']?.find(
-          (a) => a['ip-address-type'] === 'ipv4' && !/^(127\.0\.0\.1$|169\.254\.)/.test(a['ip-address']),
-        );
-        if (v4) return v4['ip-address'];
-      }
-      return undefined;
+      const nic = reply.result?.find((n) => n['hardware-address']?.toLowerCase() === mac);
+      const v4 = nic?.['ip-addresses']?.find(
+        (a) => a['ip-address-type'] === 'ipv4' && !a['ip-address'].startsWith('169.254.'),
+      );
+      return v4?.['ip-address'];
     });
   }
 
@@ -368,6 +399,8 @@ export class ProxmoxBackend implements SandboxBackend {
 
   async snapshot(vmid: number, name: string, owner: Owner): Promise<void> {
     return this.guard(async () => {
+      const badName = snapshotNameProblem(name);
+      if (badName) throw new PermanentBackendError(badName);
       await this.requireOwnedBy(vmid, owner);
       try {
         const upid = await this.client.post<string>(await this.vmPath(vmid, '/snapshot'), {
@@ -401,7 +434,9 @@ export class ProxmoxBackend implements SandboxBackend {
   async listOwned(): Promise<OwnedVm[]> {
     return this.guard(async () => {
       const owned: OwnedVm[] = [];
-      for (const vm of (await this.vms()).filter((v) => tagsOf(v.tags).includes(AGENTLAB_TAG))) {
+      // This node's VMs only: another node's are its own worker's to reconcile (and only it can read their config).
+      const ours = (await this.vms()).filter((v) => v.node === this.node && tagsOf(v.tags).includes(AGENTLAB_TAG));
+      for (const vm of ours) {
         // The listing may be older than the config (the VMID destroyed and reused since): the config decides.
         const config = await this.config(vm.vmid);
         const mark = parseOwner(config?.description);
@@ -418,12 +453,28 @@ export class ProxmoxBackend implements SandboxBackend {
   }
 }
 
+/** A VM's drives (`scsi0`, `ide2`, …) in key order, each read as a property string; unreadable ones are left out. */
+function driveEntries(config: VmConfig): [string, PropertyValues][] {
+  return Object.keys(config)
+    .filter((key) => DRIVE_KEY.test(key))
+    .sort()
+    .flatMap((key) => {
+      const drive = readProperty(config[key], DRIVE_FORMAT);
+      return typeof drive === 'string' ? [] : [[key, drive] as [string, PropertyValues]];
+    });
+}
+
 /** The storage id of the template's first disk (`local-lvm:base-9000-disk-0` → `local-lvm`). */
 function templateDiskStorage(config: VmConfig): string {
-  for (const [key, value] of Object.entries(config)) {
-    if (/^(scsi|virtio|sata|ide)\d+$/.test(key) && typeof value === 'string' && !/cloudinit|media=cdrom/.test(value)) {
-      return value.split(':')[0]!;
-    }
+  const disk = driveEntries(config).find(([, d]) => d.media !== 'cdrom' && !isCloudInitVolume(d.file));
+  return disk?.[1].file?.split(':')[0] ?? 'unknown';
+}
+
+/** A property string read leniently (a newer Proxmox may add keys), or the reason it cannot be read. */
+function readProperty(value: unknown, format: PropertyFormat): PropertyValues | string {
+  try {
+    return parsePropertyString(String(value ?? ''), format, { lenient: true });
+  } catch (err) {
+    return (err as Error).message;
   }
-  return 'unknown';
 }

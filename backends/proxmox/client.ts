@@ -1,8 +1,8 @@
 // A thin Proxmox VE REST client: token auth, form encoding, the {data} envelope, typed errors, UPID task waits.
 import { readFileSync } from 'node:fs';
 import { fetch, type Agent } from 'undici';
-import { classifyPveError, PveConnectionError, PveError, PveTimeoutError } from './errors';
-import { createDispatcher } from './tls';
+import { classifyPveError, PveConnectionError, PveError, PveTimeoutError, PveTlsError } from './errors';
+import { createDispatcher, TlsTrustError } from './tls';
 
 export type Params = Record<string, string | number | boolean | undefined>;
 
@@ -78,7 +78,7 @@ export class ProxmoxClient {
     this.base = options.url.replace(/\/+$/, '') + '/api2/json';
     this.auth = `PVEAPIToken=${options.tokenId}=${options.tokenSecret}`;
     const ca = options.ca ?? (options.caFile ? readFileSync(options.caFile, 'utf8') : undefined);
-    this.dispatcher = createDispatcher({ ca, fingerprint: options.fingerprint });
+    this.dispatcher = createDispatcher({ ca, caSource: options.caFile, fingerprint: options.fingerprint });
     this.timeoutMs = options.requestTimeoutMs ?? 60_000;
   }
 
@@ -117,6 +117,7 @@ export class ProxmoxClient {
     } catch (err) {
       const e = err as Error & { cause?: Error };
       if (e.name === 'TimeoutError') throw new PveTimeoutError(`no answer within ${this.timeoutMs} ms`, { context });
+      if (e.cause instanceof TlsTrustError) throw new PveTlsError(e.cause.message, { context });
       throw new PveConnectionError(e.cause?.message ?? e.message, { context });
     }
     const text = await response.text();

@@ -24,7 +24,8 @@ export function createProxmoxBackend(config: AgentlabConfig): ProxmoxBackend {
   });
   return new ProxmoxBackend({
     client,
-    node: pve.node,
+    // The node this worker serves (its task queue); proxmox.node only where the Proxmox name differs.
+    node: pve.node ?? config.node,
     vmidRange: config.vmidRange,
     storage: pve.storage,
     snippetsDir: pve.snippetsDir,

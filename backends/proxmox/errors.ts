@@ -12,6 +12,7 @@ export type PveErrorKind =
   | 'permission'
   | 'timeout'
   | 'connection'
+  | 'tls'
   | 'other';
 
 export interface PveErrorDetails {
@@ -100,6 +101,11 @@ export class PveConnectionError extends PveError {
   override name = 'PveConnectionError';
   override readonly kind = 'connection';
   override readonly retryable = true;
+}
+/** The server's certificate is not the pinned or trusted one: a configuration problem that no retry heals. */
+export class PveTlsError extends PveError {
+  override name = 'PveTlsError';
+  override readonly kind = 'tls';
 }
 export class PveOtherError extends PveError {
   override name = 'PveOtherError';

@@ -295,6 +295,18 @@ async function proxmoxChecks(config: AgentlabConfig): Promise<Check[]> {
     });
     return checks;
   }
+  try {
+    await backend.checkNode();
+    checks.push({ name: 'proxmox node', status: 'ok', detail: `${backend.node} is a node of the cluster` });
+  } catch (err) {
+    checks.push({
+      name: 'proxmox node',
+      status: 'fail',
+      detail: (err as Error).message,
+      fix: `set proxmox.node in ${config.source} to this host's name in the cluster (pvecm nodes), or node: when agentlab's name for this host is not it`,
+    });
+    return checks; // every template check would fail on a node that does not exist
+  }
   for (const profile of config.profiles.values()) {
     if (profile.backend !== 'proxmox' || profile.templateVmid === undefined) continue;
     try {

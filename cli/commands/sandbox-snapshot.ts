@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { describeQuery, restoreUpdate, snapshotUpdate, type SnapshotRecord } from '../../common/contract';
 import { confirm } from '../confirm';
 import { CliContext, liveHandle, resolveJobId } from '../context';
-import { ExitCode } from '../errors';
+import { snapshotNameProblem, userSnapshotNameProblem } from '../../common/snapshot-names';
+import { ExitCode, usageError } from '../errors';
 import { formatTime, printJson, printTable, progress } from '../output';
 import { runAction } from '../run-action';
 
@@ -20,6 +21,8 @@ export function registerSnapshotCommands(sandbox: Command): void {
     .option('--json', 'print one JSON document')
     .action(
       runAction(async (ctx: CliContext, options: { force?: boolean }, ref: string, name: string) => {
+        const badName = userSnapshotNameProblem(name);
+        if (badName) throw usageError(badName);
         const handle = await liveHandle(ctx, ref);
         const { snapshot: saved } = await handle.executeUpdate(snapshotUpdate, {
           args: [{ name, force: options.force === true }],
@@ -66,6 +69,9 @@ export function registerSnapshotCommands(sandbox: Command): void {
           ref: string,
           name: string,
         ) => {
+          // Any name Proxmox could hold, `clean` too: the workflow says where that one comes from.
+          const badName = snapshotNameProblem(name);
+          if (badName) throw usageError(badName);
           const handle = await liveHandle(ctx, ref);
           await confirm(
             `restore the sandbox of job ${handle.workflowId} to snapshot ${name}, losing everything written since`,

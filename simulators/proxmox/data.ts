@@ -5,5 +5,5 @@ import { packageRoot } from '../../common/paths';
 
 export const simulatorData = (file: string): string => join(packageRoot(), 'simulators', 'proxmox', 'data', file);
 
-/** PVE 8.4's API schema digest, cut to the simulator's endpoints by extract-schema.ts. */
+/** PVE 8.4's API schema digest, cut to the paths of extract-digest.ts. */
 export const SCHEMA_FILE = 'pve-8.4-endpoints.compact.json';

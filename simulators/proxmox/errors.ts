@@ -23,5 +23,9 @@ export const configNotFound = (node: string, vmid: number): string =>
   `unable to find configuration file for VM ${vmid} on node '${node}'`;
 export const flockTimeout = (vmid: number): string =>
   `can't lock file '/var/lock/qemu-server/lock-${vmid}.conf' - got timeout`;
-export const storageLockTimeout = (storage: string): string =>
-  `clone failed: can't lock file '/var/lock/pve-manager/pve-storage-${storage}' - got timeout`;
+export const storageFlockTimeout = (storage: string): string =>
+  `can't lock file '/var/lock/pve-manager/pve-storage-${storage}' - got timeout`;
+export const storageLockTimeout = (storage: string): string => `clone failed: ${storageFlockTimeout(storage)}`;
+/** pveproxy resolving a node that is not in the cluster (the text depends on the resolver; this is glibc's). */
+export const unknownNode = (node: string): string =>
+  `hostname lookup '${node}' failed - failed to get address info for: ${node}: Name or service not known`;

@@ -1,41 +1,60 @@
-// The Proxmox VE API simulator: HTTP(S) server, token auth, routing, both error formats and fault injection.
+// The Proxmox VE API simulator: HTTP(S) server, token auth, routing, both error formats, fault injection and
+// a JSONL request log. The cluster has one or more nodes; every `/nodes/{node}/…` call is answered as that node.
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
 import YAML from 'yaml';
-import { SimHttpError } from './errors';
+import { Envelope, type Route } from './access';
+import { SimHttpError, unknownNode } from './errors';
 import { GuestRunners, type GuestRunnerOptions } from './guests';
-import { createRoutes, type Route } from './qemu';
-import { validateParams } from './schema';
-import { SimState, type ConfigValue, type Faults, type Latencies, type SimVm } from './state';
+import { decodeBody, decodeUrlencoded, selfSignedCertificate } from './http';
+import { createRoutes } from './routes';
+import { validateParams, type ParamValue } from './schema';
+import type { Upload } from './storage-routes';
+import { SimState, type ConfigValue, type Faults, type LatencyOverrides, type SimVm } from './state';
+import { volumes } from './storage';
 
 export interface StartEvent {
   vmid: number;
+  /** The node the VM started on. */
+  node: string;
   /** The JSON cloud-init writes to /etc/agentlab/bootstrap.json, when the VM has such a snippet. */
   bootstrap?: unknown;
 }
 
 export interface PveSimOptions {
+  /** The cluster's node names (default one node, `pve`); `node` names a single one. */
+  nodes?: string[];
   node?: string;
   tokenId?: string;
   tokenSecret?: string;
   /** `legacy`: text only in the status line (pve-http-server < 5.2); `modern`: also `message` in the body. */
   errorFormat?: 'legacy' | 'modern';
   tls?: boolean;
-  /** Directory backing `<snippetStorage>:snippets/` (where the backend writes its cloud-init files). */
+  /** Directory backing `local:snippets/` (where the backend writes its cloud-init files). */
   snippetsDir?: string;
-  latency?: Partial<Latencies>;
+  latency?: LatencyOverrides;
   faults?: Partial<Faults>;
   /** PVE delays every 401 by ~3 s. */
   authFailureDelayMs?: number;
   onStart?: (event: StartEvent) => void;
   /** Run the real guest runner for every started VM whose cloud-init snippet carries a bootstrap. */
   launchGuestRunner?: GuestRunnerOptions;
+  /** Append one JSON line per request (time, method, path, status, duration, user) to this file. */
+  requestLog?: string;
+}
+
+export interface RequestRecord {
+  time: string;
+  method: string;
+  path: string;
+  query?: string;
+  status: number;
+  ms: number;
+  user?: string;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -48,13 +67,17 @@ export class PveSim {
   fingerprint?: string;
   /** PEM of the self-signed certificate (with `tls`), for clients that trust it as their CA. */
   certificate?: string;
-  private readonly routes: Route[];
   readonly guests?: GuestRunners;
+  /** The last requests answered, oldest first (all of them in `requestLog`). */
+  readonly requests: RequestRecord[] = [];
+  private readonly routes: Route[];
+  private readonly uploads = new Map<string, Upload>();
   private server?: Server;
   private port = 0;
+  private host = '127.0.0.1';
 
   constructor(private readonly options: PveSimOptions = {}) {
-    this.state = new SimState(options.node ?? 'pve', options.latency);
+    this.state = new SimState(options.nodes ?? [options.node ?? 'pve'], options.latency);
     Object.assign(this.state.faults, options.faults);
     this.tokenId = options.tokenId ?? 'agentlab@pve!ci';
     this.tokenSecret = options.tokenSecret ?? '5e3c51e4-1a2b-4c3d-8e9f-0a1b2c3d4e5f';
@@ -64,30 +87,26 @@ export class PveSim {
       this.state.guestNet = 'loopback';
     }
     this.routes = createRoutes(this.state, {
-      onStart: (vmid, vm) => this.handleStart(vmid, vm),
-      onStop: (vmid) => this.guests?.kill(vmid),
-      onDestroy: (vmid) => this.guests?.remove(vmid),
-    });
-    this.routes.push({
-      method: 'GET',
-      path: '/nodes',
-      handler: () =>
-        [{ node: this.node, status: 'online', type: 'node', id: `node/${this.node}`, level: '', maxcpu: 16 }].map(
-          (n) => ({ ...n, ...(this.fingerprint ? { ssl_fingerprint: this.fingerprint } : {}) }),
-        ),
+      hooks: {
+        onStart: (vmid, vm) => this.handleStart(vmid, vm),
+        onStop: (vmid) => this.guests?.kill(vmid),
+        onDestroy: (vmid) => this.guests?.remove(vmid),
+      },
+      fingerprint: () => this.fingerprint,
+      snippetsDir: options.snippetsDir,
+      uploads: this.uploads,
     });
   }
 
-  /** Every endpoint it serves, spelled as in the schema (what data/'s schema subset is cut to). */
-  get endpoints(): Pick<Route, 'method' | 'path'>[] {
-    return this.routes.map(({ method, path }) => ({ method, path }));
-  }
-
+  /** The first node: a single-node simulator's only one. */
   get node(): string {
     return this.state.node;
   }
+  get nodes(): string[] {
+    return this.state.nodes;
+  }
   get url(): string {
-    return `${this.options.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
+    return `${this.options.tls ? 'https' : 'http'}://${this.host}:${this.port}`;
   }
 
   async listen(port = 0, host = '127.0.0.1'): Promise<void> {
@@ -102,6 +121,8 @@ export class PveSim {
     }
     await new Promise<void>((resolve) => this.server!.listen(port, host, resolve));
     this.port = (this.server.address() as AddressInfo).port;
+    // Listening everywhere, it is reachable at loopback, which its certificate names.
+    this.host = host === '0.0.0.0' ? '127.0.0.1' : host;
   }
 
   async close(): Promise<void> {
@@ -110,37 +131,53 @@ export class PveSim {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
-  /** A template: linked-clonable on local-lvm unless `linkedClone: false` (a raw disk on dir storage). */
+  /**
+   * A template: its disk a base volume on `storage` (default local-lvm, LVM-thin), so linked clones work;
+   * `linkedClone: false` leaves a plain raw disk on the `local` directory storage, which only full clones copy.
+   */
   addTemplate(
     vmid: number,
-    options: { name?: string; agent?: boolean; cloudInit?: boolean; template?: boolean; linkedClone?: boolean } = {},
+    options: {
+      name?: string;
+      agent?: boolean;
+      cloudInit?: boolean;
+      template?: boolean;
+      linkedClone?: boolean;
+      node?: string;
+      storage?: string;
+    } = {},
   ): void {
+    const storage = this.state.storage(options.linkedClone === false ? 'local' : (options.storage ?? 'local-lvm'));
+    if (!storage) throw new Error(`no storage ${options.storage}`);
     const disk =
       options.linkedClone === false
-        ? `local:${vmid}/vm-${vmid}-disk-0.raw,size=8G`
-        : `local-lvm:base-${vmid}-disk-0,size=8G`;
+        ? `local:${vmid}/vm-${vmid}-disk-0.raw`
+        : `${storage.id}:${volumes.base(storage, vmid, 0)}`;
     const config: Record<string, ConfigValue> = {
       name: options.name ?? 'agent-template',
       cores: 2,
       memory: '2048',
-      net0: 'virtio=BC:24:11:00:00:01,bridge=vmbr1',
-      scsi0: disk,
+      net0: `virtio=${this.state.newMac()},bridge=vmbr1`,
+      scsi0: `${disk},size=8G`,
       scsihw: 'virtio-scsi-single',
       ostype: 'l26',
+      boot: 'order=scsi0',
+      smbios1: 'uuid=2b1a4c39-8f37-4f5e-9a26-0d4b2c7a1e11',
     };
     if (options.template !== false) config.template = 1;
     if (options.agent !== false) config.agent = '1';
-    if (options.cloudInit !== false) config.ide2 = `local-lvm:vm-${vmid}-cloudinit,media=cdrom`;
-    this.state.vms.set(vmid, { vmid, config, status: 'stopped' });
+    if (options.cloudInit !== false) config.ide2 = `${storage.id}:${volumes.cloudinit(storage, vmid)},media=cdrom`;
+    this.state.vms.set(vmid, { vmid, node: options.node ?? this.node, config, status: 'stopped' });
   }
 
   /** A VM somebody else made (no tags unless given): the backend must never touch it. */
-  addVm(vmid: number, config: Record<string, ConfigValue> = {}, running = false): void {
+  addVm(vmid: number, config: Record<string, ConfigValue> = {}, running = false, node = this.node): void {
     this.state.vms.set(vmid, {
       vmid,
+      node,
       config: { name: `foreign-${vmid}`, cores: 1, memory: '1024', ...config },
       status: running ? 'running' : 'stopped',
-      startedAt: running ? Date.now() - 3_600_000 : undefined,
+      ...(running ? { qmpstatus: 'running', startedAt: Date.now() - 3_600_000 } : {}),
     });
   }
 
@@ -166,55 +203,59 @@ export class PveSim {
     if (this.guests && bootstrap && typeof bootstrap === 'object') {
       this.guests.launch(vmid, bootstrap as Record<string, unknown>, this.state.latency.bootMs);
     }
-    this.options.onStart?.({ vmid, bootstrap });
+    this.options.onStart?.({ vmid, node: vm.node, bootstrap });
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const url = new URL(req.url ?? '/', 'http://sim');
+    const path = url.pathname.replace(/^\/api2\/json/, '');
+    const method = (req.method ?? 'GET') as Route['method'];
+    let user: string | undefined;
+    const reply = (status: number, reason: string, body?: unknown) => {
+      this.reply(res, status, reason, body);
+      this.record({ method, path, query: url.search.slice(1) || undefined, status, user, started });
+    };
     try {
       if (this.state.faults.extraLatencyMs) await sleep(this.state.faults.extraLatencyMs);
-      const user = await this.authenticate(req, res);
-      if (!user) return;
-      const url = new URL(req.url ?? '/', 'http://sim');
-      const path = url.pathname.replace(/^\/api2\/json/, '');
-      const method = (req.method ?? 'GET') as Route['method'];
-      const body = await readBody(req);
-      if (method === 'DELETE' && body.length > 0) throw new SimHttpError(501, "Unexpected content for method 'DELETE'");
-      if (Math.random() < this.state.faults.errorRate) return this.reply(res, 596, 'Connection timed out');
+      user = await this.authenticate(req);
+      if (!user)
+        return reply(401, req.headers.authorization?.includes('PVEAPIToken') ? 'Authentication failed!' : 'No ticket');
+      const { params, uploads } = await decodeBody(req, method);
+      for (const upload of uploads) this.uploads.set(upload.tmpfilename, upload);
+      if (method === 'DELETE' && params === undefined)
+        throw new SimHttpError(501, "Unexpected content for method 'DELETE'");
+      if (Math.random() < this.state.faults.errorRate) return reply(596, 'Connection timed out');
 
       const match = this.match(method, path);
       if (!match) throw new SimHttpError(501, `Method '${method} ${path}' not implemented`);
-      const params = parseBody(req, body);
-      for (const [key, value] of url.searchParams) params[key] = value; // query wins over the body
-      const pathParams = match.pathParams;
-      const invalid = validateParams(match.route.path, method, { ...params, ...pathParams });
+      // Query parameters are merged over the body's (pve-http-server extract_params).
+      const merged: Record<string, ParamValue> = { ...params, ...decodeUrlencoded(url.search.slice(1)) };
+      const invalid = validateParams(match.route.path, method, { ...merged, ...match.pathParams });
       if (Object.keys(invalid).length > 0) throw new SimHttpError(400, 'Parameter verification failed.', invalid);
-      if (pathParams.node !== undefined && pathParams.node !== this.node) {
-        const n = pathParams.node;
-        throw new SimHttpError(
-          500,
-          `hostname lookup '${n}' failed - failed to get address info for: ${n}: Name or service not known`,
-        );
-      }
+      const node = match.pathParams.node;
+      if (node !== undefined && !this.state.nodes.includes(node)) throw new SimHttpError(500, unknownNode(node));
       const data = await match.route.handler({
-        params: { ...params, ...pathParams },
-        vmid: Number(pathParams.vmid),
+        params: { ...(merged as Record<string, string>), ...match.pathParams },
+        node: node ?? this.node,
+        vmid: Number(match.pathParams.vmid),
         user,
       });
-      const extra = path.endsWith('/log') && Array.isArray(data) ? { total: data.length } : {};
-      this.reply(res, 200, 'OK', { data: data ?? null, ...extra });
+      if (data instanceof Envelope) reply(200, 'OK', { data: data.data ?? null, ...data.extra });
+      else reply(200, 'OK', { data: data ?? null });
     } catch (err) {
       if (err instanceof SimHttpError) {
         const body: Record<string, unknown> = { data: null };
         if (err.errors) body.errors = err.errors;
         if (this.errorFormat === 'modern') body.message = err.message + '\n';
-        return this.reply(res, err.status, err.message, body);
+        return reply(err.status, err.message, body);
       }
-      this.reply(res, 500, (err as Error).message, { data: null, message: (err as Error).message + '\n' });
+      reply(500, (err as Error).message, { data: null, message: (err as Error).message + '\n' });
     }
   }
 
-  /** Returns the UPID user (`user@realm!token`), or answers 401 after PVE's deliberate delay. */
-  private async authenticate(req: IncomingMessage, res: ServerResponse): Promise<string | undefined> {
+  /** The UPID user (`user@realm!token`), or undefined after PVE's deliberate delay for a refused one. */
+  private async authenticate(req: IncomingMessage): Promise<string | undefined> {
     const header = req.headers.authorization ?? '';
     const match = /(?:^|\s)PVEAPIToken(?:=| )([^;]*)/.exec(header);
     const value = match ? decodeURIComponent(match[1]!) : undefined;
@@ -223,7 +264,6 @@ export class PveSim {
       return this.tokenId;
     }
     await sleep(this.options.authFailureDelayMs ?? 3000);
-    this.reply(res, 401, value ? 'Authentication failed!' : 'No ticket');
     return undefined;
   }
 
@@ -244,6 +284,19 @@ export class PveSim {
     return undefined;
   }
 
+  private record(entry: Omit<RequestRecord, 'time' | 'ms'> & { started: number }): void {
+    const { started, ...rest } = entry;
+    const record: RequestRecord = {
+      time: new Date().toISOString(),
+      ...rest,
+      ms: Math.round(performance.now() - started),
+    };
+    this.requests.push(record);
+    if (this.requests.length > 10_000) this.requests.splice(0, this.requests.length - 10_000);
+    // Written at once, so a reader sees a request as soon as its answer is out.
+    if (this.options.requestLog) appendFileSync(this.options.requestLog, JSON.stringify(record) + '\n');
+  }
+
   private reply(res: ServerResponse, status: number, reason: string, body?: unknown): void {
     const headers: Record<string, string> = {
       Server: 'pve-api-daemon/3.0',
@@ -256,39 +309,5 @@ export class PveSim {
     // The status line carries the first line of the message: it is all an old client ever sees.
     res.writeHead(status, reason.split('\n')[0]!.replace(/\r/g, ''), headers);
     res.end(body === undefined ? '' : JSON.stringify(body));
-  }
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function parseBody(req: IncomingMessage, body: string): Record<string, string> {
-  if (!body) return {};
-  if ((req.headers['content-type'] ?? '').includes('application/json')) {
-    const parsed = JSON.parse(body) as Record<string, unknown>;
-    return Object.fromEntries(
-      Object.entries(parsed).map(([k, v]) => [k, typeof v === 'boolean' ? (v ? '1' : '0') : String(v)]),
-    );
-  }
-  return Object.fromEntries(new URLSearchParams(body));
-}
-
-/** A throwaway self-signed certificate for 127.0.0.1, like a fresh node's pve-ssl.pem. */
-function selfSignedCertificate(): { key: string; cert: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'pve-sim-tls-'));
-  try {
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=pve-sim']
-        .concat(['-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'])
-        .concat(['-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]),
-      { stdio: 'ignore' },
-    );
-    return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,45 +1,30 @@
-// The simulated snapshot endpoints: list, take, roll back and delete, each task holding its config lock.
-import { configMissing, flockTimeout, SimHttpError } from './errors';
-import type { PowerHooks, Route, RouteContext } from './qemu';
+// The simulated snapshot endpoints: list, take, roll back, delete and describe, each task holding its config lock.
+import { Access, type PowerHooks, type Route, type RouteContext } from './access';
+import { drives } from './drives';
+import { SimHttpError } from './errors';
 import { typedConfig, type ConfigValue, type SimSnapshot, type SimState, type SimVm } from './state';
+import { volumeHasFeature } from './storage';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const DISK_KEY = /^(scsi|virtio|sata|ide)\d+$/;
 /** Not part of what a snapshot copies (pve-guest-common snapshot_copy_config). */
 const NOT_COPIED = /^(snapshots|snapstate|snaptime|vmstate|lock|digest|description|parent|unused\d+)$/;
 
 export function createSnapshotRoutes(state: SimState, hooks: PowerHooks): Route[] {
-  const node = state.node;
-
-  function requireVm(vmid: number): SimVm {
-    const vm = state.vms.get(vmid);
-    if (!vm) throw new SimHttpError(500, configMissing(node, vmid));
-    return vm;
-  }
-  /** Inside a task: the checks PVE repeats under the config flock, failing the task with its text. */
-  function loadInTask(vmid: number): SimVm {
-    const vm = state.vms.get(vmid);
-    if (!vm) throw new Error(configMissing(node, vmid));
-    return vm;
-  }
-  function checkLock(vm: SimVm): void {
-    if (vm.config.lock) throw new Error(`VM is locked (${vm.config.lock})`);
-  }
+  const access = new Access(state);
+  const checkLock = (vm: SimVm) => access.checkLock(vm);
   function snapshotOf(vm: SimVm, name: string): SimSnapshot {
     const snap = vm.snapshots?.get(name);
     if (!snap) throw new Error(`snapshot '${name}' does not exist`);
     return snap;
   }
-  const underFlock = <T>(vmid: number, work: () => Promise<T>) =>
-    state.flocks.with(`vm-${vmid}`, state.latency.configFlockWaitMs, flockTimeout(vmid), work);
-  /** Raw images on a directory storage cannot be snapshotted; LVM-thin volumes can. */
+  const underFlock = <T>(vmid: number, work: () => Promise<T>) => access.underConfigFlock(vmid, work);
+  /** has_feature('snapshot'): every disk (not CD-ROMs, not the cloud-init drive) on a storage that can; raw files cannot. */
   const snapshotable = (vm: SimVm) =>
-    Object.entries(vm.config).every(
-      ([key, value]) => !DISK_KEY.test(key) || /media=cdrom/.test(String(value)) || !/\.raw(,|$)/.test(String(value)),
-    );
+    drives(state, vm.config)
+      .filter((d) => !d.cloudinit)
+      .every((d) => volumeHasFeature(d.storage, 'snapshot', d.volname));
 
-  function list({ vmid }: RouteContext) {
-    const vm = requireVm(vmid);
+  function list({ node, vmid }: RouteContext) {
+    const vm = access.vm(node, vmid);
     const snapshots = [...(vm.snapshots?.values() ?? [])].map((s) => ({
       name: s.name,
       description: s.description ?? '',
@@ -58,8 +43,8 @@ export function createSnapshotRoutes(state: SimState, hooks: PowerHooks): Route[
     return [...snapshots, current];
   }
 
-  function snapshotConfig({ vmid, params }: RouteContext) {
-    const vm = requireVm(vmid);
+  function snapshotConfig({ node, vmid, params }: RouteContext) {
+    const vm = access.vm(node, vmid);
     const snap = vm.snapshots?.get(params.snapname!);
     if (!snap) throw new SimHttpError(500, `snapshot '${params.snapname}' does not exist`);
     return {
@@ -71,16 +56,16 @@ export function createSnapshotRoutes(state: SimState, hooks: PowerHooks): Route[
     };
   }
 
-  function take({ vmid, params, user }: RouteContext): string {
+  function take({ node, vmid, params, user }: RouteContext): string {
     const name = params.snapname!;
     // The API refuses the reserved names before it forks a task.
     if (name === 'current' || name.toLowerCase() === 'pending') {
       throw new SimHttpError(500, `unable to use snapshot name '${name.toLowerCase()}' (reserved name)`);
     }
-    requireVm(vmid);
-    return state.tasks.start('qmsnapshot', vmid, user, async () => {
+    access.vm(node, vmid);
+    return access.task(node, 'qmsnapshot', vmid, user, async (task) => {
       await underFlock(vmid, async () => {
-        const vm = loadInTask(vmid);
+        const vm = access.vmInTask(node, vmid);
         if (vm.config.template) throw new Error("you can't take a snapshot if it's a template");
         checkLock(vm);
         if (vm.snapshots?.has(name)) throw new Error(`snapshot name '${name}' already used`);
@@ -98,9 +83,9 @@ export function createSnapshotRoutes(state: SimState, hooks: PowerHooks): Route[
         });
         vm.config.lock = 'snapshot';
       });
-      await sleep(state.latency.snapshotMs); // the volume snapshots, outside the flock but under the lock
+      await task.sleep(state.latency.snapshotMs); // the volume snapshots, outside the flock but under the lock
       await underFlock(vmid, async () => {
-        const vm = loadInTask(vmid);
+        const vm = access.vmInTask(node, vmid);
         delete vm.snapshots!.get(name)!.snapstate;
         delete vm.config.lock;
         vm.config.parent = name;
@@ -108,12 +93,12 @@ export function createSnapshotRoutes(state: SimState, hooks: PowerHooks): Route[
     });
   }
 
-  function rollback({ vmid, params, user }: RouteContext): string {
+  function rollback({ node, vmid, params, user }: RouteContext): string {
     const name = params.snapname!;
-    return state.tasks.start('qmrollback', vmid, user, async () => {
+    return access.task(node, 'qmrollback', vmid, user, async (task) => {
       let snap!: SimSnapshot;
       await underFlock(vmid, async () => {
-        const vm = loadInTask(vmid);
+        const vm = access.vmInTask(node, vmid);
         if (vm.config.template) throw new Error("you can't rollback if vm is a template");
         snap = snapshotOf(vm, name);
         if (snap.snapstate)
@@ -121,43 +106,45 @@ export function createSnapshotRoutes(state: SimState, hooks: PowerHooks): Route[
         checkLock(vm);
         if (vm.status === 'running' && !snap.vmstate) {
           // A disk-only snapshot: PVE stops the VM itself before it touches the volumes.
-          await sleep(state.latency.stopMs);
+          await task.sleep(state.latency.stopMs);
           vm.status = 'stopped';
           vm.startedAt = undefined;
+          delete vm.qmpstatus;
           hooks.onStop?.(vmid);
         }
         vm.config.lock = 'rollback';
       });
-      await sleep(state.latency.rollbackMs);
+      await task.sleep(state.latency.rollbackMs);
       await underFlock(vmid, async () => {
-        const vm = loadInTask(vmid);
+        const vm = access.vmInTask(node, vmid);
         // The description and unused disks stay the VM's own; everything else is the snapshot's.
         const kept = Object.entries(vm.config).filter(([k]) => k === 'description' || /^unused\d+$/.test(k));
         const restored: Record<string, ConfigValue> = { ...Object.fromEntries(kept), ...snap.config, parent: name };
         vm.config = restored;
+        delete vm.pending; // __snapshot_apply_config keeps only the snapshot's settings, description and unused disks
+        delete vm.pendingDelete;
         if (params.start === '1') {
-          vm.status = 'running';
-          vm.startedAt = Date.now();
+          Object.assign(vm, { status: 'running', qmpstatus: 'running', startedAt: Date.now() });
           hooks.onStart?.(vmid, vm);
         }
       });
     });
   }
 
-  function remove({ vmid, params, user }: RouteContext): string {
+  function remove({ node, vmid, params, user }: RouteContext): string {
     const name = params.snapname!;
-    return state.tasks.start('qmdelsnapshot', vmid, user, async () => {
+    return access.task(node, 'qmdelsnapshot', vmid, user, async (task) => {
       await underFlock(vmid, async () => {
-        const vm = loadInTask(vmid);
+        const vm = access.vmInTask(node, vmid);
         if (vm.config.template) throw new Error("you can't delete a snapshot if vm is a template");
         const snap = snapshotOf(vm, name);
         if (params.force !== '1') checkLock(vm);
         snap.snapstate = 'delete';
         vm.config.lock = 'snapshot-delete';
       });
-      await sleep(state.latency.deleteSnapshotMs);
+      await task.sleep(state.latency.deleteSnapshotMs);
       await underFlock(vmid, async () => {
-        const vm = loadInTask(vmid);
+        const vm = access.vmInTask(node, vmid);
         const snap = vm.snapshots!.get(name)!;
         vm.snapshots!.delete(name);
         // Whoever descended from it now descends from its parent.
@@ -171,8 +158,27 @@ export function createSnapshotRoutes(state: SimState, hooks: PowerHooks): Route[
     });
   }
 
+  /** update_snapshot_config: only the description, under the config flock; nothing to do without one. */
+  async function describe({ node, vmid, params }: RouteContext): Promise<null> {
+    if (params.description === undefined) return null;
+    const vm = access.vm(node, vmid);
+    await underFlock(vmid, async () => {
+      access.checkLockSync(vm);
+      const snap = vm.snapshots?.get(params.snapname!);
+      if (!snap) throw new SimHttpError(500, `snapshot '${params.snapname}' does not exist`);
+      snap.description = params.description;
+    });
+    return null;
+  }
+
   return [
     { method: 'GET', path: '/nodes/{node}/qemu/{vmid}/snapshot', handler: list },
+    {
+      method: 'GET',
+      path: '/nodes/{node}/qemu/{vmid}/snapshot/{snapname}',
+      handler: () => [{ cmd: 'rollback' }, { cmd: 'config' }],
+    },
+    { method: 'PUT', path: '/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/config', handler: describe },
     { method: 'POST', path: '/nodes/{node}/qemu/{vmid}/snapshot', handler: take },
     { method: 'GET', path: '/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/config', handler: snapshotConfig },
     { method: 'POST', path: '/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback', handler: rollback },

@@ -1,4 +1,5 @@
-// Simulated worker tasks (UPIDs in the real format, running → stopped with exitstatus) and flock waits.
+// Simulated worker tasks (UPIDs in the real format, running → stopped with exitstatus, SIGTERM from DELETE)
+// and flock waits.
 
 export interface SimTask {
   upid: string;
@@ -6,36 +7,63 @@ export interface SimTask {
   pid: number;
   pstart: number;
   starttime: number;
+  endtime?: number;
   type: string;
   id: string;
   user: string;
   status: 'running' | 'stopped';
   exitstatus?: string;
   log: string[];
+  abort: AbortController;
 }
 
+/** What a task's worker gets: its log, and a sleep that a `DELETE …/tasks/{upid}` (SIGTERM) interrupts. */
+export interface TaskContext {
+  log: (line: string) => void;
+  sleep: (ms: number) => Promise<void>;
+  signal: AbortSignal;
+}
+
+/** pve-common's generic worker handler dies with this on SIGTERM; clone installs its own. */
+export const INTERRUPTED = 'received interrupt';
+
 const hex = (n: number, width: number) => n.toString(16).toUpperCase().padStart(width, '0');
+
+export function interruptibleSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new Error(INTERRUPTED));
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new Error(INTERRUPTED));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
 
 export class TaskTable {
   private readonly tasks = new Map<string, SimTask>();
   private nextPid = 0x1000;
   private readonly pstart = 0x03ab00c3;
 
-  constructor(private readonly node: string) {}
-
   /** Returns the UPID at once (fork_worker writes the task file first); the worker runs afterwards. */
   start(
+    node: string,
     type: string,
     id: string | number,
     user: string,
-    worker: (log: (line: string) => void) => Promise<void>,
+    worker: (ctx: TaskContext) => Promise<void>,
   ): string {
     const pid = this.nextPid++;
     const starttime = Math.floor(Date.now() / 1000);
-    const upid = `UPID:${this.node}:${hex(pid, 8)}:${hex(this.pstart, 8)}:${hex(starttime, 8)}:${type}:${id}:${user}:`;
+    const upid = `UPID:${node}:${hex(pid, 8)}:${hex(this.pstart, 8)}:${hex(starttime, 8)}:${type}:${id}:${user}:`;
+    const abort = new AbortController();
     const task: SimTask = {
       upid,
-      node: this.node,
+      node,
       pid,
       pstart: this.pstart,
       starttime,
@@ -44,20 +72,26 @@ export class TaskTable {
       user,
       status: 'running',
       log: [],
+      abort,
     };
     this.tasks.set(upid, task);
+    const ctx: TaskContext = {
+      log: (line) => task.log.push(line),
+      sleep: (ms) => interruptibleSleep(ms, abort.signal),
+      signal: abort.signal,
+    };
+    const finish = (exitstatus: string, line: string) => {
+      task.log.push(line);
+      task.exitstatus = exitstatus;
+      task.endtime = Math.floor(Date.now() / 1000);
+      task.status = 'stopped';
+    };
     setImmediate(() => {
-      worker((line) => task.log.push(line)).then(
-        () => {
-          task.log.push('TASK OK');
-          task.exitstatus = 'OK';
-          task.status = 'stopped';
-        },
+      worker(ctx).then(
+        () => finish('OK', 'TASK OK'),
         (err: Error) => {
           const text = err.message.replace(/\n/g, ' ').trim();
-          task.log.push(`TASK ERROR: ${text}`);
-          task.exitstatus = text;
-          task.status = 'stopped';
+          finish(text, `TASK ERROR: ${text}`);
         },
       );
     });
@@ -72,7 +106,7 @@ export class TaskTable {
     return this.list().filter((t) => t.status === 'running');
   }
 
-  /** Every task since the simulator started, oldest first (what the node's task list would show). */
+  /** Every task since the simulator started, oldest first. */
   list(): SimTask[] {
     return [...this.tasks.values()];
   }

@@ -1,4 +1,5 @@
 // A TestStack whose worker drives the Proxmox backend against an in-process simulator running real guest runners.
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,10 @@ export async function startPveStack(
     profile?: Record<string, unknown>;
     extraProfiles?: Record<string, unknown>[];
     cloneConcurrency?: number;
+    /** The cluster's nodes (default: one, named as the worker's node). */
+    nodes?: string[];
+    /** The worker's node: its task queue, and the Proxmox node it drives (default: a fresh name). */
+    node?: string;
   } = {},
 ): Promise<PveStack> {
   const root = mkdtempSync(join(tmpdir(), 'agentlab-pve-'));
@@ -31,7 +36,10 @@ export async function startPveStack(
   if (process.env.AGENTLAB_KEEP_PVE) console.log(`pve stack in ${root}`);
   const snippetsDir = join(root, 'snippets');
   mkdirSync(snippetsDir);
+  // A fresh node name per stack keeps its host task queue (agentlab-host-<node>) its own.
+  const node = options.node ?? `t${randomBytes(3).toString('hex')}`;
   const sim = new PveSim({
+    nodes: options.nodes ?? [node],
     snippetsDir,
     authFailureDelayMs: 10,
     // Jobs clone over git:// (serveRepo): the CLI allows a path only for local-backend profiles.
@@ -39,16 +47,17 @@ export async function startPveStack(
     ...options.sim,
   });
   await sim.listen();
-  sim.addTemplate(TEMPLATE_VMID);
-  sim.addVm(FOREIGN_VMID, { description: 'somebody else' }, true);
+  sim.addTemplate(TEMPLATE_VMID, { node });
+  sim.addVm(FOREIGN_VMID, { description: 'somebody else' }, true, node);
   const stack = new TestStack({
+    node,
     backends: ['proxmox'],
     extraConfig: {
+      // No proxmox.node: the worker drives the node it runs on, its own `node`.
       proxmox: {
         url: sim.url,
         tokenId: sim.tokenId,
         tokenSecret: sim.tokenSecret,
-        node: sim.node,
         snippetsDir,
         ...(options.cloneConcurrency ? { cloneConcurrency: options.cloneConcurrency } : {}),
       },
