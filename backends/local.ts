@@ -275,14 +275,26 @@ export class LocalBackend implements SandboxBackend {
     const init = broken
       ? ['sleep', '2147483647']
       : ['/bin/sh', '-c', 'until "$0" "$@"; do sleep 1; done; exec sleep 2147483647', process.execPath, ...runner];
-    const dnsBinds: string[] = [];
-    if (this.options.nameserver) {
-      const resolvConf = join(dir, 'resolv.conf');
-      await fs.writeFile(resolvConf, `nameserver ${this.options.nameserver}\n`, { mode: 0o644 });
-      // Where the host's resolv.conf really is: a symlink into /run would dangle on the sandbox's /run.
-      const target = await fs.realpath('/etc/resolv.conf').catch(() => '/etc/resolv.conf');
-      dnsBinds.push('--ro-bind', resolvConf, target);
-    }
+    // The sandbox's own resolver and names. Without the gateway's forwarder it gets no nameserver at all
+    // (a lookup fails at once on its own loopback) rather than the host's, which it cannot reach: every
+    // lookup would wait out the resolver's timeouts. Its hostname resolves locally, so nothing (git's
+    // ident, an agent) asks DNS for it.
+    const resolvConf = join(dir, 'resolv.conf');
+    await fs.writeFile(
+      resolvConf,
+      this.options.nameserver
+        ? `nameserver ${this.options.nameserver}\n`
+        : '# no DNS for sandboxes (local.dns.enabled: false)\n',
+      { mode: 0o644 },
+    );
+    const hosts = join(dir, 'hosts');
+    const hostHosts = await fs.readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1 localhost\n');
+    await fs.writeFile(hosts, `${hostHosts.trimEnd()}\n127.0.1.1 ${sandboxHostname(vmid)}\n`, { mode: 0o644 });
+    // Where the host's files really are: a symlink into /run would dangle on the sandbox's /run.
+    const dnsBinds = [
+      ...['--ro-bind', resolvConf, await fs.realpath('/etc/resolv.conf').catch(() => '/etc/resolv.conf')],
+      ...['--ro-bind', hosts, await fs.realpath('/etc/hosts').catch(() => '/etc/hosts')],
+    ];
     const agentsDir = this.options.agentsDir;
     const agentsBind =
       agentsDir && (await exists(agentsDir))
@@ -310,7 +322,7 @@ export class LocalBackend implements SandboxBackend {
       '--unshare-ipc',
       '--unshare-cgroup-try',
       '--hostname',
-      `sandbox-${vmid}`,
+      sandboxHostname(vmid),
       // The runner keeps what it needs to hand the agent its files and run it as the agent user, and to
       // stop it; the agent itself (setpriv to an unprivileged uid, no_new_privs) has no capability.
       '--cap-drop',
@@ -500,6 +512,8 @@ export class LocalBackend implements SandboxBackend {
     return stdout.split('\n').filter(Boolean).map(Number);
   }
 }
+
+const sandboxHostname = (vmid: number) => `sandbox-${vmid}`;
 
 /** The per-sandbox directories a snapshot keeps: the ones the guest writes. */
 const SNAPSHOT_DIRS = ['work', 'state'] as const;

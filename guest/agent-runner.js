@@ -492,8 +492,17 @@ const GIT_SAFETY = [
 /** GIT_ASKPASS / GIT_SSH_COMMAND for the job's credentials, once they are on the tmpfs. */
 let gitAuthEnv = {};
 
+// The runner's own git writes reflogs (clone, checkout): an identity given here spares git from building one
+// out of the hostname, which can mean a DNS lookup per call.
+const RUNNER_GIT_IDENTITY = {
+  GIT_AUTHOR_NAME: 'agentlab runner',
+  GIT_AUTHOR_EMAIL: 'runner@agentlab.invalid',
+  GIT_COMMITTER_NAME: 'agentlab runner',
+  GIT_COMMITTER_EMAIL: 'runner@agentlab.invalid',
+};
+
 function gitEnv() {
-  const env = { ...process.env, ...gitAuthEnv, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' };
+  const env = { ...process.env, ...RUNNER_GIT_IDENTITY, ...gitAuthEnv, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' };
   // Never wait on a password prompt from ssh either.
   if (!env.GIT_SSH_COMMAND && !env.GIT_SSH) env.GIT_SSH_COMMAND = 'ssh -o BatchMode=yes';
   return env;

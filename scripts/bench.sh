@@ -2,12 +2,19 @@
 # `npm run bench`: the local backend's benchmark runs in a network namespace of its own (its bridge and
 # ruleset never touch this machine's network); the job-list and Proxmox benchmarks run their own dev server
 # on loopback (the Proxmox one against the simulator, whose guests need no network namespace).
+# `npm run bench -- jobs [--n N] [--agent-seconds S] [--json]` runs only the whole-job benchmark (in its
+# own network namespace too).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ns="agentlab-bench-$$"
 ip netns add "$ns"
 trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
 ip -n "$ns" link set lo up
+if [[ "${1:-}" == jobs ]]; then
+  shift
+  ip netns exec "$ns" node "$root/dist/scripts/bench-jobs.js" "$@"
+  exit
+fi
 ip netns exec "$ns" node "$root/dist/scripts/bench-local.js"
 node "$root/dist/scripts/bench-list.js"
 node "$root/dist/scripts/bench-proxmox.js"

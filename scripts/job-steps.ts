@@ -29,25 +29,25 @@ export function jobSteps(history: History): Partial<Record<Step, number>> {
   for (const event of events) {
     const s = event.activityTaskScheduledEventAttributes;
     const step = s && ACTIVITY_STEPS[s.activityType?.name ?? ''];
-    if (step) scheduled.set(String(event.eventId), { step, at: at(event) });
+    if (step) scheduled.set(String(event.eventId), { step, at: eventTimeMs(event) });
     const done = event.activityTaskCompletedEventAttributes ?? event.activityTaskFailedEventAttributes;
     const begun = done && scheduled.get(String(done.scheduledEventId));
     if (begun) {
-      steps[begun.step] = (steps[begun.step] ?? 0) + at(event) - begun.at;
-      if (begun.step === 'start' && event.activityTaskCompletedEventAttributes) poweredOnAt = at(event);
+      steps[begun.step] = (steps[begun.step] ?? 0) + eventTimeMs(event) - begun.at;
+      if (begun.step === 'start' && event.activityTaskCompletedEventAttributes) poweredOnAt = eventTimeMs(event);
     }
     const accepted = event.workflowExecutionUpdateAcceptedEventAttributes;
-    if (accepted?.acceptedRequest?.input?.name === 'claimBootstrap') steps['bootstrap claim'] = at(event);
+    if (accepted?.acceptedRequest?.input?.name === 'claimBootstrap') steps['bootstrap claim'] = eventTimeMs(event);
   }
   const claimAt = steps['bootstrap claim'];
   if (claimAt !== undefined && poweredOnAt !== undefined) steps['bootstrap claim'] = claimAt - poweredOnAt;
   else delete steps['bootstrap claim'];
-  if (events.length > 1) steps.total = at(events[events.length - 1]!) - at(events[0]!);
+  if (events.length > 1) steps.total = eventTimeMs(events[events.length - 1]!) - eventTimeMs(events[0]!);
   return steps;
 }
 
 /** An event's time in ms (protobuf seconds may be a Long). */
-function at(event: HistoryEvent): number {
+export function eventTimeMs(event: HistoryEvent): number {
   const seconds = event.eventTime?.seconds ?? 0;
   return (typeof seconds === 'number' ? seconds : seconds.toNumber()) * 1000 + (event.eventTime?.nanos ?? 0) / 1e6;
 }

@@ -1,0 +1,229 @@
+// Whole jobs through Temporal at scale: N jobs started at once (an in-process client, no CLI process per
+// job) on one worker with the local backend and isolation on. Prints jobs/minute, per-job wall time, the
+// orchestration overhead per job (wall minus backend activity time minus agent time, from the histories
+// and reports), CPU-seconds per job over every process involved, the worker's peak RSS, history events per
+// job and errors; `--json` prints them as one line. Run inside a network namespace (scripts/bench.sh jobs).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import execa from 'execa';
+import YAML from 'yaml';
+import { SearchAttributes, WORKFLOW_TASK_QUEUE, type JobRequest } from '../common/contract';
+import { createExampleRepo } from '../common/example-repo';
+import { packageRoot } from '../common/paths';
+import { devServerArgs, temporalCliPath } from '../common/temporal-server';
+import { eventually, freePort } from '../test/support/stack';
+import { jobTimes } from './job-times';
+
+const ROOT = packageRoot();
+const TICKS_PER_SECOND = 100; // Linux's USER_HZ for /proc/<pid>/stat
+
+const percentile = (values: number[], p: number) =>
+  values.length === 0
+    ? NaN
+    : [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
+
+/** CPU seconds a process and its reaped children have used (sandboxes, git, ip and nft are the worker's). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime, stime, cutime, cstime are fields 14–17 of stat; 12–15 after the two before ") ".
+  return fields.slice(11, 15).reduce((sum, f) => sum + Number(f), 0) / TICKS_PER_SECOND;
+}
+
+const peakRssMb = (pid: number) =>
+  Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
+async function run(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      n: { type: 'string', default: '50' },
+      'agent-seconds': { type: 'string', default: '5' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const jobs = Number(values.n);
+  const agentSeconds = Number(values['agent-seconds']);
+  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 900) throw new Error('--n: expected 1 to 900 jobs');
+  const home = mkdtempSync(join(tmpdir(), 'agentlab-bench-jobs-'));
+  const port = await freePort();
+  const address = `127.0.0.1:${port}`;
+  const server = spawn(temporalCliPath(), devServerArgs({ ip: '127.0.0.1', port, namespace: 'default' }), {
+    stdio: 'ignore',
+  });
+  let worker: ChildProcess | undefined;
+  try {
+    const repo = await createExampleRepo(home);
+    const commit = (await execa('git', ['-C', repo, 'rev-parse', 'HEAD'])).stdout;
+    const configPath = join(home, 'config.yaml');
+    const dataDir = join(home, 'data');
+    writeFileSync(
+      configPath,
+      YAML.stringify({
+        node: 'benchjobs',
+        dataDir,
+        temporal: { address },
+        vmidRange: { min: 7000, max: 7999 },
+        worker: {
+          reconcileInterval: 'off',
+          metricsListen: `127.0.0.1:${await freePort()}`,
+          sdkMetricsListen: `127.0.0.1:${await freePort()}`,
+        },
+        local: { isolation: 'namespaces', subnet: '10.78.0.0/22', dns: { enabled: false } },
+        profiles: [
+          {
+            name: 'bench',
+            backend: 'local',
+            ttl: '2h',
+            provisioning: { attempts: 3, bootTimeout: '10m', bootstrapTimeout: '20m' },
+          },
+        ],
+      }),
+    );
+    const client = await eventually(
+      'the Temporal dev server',
+      async () => new Client({ connection: await Connection.connect({ address, connectTimeout: '1s' }) }),
+      60_000,
+    );
+    worker = spawn(process.execPath, [join(ROOT, 'dist', 'worker', 'main.js')], {
+      env: { ...process.env, AGENTLAB_CONFIG: configPath, AGENTLAB_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    await eventually('the worker', async () => (await fetch('http://10.78.0.1:8844/healthz')).ok, 60_000);
+
+    const cpuBefore = cpuSeconds(worker.pid!) + cpuSeconds(server.pid!);
+    const benchBefore = process.cpuUsage();
+    const ids = Array.from({ length: jobs }, (_, i) => `bench-job-${i}`);
+    const started = performance.now();
+    await Promise.all(
+      ids.map((jobId) => {
+        const request: JobRequest = {
+          jobId,
+          repo,
+          ref: 'HEAD',
+          commit,
+          task: `bench ${jobId}`,
+          profile: 'bench',
+          agentCommand: `sleep ${agentSeconds}`,
+        };
+        return client.workflow.start('jobWorkflow', {
+          workflowId: jobId,
+          taskQueue: WORKFLOW_TASK_QUEUE,
+          args: [request],
+          typedSearchAttributes: [
+            { key: SearchAttributes.state, value: 'REQUESTED' },
+            { key: SearchAttributes.jobStatus, value: 'QUEUED' },
+            { key: SearchAttributes.profile, value: 'bench' },
+          ],
+        });
+      }),
+    );
+    const handles = ids.map((id) => client.workflow.getHandle(id));
+    const outcomes = await Promise.all(handles.map((h) => h.result().catch((err: Error) => ({ status: err.message }))));
+    const elapsedMs = performance.now() - started;
+    const benchCpu = process.cpuUsage(benchBefore);
+    const cpu = cpuSeconds(worker.pid!) + cpuSeconds(server.pid!) - cpuBefore + (benchCpu.user + benchCpu.system) / 1e6;
+    const rss = peakRssMb(worker.pid!);
+
+    // The first job's history, for a closer look at where its time went.
+    if (process.env.BENCH_DUMP_HISTORY) {
+      writeFileSync(process.env.BENCH_DUMP_HISTORY, JSON.stringify(await handles[0]!.fetchHistory()));
+    }
+    const times = [];
+    for (const [i, handle] of handles.entries()) {
+      const report = JSON.parse(readFileSync(join(dataDir, 'jobs', ids[i]!, 'artifacts', 'report.json'), 'utf8')) as {
+        durationSeconds?: number;
+      };
+      times.push(jobTimes(await handle.fetchHistory(), (report.durationSeconds ?? 0) * 1000));
+    }
+    const completed = outcomes.filter((o) => (o as { status: string }).status === 'COMPLETED').length;
+    const result = {
+      jobs,
+      completed,
+      errors: jobs - completed,
+      jobsPerMinute: Number(((jobs / elapsedMs) * 60_000).toFixed(1)),
+      wallP50Ms: Math.round(
+        percentile(
+          times.map((t) => t.wallMs),
+          0.5,
+        ),
+      ),
+      wallP90Ms: Math.round(
+        percentile(
+          times.map((t) => t.wallMs),
+          0.9,
+        ),
+      ),
+      wallMaxMs: Math.round(Math.max(...times.map((t) => t.wallMs))),
+      overheadP50Ms: Math.round(
+        percentile(
+          times.map((t) => t.overheadMs),
+          0.5,
+        ),
+      ),
+      overheadP90Ms: Math.round(
+        percentile(
+          times.map((t) => t.overheadMs),
+          0.9,
+        ),
+      ),
+      queueWaitP50Ms: Math.round(
+        percentile(
+          times.map((t) => t.queueWaitMs),
+          0.5,
+        ),
+      ),
+      backendP50Ms: Math.round(
+        percentile(
+          times.map((t) => t.backendMs),
+          0.5,
+        ),
+      ),
+      agentP50Ms: Math.round(
+        percentile(
+          times.map((t) => t.agentMs),
+          0.5,
+        ),
+      ),
+      cpuSecondsPerJob: Number((cpu / jobs).toFixed(3)),
+      workerRssPeakMb: Math.round(rss),
+      historyEventsPerJob: Math.round(
+        percentile(
+          times.map((t) => t.events),
+          0.5,
+        ),
+      ),
+    };
+    if (values.json) console.log(JSON.stringify(result));
+    else {
+      console.log(
+        `jobs (local backend, isolation, agent "sleep ${agentSeconds}"): ${completed}/${jobs} COMPLETED in ` +
+          `${(elapsedMs / 1000).toFixed(1)} s = ${result.jobsPerMinute} jobs/minute`,
+      );
+      console.log(
+        `  per job wall:    p50 ${result.wallP50Ms} ms, p90 ${result.wallP90Ms} ms, max ${result.wallMaxMs} ms`,
+      );
+      console.log(
+        `  orchestration:   p50 ${result.overheadP50Ms} ms, p90 ${result.overheadP90Ms} ms (of which waiting ` +
+          `in task queues p50 ${result.queueWaitP50Ms} ms); backend p50 ${result.backendP50Ms} ms; agent p50 ${result.agentP50Ms} ms`,
+      );
+      console.log(
+        `  CPU ${result.cpuSecondsPerJob} s per job (worker and its sandboxes, server, client); ` +
+          `worker RSS peak ${result.workerRssPeakMb} MB; ${result.historyEventsPerJob} history events per job`,
+      );
+    }
+    await client.connection.close();
+  } finally {
+    worker?.kill('SIGTERM');
+    await new Promise((resolve) => (worker && worker.exitCode === null ? worker.once('exit', resolve) : resolve(null)));
+    server.kill('SIGTERM');
+    if (!process.env.BENCH_KEEP) rmSync(home, { recursive: true, force: true });
+  }
+}
+
+run().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
