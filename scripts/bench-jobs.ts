@@ -16,21 +16,20 @@ import { createExampleRepo } from '../common/example-repo';
 import { packageRoot } from '../common/paths';
 import { devServerArgs, temporalCliPath } from '../common/temporal-server';
 import { eventually, freePort } from '../test/support/stack';
+import { CpuGroup } from './bench-cgroup';
 import { jobTimes } from './job-times';
 
 const ROOT = packageRoot();
-const TICKS_PER_SECOND = 100; // Linux's USER_HZ for /proc/<pid>/stat
 
 const percentile = (values: number[], p: number) =>
   values.length === 0
     ? NaN
     : [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
 
-/** CPU seconds a process and its reaped children have used (sandboxes, git, ip and nft are the worker's). */
-function cpuSeconds(pid: number): number {
+/** The worker process's own CPU (utime + stime, fields 14 and 15 of /proc/<pid>/stat; USER_HZ is 100). */
+function workerSelfSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  // utime, stime, cutime, cstime are fields 14–17 of stat; 12–15 after the two before ") ".
-  return fields.slice(11, 15).reduce((sum, f) => sum + Number(f), 0) / TICKS_PER_SECOND;
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 const peakRssMb = (pid: number) =>
@@ -50,7 +49,10 @@ async function run(): Promise<void> {
   const home = mkdtempSync(join(tmpdir(), 'agentlab-bench-jobs-'));
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
-  const server = spawn(temporalCliPath(), devServerArgs({ ip: '127.0.0.1', port, namespace: 'default' }), {
+  // Each in a CPU group of its own: the worker's counts every sandbox process it ever started.
+  const workerCpu = new CpuGroup(`agentlab-bench-worker-${process.pid}`);
+  const serverCpu = new CpuGroup(`agentlab-bench-server-${process.pid}`);
+  const server = serverCpu.spawn(temporalCliPath(), devServerArgs({ ip: '127.0.0.1', port, namespace: 'default' }), {
     stdio: 'ignore',
   });
   let worker: ChildProcess | undefined;
@@ -82,19 +84,24 @@ async function run(): Promise<void> {
         ],
       }),
     );
+    const progress = (line: string) => console.error(`bench jobs: ${line}`);
+    progress(`Temporal dev server on ${address}`);
     const client = await eventually(
       'the Temporal dev server',
       async () => new Client({ connection: await Connection.connect({ address, connectTimeout: '1s' }) }),
       60_000,
     );
-    worker = spawn(process.execPath, [join(ROOT, 'dist', 'worker', 'main.js')], {
+    worker = workerCpu.spawn(process.execPath, [join(ROOT, 'dist', 'worker', 'main.js')], {
       env: { ...process.env, AGENTLAB_CONFIG: configPath, AGENTLAB_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
+    progress('worker');
     await eventually('the worker', async () => (await fetch('http://10.78.0.1:8844/healthz')).ok, 60_000);
+    progress(`starting ${jobs} jobs`);
 
-    const cpuBefore = cpuSeconds(worker.pid!) + cpuSeconds(server.pid!);
+    const [workerBefore, serverBefore] = [workerCpu.seconds(), serverCpu.seconds()];
     const benchBefore = process.cpuUsage();
+    const workerSelfBefore = workerSelfSeconds(worker.pid!);
     const ids = Array.from({ length: jobs }, (_, i) => `bench-job-${i}`);
     const started = performance.now();
     await Promise.all(
@@ -120,12 +127,24 @@ async function run(): Promise<void> {
         });
       }),
     );
+    progress('waiting for them to close');
     const handles = ids.map((id) => client.workflow.getHandle(id));
     const outcomes = await Promise.all(handles.map((h) => h.result().catch((err: Error) => ({ status: err.message }))));
     const elapsedMs = performance.now() - started;
     const benchCpu = process.cpuUsage(benchBefore);
-    const cpu = cpuSeconds(worker.pid!) + cpuSeconds(server.pid!) - cpuBefore + (benchCpu.user + benchCpu.system) / 1e6;
     const rss = peakRssMb(worker.pid!);
+    const workerSelf = workerSelfSeconds(worker.pid!) - workerSelfBefore;
+    const workerAll = workerCpu.seconds() - workerBefore;
+    const clientSeconds = (benchCpu.user + benchCpu.system) / 1e6;
+    const serverSeconds = serverCpu.seconds() - serverBefore;
+    const cpu = workerAll + serverSeconds + clientSeconds;
+    const perJob = (seconds: number) => Number((seconds / jobs).toFixed(3));
+    const cpuSplit = {
+      worker: perJob(workerSelf),
+      sandboxesAndTools: perJob(workerAll - workerSelf),
+      server: perJob(serverSeconds),
+      client: perJob(clientSeconds),
+    };
 
     // The first job's history, for a closer look at where its time went.
     if (process.env.BENCH_DUMP_HISTORY) {
@@ -210,7 +229,8 @@ async function run(): Promise<void> {
           `in task queues p50 ${result.queueWaitP50Ms} ms); backend p50 ${result.backendP50Ms} ms; agent p50 ${result.agentP50Ms} ms`,
       );
       console.log(
-        `  CPU ${result.cpuSecondsPerJob} s per job (worker and its sandboxes, server, client); ` +
+        `  CPU ${result.cpuSecondsPerJob} s per job (worker ${cpuSplit.worker}, sandboxes and tools ` +
+          `${cpuSplit.sandboxesAndTools}, server ${cpuSplit.server}, client ${cpuSplit.client}); ` +
           `worker RSS peak ${result.workerRssPeakMb} MB; ${result.historyEventsPerJob} history events per job`,
       );
     }
@@ -219,6 +239,9 @@ async function run(): Promise<void> {
     worker?.kill('SIGTERM');
     await new Promise((resolve) => (worker && worker.exitCode === null ? worker.once('exit', resolve) : resolve(null)));
     server.kill('SIGTERM');
+    await new Promise((resolve) => (server.exitCode === null ? server.once('exit', resolve) : resolve(null)));
+    workerCpu.remove();
+    serverCpu.remove();
     if (!process.env.BENCH_KEEP) rmSync(home, { recursive: true, force: true });
   }
 }

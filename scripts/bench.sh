@@ -3,7 +3,8 @@
 # ruleset never touch this machine's network); the job-list and Proxmox benchmarks run their own dev server
 # on loopback (the Proxmox one against the simulator, whose guests need no network namespace).
 # `npm run bench -- jobs [--n N] [--agent-seconds S] [--json]` runs only the whole-job benchmark (in its
-# own network namespace too).
+# own network namespace too). nsenter, not `ip netns exec`: the latter mounts a fresh /sys without the cgroup
+# filesystem the job benchmark accounts CPU with.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ns="agentlab-bench-$$"
@@ -12,7 +13,7 @@ trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
 ip -n "$ns" link set lo up
 if [[ "${1:-}" == jobs ]]; then
   shift
-  ip netns exec "$ns" node "$root/dist/scripts/bench-jobs.js" "$@"
+  nsenter --net="/run/netns/$ns" node "$root/dist/scripts/bench-jobs.js" "$@"
   exit
 fi
 ip netns exec "$ns" node "$root/dist/scripts/bench-local.js"
