@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs, openSync, closeSync, constants as fsConstants } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Owner, ResolvedProfile } from '../common/contract';
 import { agentsBinDir, SANDBOX_AGENTS_DIR } from '../common/agent-tools';
 import { agentRunnerPath, packageRoot } from '../common/paths';
@@ -561,9 +561,18 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-/** The guest sees a minimal environment, never the worker's (which holds credentials). */
+const SYSTEM_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+/**
+ * The guest sees a minimal environment, never the worker's (which holds credentials). Its `node` is the
+ * worker's own (the runner's), not whichever the system directories hold: agents started with
+ * `#!/usr/bin/env node` run on the Node the worker was tested with.
+ */
 function sandboxEnv(agentsBin?: string): NodeJS.ProcessEnv {
   const { HOME, LANG, TZ } = process.env;
-  const PATH = [agentsBin, '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'].filter(Boolean).join(':');
+  const nodeBin = dirname(process.execPath);
+  const PATH = [agentsBin, SYSTEM_PATH.includes(nodeBin) ? undefined : nodeBin, ...SYSTEM_PATH]
+    .filter(Boolean)
+    .join(':');
   return { PATH, HOME: HOME ?? '/tmp', LANG: LANG ?? 'C.UTF-8', ...(TZ ? { TZ } : {}) };
 }

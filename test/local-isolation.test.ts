@@ -249,6 +249,9 @@ describe('local backend isolation', () => {
       git: expect.stringMatching(/^git version /),
       node: '42',
       repoHead: committed,
+      // The worker's Node (the test's, wherever it is installed), not whatever /usr/bin holds.
+      nodeVersion: process.version,
+      self: { nodeVersion: process.version, uid: SANDBOX_AGENT.uid },
     });
     const versions = results.get('tools')!.agents as string[];
     AGENT_KINDS.forEach((kind, i) => expect(versions[i]).toContain(AGENT_PACKAGES[kind].version));

@@ -79,7 +79,10 @@ describe('the reconcile Schedule', () => {
     expect(schedule.action).toMatchObject({ type: 'startWorkflow', workflowType: 'reconcileWorkflow' });
 
     const vmid = await orphan(stack, 'scheduled-orphan');
-    await eventually('the Schedule to destroy the orphan', async () => !liveSandboxes(stack).includes(vmid), 30_000);
+    // The backend journals a destroy just after it removed the directory: wait for both, not the first.
+    const destroyed = () =>
+      !liveSandboxes(stack).includes(vmid) && journal(stack, 'scheduled-orphan').some((e) => e.op === 'destroy');
+    await eventually('the Schedule to destroy the orphan', async () => destroyed(), 30_000);
     expect(journal(stack, 'scheduled-orphan').map((e) => e.op)).toEqual(['clone', 'destroy']);
   });
 });
