@@ -11,7 +11,8 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import execa from 'execa';
 import YAML from 'yaml';
-import { SearchAttributes, WORKFLOW_TASK_QUEUE, type JobRequest } from '../common/contract';
+import { WORKFLOW_TASK_QUEUE, type JobRequest } from '../common/contract';
+import { jobStartOptions } from '../common/job-start';
 import { createExampleRepo } from '../common/example-repo';
 import { packageRoot } from '../common/paths';
 import { devServerArgs, temporalCliPath } from '../common/temporal-server';
@@ -115,16 +116,7 @@ async function run(): Promise<void> {
           profile: 'bench',
           agentCommand: `sleep ${agentSeconds}`,
         };
-        return client.workflow.start('jobWorkflow', {
-          workflowId: jobId,
-          taskQueue: WORKFLOW_TASK_QUEUE,
-          args: [request],
-          typedSearchAttributes: [
-            { key: SearchAttributes.state, value: 'REQUESTED' },
-            { key: SearchAttributes.jobStatus, value: 'QUEUED' },
-            { key: SearchAttributes.profile, value: 'bench' },
-          ],
-        });
+        return client.workflow.start('jobWorkflow', jobStartOptions(request, WORKFLOW_TASK_QUEUE));
       }),
     );
     progress('waiting for them to close');

@@ -3,14 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Command } from 'commander';
-import {
-  MEMO_TASK_SUMMARY_LENGTH,
-  SearchAttributes,
-  describeQuery,
-  type JobDescription,
-  type JobRequest,
-} from '../../common/contract';
+import { describeQuery, type JobDescription, type JobRequest } from '../../common/contract';
 import { formatDuration } from '../../common/duration';
+import { jobStartOptions } from '../../common/job-start';
 import type { Profile } from '../../common/config';
 import { describeIssues, durationSchema, jobRequestSchema } from '../../common/schemas';
 import { refProblem, repoUrlProblem } from '../../guest/git-input';
@@ -140,23 +135,7 @@ async function repositoryFields(
 export async function startJob(ctx: CliContext, request: JobRequest): Promise<void> {
   const client = await ctx.client();
   try {
-    await client.workflow.start('jobWorkflow', {
-      workflowId: request.jobId,
-      taskQueue: ctx.config.temporal.taskQueue,
-      args: [request],
-      workflowIdConflictPolicy: 'FAIL',
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      typedSearchAttributes: [
-        { key: SearchAttributes.state, value: 'REQUESTED' },
-        { key: SearchAttributes.jobStatus, value: 'QUEUED' },
-        { key: SearchAttributes.profile, value: request.profile },
-      ],
-      memo: {
-        ...(request.repo ? { repo: request.repo, ref: request.ref ?? 'HEAD' } : {}),
-        ...(request.commit ? { commit: request.commit } : {}),
-        ...(request.task ? { task: request.task.slice(0, MEMO_TASK_SUMMARY_LENGTH) } : {}),
-      },
-    });
+    await client.workflow.start('jobWorkflow', jobStartOptions(request, ctx.config.temporal.taskQueue));
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError)
       throw usageError(`--id: job ${request.jobId} already exists`);
