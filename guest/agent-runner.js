@@ -7,6 +7,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync, spawn } = require('node:child_process');
+const { randomBytes } = require('node:crypto');
 const { isCommitId, isLocalRepo, refProblem, repoUrlProblem } = require('./git-input');
 const { agentBin, agentError, agentTitle, agentUsage, isAgentKind, prepareAgent } = require('./agents');
 
@@ -745,6 +746,7 @@ class Runner {
     const state = (name) => path.join(options.stateDir, name);
     this.files = {
       claim: path.join(options.secretsDir, 'claim.json'),
+      claimCredential: path.join(options.secretsDir, 'claim-credential'),
       task: state('task.txt'),
       log: state('agent.log'),
       agent: state('agent.json'), // written before the agent starts: it must never start twice
@@ -769,8 +771,11 @@ class Runner {
     if (!bootstrap || typeof bootstrap.controllerUrl !== 'string' || typeof bootstrap.token !== 'string')
       throw new PermanentError(`bootstrap file ${this.options.bootstrap} is missing or incomplete`);
     const url = `${bootstrap.controllerUrl.replace(/\/+$/, '')}/v1/bootstrap`;
+    // The credential is ours, kept before the first try: a claim whose answer was lost (the worker died
+    // after the workflow took it) is repeated with the same one, which the host accepts once more.
+    const runnerCredential = this.claimCredential();
     const res = await call('POST', url, {
-      json: { token: bootstrap.token, jobId: bootstrap.jobId, vmid: bootstrap.vmid },
+      json: { token: bootstrap.token, jobId: bootstrap.jobId, vmid: bootstrap.vmid, runnerCredential },
     });
     if (res.status !== 200) throw new PermanentError(refusal('bootstrap claim refused', res));
     if (typeof res.body.runnerCredential !== 'string')
@@ -794,6 +799,19 @@ class Runner {
     }
     log('info', 'bootstrap claimed', { jobId: bootstrap.jobId, hasJob: !!claim.job, hasSecrets: !!claim.secrets });
     return claim;
+  }
+
+  /** This runner's credential, made once (on the secrets tmpfs) and kept across runner restarts. */
+  claimCredential() {
+    try {
+      const kept = fs.readFileSync(this.files.claimCredential, 'utf8').trim();
+      if (/^[0-9a-f]{64}$/.test(kept)) return kept;
+    } catch {
+      /* none yet */
+    }
+    const credential = randomBytes(32).toString('hex');
+    writeFileAtomic(this.files.claimCredential, credential);
+    return credential;
   }
 
   /** Runner lines in agent.log are only for problems: a healthy log is the agent's output, byte for byte. */

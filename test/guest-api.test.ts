@@ -1,5 +1,6 @@
 // The guest API of a real worker, driven the way a hostile or confused guest would: every refusal
 // comes with the right status and leaves every job exactly as it was.
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JobDescription } from '../common/contract';
@@ -57,7 +58,7 @@ describe('guest API refusals', () => {
   });
   afterAll(async () => {
     try {
-      for (const id of ['guest-api-a', 'guest-api-b', 'guest-api-expired']) {
+      for (const id of ['guest-api-a', 'guest-api-b', 'guest-api-expired', 'guest-api-repeat']) {
         await stack.cli(['sandbox', 'destroy', id, '--yes', '--force']);
         await stack.waitForClose(id);
       }
@@ -103,6 +104,30 @@ describe('guest API refusals', () => {
       credential: credentialA,
     });
     expect(heartbeat.status).toBe(200);
+  });
+
+  test("a runner repeating its claim (the answer was lost) gets it again; another's credential does not", async () => {
+    const token = await startJob('guest-api-repeat');
+    const ours = randomBytes(32).toString('hex');
+    const claim = (runnerCredential: string) =>
+      call(`${stack.guestApiUrl}/v1/bootstrap`, {
+        method: 'POST',
+        body: JSON.stringify({ token, jobId: 'guest-api-repeat', vmid: 0, runnerCredential }),
+      });
+    const first = await claim(ours);
+    expect(first.status).toBe(200);
+    expect(first.body.runnerCredential).toBe(ours);
+    await stack.waitForState('guest-api-repeat', (d) => d.state === 'RUNNING', 'RUNNING');
+
+    const repeated = await claim(ours);
+    expect(repeated.status).toBe(200);
+    expect(repeated.body.job).toEqual(first.body.job);
+    const stranger = await claim(randomBytes(32).toString('hex'));
+    expect(stranger.status).toBe(403);
+    expect(stranger.body.error).toMatch(/already used/);
+    const malformed = await claim('not-hex');
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error).toMatch(/runnerCredential/);
   });
 
   test('an expired token is 403, and the job still waits for a valid claim', async () => {

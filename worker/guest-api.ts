@@ -30,7 +30,16 @@ const MAX_LOG_CHUNK_BYTES = 4 * 1024 * 1024;
 const DEFAULT_MAX_ARTIFACT_BYTES = 256 * 1024 * 1024;
 
 const bootstrapBody = z
-  .object({ token: z.string().min(16).max(256), jobId: jobIdSchema, vmid: z.number().int() })
+  .object({
+    token: z.string().min(16).max(256),
+    jobId: jobIdSchema,
+    vmid: z.number().int(),
+    /** Made by the runner, so that a claim whose answer was lost can be repeated (older runners send none). */
+    runnerCredential: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
+  })
   .strict();
 const resultBody = z
   .object({
@@ -106,7 +115,7 @@ export class GuestApi {
   /** A claim: the one-time token buys the job, its secrets and a runner credential. */
   private async bootstrap(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readJson(req, bootstrapBody);
-    const runnerCredential = randomBytes(32).toString('hex');
+    const runnerCredential = body.runnerCredential ?? randomBytes(32).toString('hex');
     try {
       const response = await this.handle(body.jobId).executeUpdate(claimBootstrapUpdate, {
         args: [{ tokenHash: sha256(body.token), runnerCredentialHash: sha256(runnerCredential) }],

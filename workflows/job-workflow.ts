@@ -134,8 +134,11 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
       };
     },
     {
-      validator: ({ tokenHash }) => {
-        if (claimedCredentialHash !== null) throw new Error('bootstrap token already used');
+      validator: ({ tokenHash, runnerCredentialHash }) => {
+        // The same runner asking again (its answer was lost with a worker that died) gets the same answer;
+        // anybody else finds the token used.
+        const repeated = claimedCredentialHash !== null && runnerCredentialHash === claimedCredentialHash;
+        if (claimedCredentialHash !== null && !repeated) throw new Error('bootstrap token already used');
         if (!bootstrap) throw new Error('no bootstrap token was issued for this job');
         // PROVISIONING too: the guest may boot and claim before the start activity reports back (its
         // result can be delayed by retries), and the token it holds proves it is this attempt's VM.
@@ -144,7 +147,9 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
           job.state === 'BOOTING' ||
           job.state === 'READY' ||
           (job.state === 'RUNNING' && !job.hasJob);
-        if (!claimable) throw new Error(`sandbox is ${job.state}`);
+        if (!claimable && !(repeated && job.state === 'RUNNING' && result === undefined)) {
+          throw new Error(`sandbox is ${job.state}`);
+        }
         const ttlMs = profile?.bootstrapTokenTtlMs ?? BOOTSTRAP_TOKEN_TTL_MS;
         if (Date.now() - bootstrap.issuedAt > ttlMs) throw new Error('bootstrap token expired');
         if (tokenHash !== bootstrap.tokenHash) throw new Error('bootstrap token invalid');
