@@ -2,6 +2,7 @@
 # `npm run bench`: the local backend's benchmark runs in a network namespace of its own (its bridge and
 # ruleset never touch this machine's network); the job-list and Proxmox benchmarks run their own dev server
 # on loopback (the Proxmox one against the simulator, whose guests need no network namespace).
+# `npm run bench -- chaos [--n N] [--json]` runs only the chaos run (Proxmox simulator, on loopback).
 # `npm run bench -- jobs [--n N] [--agent-seconds S] [--json]` runs only the whole-job benchmark (in its
 # own network namespace too). nsenter, not `ip netns exec`: the latter mounts a fresh /sys without the cgroup
 # filesystem the job benchmark accounts CPU with.
@@ -11,6 +12,10 @@ ns="agentlab-bench-$$"
 ip netns add "$ns"
 trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
 ip -n "$ns" link set lo up
+if [[ "${1:-}" == chaos ]]; then
+  shift
+  exec node "$root/dist/scripts/bench-chaos.js" "$@"
+fi
 if [[ "${1:-}" == jobs ]]; then
   shift
   nsenter --net="/run/netns/$ns" node "$root/dist/scripts/bench-jobs.js" "$@"

@@ -74,7 +74,13 @@ export class Access {
   }
 
   task(node: string, type: string, id: string | number, user: string, worker: (ctx: TaskContext) => Promise<void>) {
-    return this.state.tasks.start(node, type, id, user, worker);
+    const { slowTaskRate = 0, slowTaskMs = 0 } = this.state.faults;
+    const slow = Math.random() < slowTaskRate;
+    if (slow) this.state.stats.injectedFaults++;
+    return this.state.tasks.start(node, type, id, user, async (ctx) => {
+      if (slow) await ctx.sleep(slowTaskMs);
+      await worker(ctx);
+    });
   }
 }
 

@@ -127,6 +127,7 @@ export function createCloneRoutes(state: SimState): Route[] {
     const copies = list.filter((d) => !d.cloudinit).length;
     if (!full) await task.sleep(unlocked);
     if (Math.random() < state.faults.lockContention) {
+      state.stats.injectedFaults++;
       await task.sleep(Math.min(state.latency.storageLockWaitMs, 200));
       throw new Error(storageFlockTimeout(list[0]?.storage.id ?? 'local-lvm'));
     }
@@ -164,6 +165,7 @@ export function createCloneRoutes(state: SimState): Route[] {
     }
     const vm = state.vms.get(newid);
     if (vm) Object.assign(vm, { config, ...(linkedTo.length ? { linkedTo } : {}) });
+    state.ledger.push({ op: 'clone', vmid: newid, description: config.description as string | undefined });
   }
 
   return [{ method: 'POST', path: '/nodes/{node}/qemu/{vmid}/clone', handler: clone }];

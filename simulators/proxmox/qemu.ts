@@ -167,6 +167,7 @@ export function createQemuRoutes(state: SimState, hooks: PowerHooks): Route[] {
           await runVolumeStep(state, node, drive.storage, 'vdisk_free', ms);
         }
         state.vms.delete(vmid); // the config goes last: the VMID is free only now
+        state.ledger.push({ op: 'destroy', vmid, description: current.config.description as string | undefined });
         hooks.onDestroy?.(vmid);
       });
     });

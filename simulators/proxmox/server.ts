@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { Envelope, type Route } from './access';
-import { SimHttpError, unknownNode } from './errors';
+import { flockTimeout, SimHttpError, unknownNode } from './errors';
 import { GuestRunners, type GuestRunnerOptions } from './guests';
 import { decodeBody, decodeUrlencoded, selfSignedCertificate } from './http';
 import { createRoutes } from './routes';
@@ -225,7 +225,16 @@ export class PveSim {
       for (const upload of uploads) this.uploads.set(upload.tmpfilename, upload);
       if (method === 'DELETE' && params === undefined)
         throw new SimHttpError(501, "Unexpected content for method 'DELETE'");
-      if (Math.random() < this.state.faults.errorRate) return reply(596, 'Connection timed out');
+      this.state.stats.requests++;
+      if (Math.random() < this.state.faults.errorRate) {
+        this.state.stats.injectedFaults++;
+        return reply(596, 'Connection timed out');
+      }
+      const vmid = /^\/nodes\/[^/]+\/qemu\/(\d+)/.exec(path)?.[1];
+      if (vmid && method !== 'GET' && Math.random() < (this.state.faults.configLockContention ?? 0)) {
+        this.state.stats.injectedFaults++;
+        throw new SimHttpError(500, flockTimeout(Number(vmid)));
+      }
 
       const match = this.match(method, path);
       if (!match) throw new SimHttpError(501, `Method '${method} ${path}' not implemented`);

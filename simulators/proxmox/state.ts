@@ -93,6 +93,18 @@ export interface Faults {
   lockContention: number;
   /** The next N clones find their target VMID just taken by somebody else's VM (a race with another user). */
   stealCloneTargets: number;
+  /** Probability that a request on a VM answers 500 with the config flock's timeout (another writer held it). */
+  configLockContention?: number;
+  /** Probability that a task runs `slowTaskMs` longer than its latency says (a busy node). */
+  slowTaskRate?: number;
+  slowTaskMs?: number;
+}
+
+/** A clone that finished or a destroy that removed a VM: what a test counts per owner after chaos. */
+export interface LedgerEntry {
+  op: 'clone' | 'destroy';
+  vmid: number;
+  description?: string;
 }
 
 const FAST_STEPS: VolumeStepLatency = { cloneImageMs: 5, allocImageMs: 5, freeImageMs: 5 };
@@ -173,7 +185,9 @@ export class SimState {
   latency: Latencies;
   faults: Faults = { errorRate: 0, extraLatencyMs: 0, lockContention: 0, stealCloneTargets: 0 };
   /** What tests assert on: clones that really timed out on the modelled storage lock (not injected ones). */
-  readonly stats = { storageLockTimeouts: 0, storageLockHeldMs: 0 };
+  readonly stats = { storageLockTimeouts: 0, storageLockHeldMs: 0, requests: 0, injectedFaults: 0 };
+  /** Every clone that completed and every destroy that removed a VM, in order. */
+  readonly ledger: LedgerEntry[] = [];
   /** Where guests' eth0 addresses come from; `loopback` when guests are host processes (GuestRunners). */
   guestNet: 'bridge' | 'loopback' = 'bridge';
   /** Interfaces every guest reports before eth0 once booted, as a host with Docker would. */
