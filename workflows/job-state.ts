@@ -84,6 +84,11 @@ export class JobState {
     this.publish([{ key: SearchAttributes.state, value: state }]);
   }
 
+  /** A Signal the rules refused: recorded with the reason, the state unchanged (no search attribute changes). */
+  signalRefused(signal: string, reason: string): void {
+    this.timeline.push({ state: this.state, at: Date.now(), note: `${signal} signal refused: ${reason}`, signal });
+  }
+
   setJobStatus(status: JobStatus): void {
     if (isTerminalJobStatus(this.jobStatus)) return; // exactly one terminal status
     this.jobStatus = status;

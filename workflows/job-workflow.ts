@@ -18,8 +18,10 @@ import type { Activities } from '../activities';
 import {
   claimBootstrapUpdate,
   describeQuery,
+  destroyByNameSignal,
   destroySignal,
   destroyUpdate,
+  renewLeaseSignal,
   renewLeaseUpdate,
   reportResultSignal,
   restoreUpdate,
@@ -47,6 +49,7 @@ import { formatDuration } from '../common/duration';
 import { jobRequestProblem } from '../common/schemas';
 import { operationRejection } from '../common/states';
 import { JobState } from './job-state';
+import { destroySignalInput, renewSignalTtl } from './signal-input';
 
 /** A bootstrap token is good for this long after it was written into the VM (seed: 10 min). */
 export const BOOTSTRAP_TOKEN_TTL_MS = 10 * 60_000;
@@ -156,6 +159,17 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     if (result === undefined && job.hasJob && claimedCredentialHash !== null) result = reported;
   });
 
+  /** The renew rules (the states table, the profile's maximum), for the Update's validator and the Signal alike. */
+  const renewRejection = (ttlMs: number): string | undefined => {
+    const rejection = operationRejection(job.state, 'renew');
+    if (rejection) return rejection;
+    if (!(ttlMs > 0)) return `ttl must be positive, got ${ttlMs}ms`;
+    if (profile && ttlMs > profile.maxTtlMs) {
+      return `ttl ${formatDuration(ttlMs)} is above the maximum ${formatDuration(profile.maxTtlMs)} of profile ${profile.name}`;
+    }
+    return undefined;
+  };
+
   setHandler(
     renewLeaseUpdate,
     ({ ttlMs }) => {
@@ -164,17 +178,24 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     },
     {
       validator: ({ ttlMs }) => {
-        const rejection = operationRejection(job.state, 'renew');
+        const rejection = renewRejection(ttlMs);
         if (rejection) throw new Error(rejection);
-        if (!(ttlMs > 0)) throw new Error(`ttl must be positive, got ${ttlMs}ms`);
-        if (profile && ttlMs > profile.maxTtlMs) {
-          throw new Error(
-            `ttl ${formatDuration(ttlMs)} is above the maximum ${formatDuration(profile.maxTtlMs)} of profile ${profile.name}`,
-          );
-        }
       },
     },
   );
+
+  /**
+   * The Signals operators send by hand carry no answer: one the rules refuse becomes a timeline entry with the
+   * reason. Histories from before these handlers dropped such Signals, so they act only behind the patch.
+   */
+  setHandler(renewLeaseSignal, (input) => {
+    if (!patched('operator-signals')) return;
+    const asked = renewSignalTtl(input);
+    if ('problem' in asked) return job.signalRefused('renewLease', asked.problem);
+    const rejection = renewRejection(asked.ttlMs);
+    if (rejection) return job.signalRefused('renewLease', rejection);
+    job.setLease(Date.now() + asked.ttlMs);
+  });
 
   function requestDestroy(): void {
     if (mainFlowDone)
@@ -197,10 +218,21 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
       },
     },
   );
-  setHandler(destroySignal, ({ force }) => {
-    const rejection = destroyRejection(force);
-    if (rejection) log.warn('destroy signal ignored', { rejection });
-    else requestDestroy();
+  function destroyBySignal(name: string, input: unknown): void {
+    const refuse = (rejection: string) => {
+      log.warn('destroy signal refused', { signal: name, rejection });
+      job.signalRefused(name, rejection);
+    };
+    const asked = destroySignalInput(input);
+    if ('problem' in asked) return refuse(asked.problem);
+    const rejection = destroyRejection(asked.force ?? false);
+    if (rejection) return refuse(rejection);
+    log.info('destroy requested by signal', { signal: name, reason: asked.reason });
+    requestDestroy();
+  }
+  setHandler(destroySignal, (input) => destroyBySignal('destroyRequested', input));
+  setHandler(destroyByNameSignal, (input) => {
+    if (patched('operator-signals')) destroyBySignal('destroy', input);
   });
 
   /**
