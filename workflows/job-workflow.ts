@@ -48,31 +48,37 @@ import { userSnapshotNameProblem } from '../common/snapshot-names';
 import { formatDuration } from '../common/duration';
 import { jobRequestProblem } from '../common/schemas';
 import { operationRejection } from '../common/states';
+import { utcMinute } from '../common/job-metadata';
+import { withSummaries } from './activity-summaries';
 import { JobState } from './job-state';
-import { destroySignalInput, renewSignalTtl } from './signal-input';
+import { destroySignalInput, renewSignalTtl, SIGNAL_DESCRIPTIONS } from './signal-input';
 
 /** A bootstrap token is good for this long after it was written into the VM (seed: 10 min). */
 export const BOOTSTRAP_TOKEN_TTL_MS = 10 * 60_000;
 
-const controlPlane = proxyActivities<Activities>({
-  startToCloseTimeout: '30s',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: PERMANENT_ERROR_TYPES },
-});
+const controlPlane = withSummaries(
+  proxyActivities<Activities>({
+    startToCloseTimeout: '30s',
+    retry: { maximumAttempts: 5, nonRetryableErrorTypes: PERMANENT_ERROR_TYPES },
+  }),
+);
 
-function hostActivities(profile: ResolvedProfile, overrides: Partial<ActivityOptions> = {}) {
-  return proxyActivities<Activities>({
-    taskQueue: hostTaskQueue(profile.node),
-    startToCloseTimeout: '5m',
-    heartbeatTimeout: '10s',
-    retry: {
-      initialInterval: '1s',
-      backoffCoefficient: 2,
-      maximumInterval: '30s',
-      maximumAttempts: 6,
-      nonRetryableErrorTypes: [...PERMANENT_ERROR_TYPES, GUEST_NOT_READY, VMID_CONFLICT],
-    },
-    ...overrides,
-  });
+function hostActivities(profile: ResolvedProfile, overrides: Partial<ActivityOptions> = {}): Activities {
+  return withSummaries(
+    proxyActivities<Activities>({
+      taskQueue: hostTaskQueue(profile.node),
+      startToCloseTimeout: '5m',
+      heartbeatTimeout: '10s',
+      retry: {
+        initialInterval: '1s',
+        backoffCoefficient: 2,
+        maximumInterval: '30s',
+        maximumAttempts: 6,
+        nonRetryableErrorTypes: [...PERMANENT_ERROR_TYPES, GUEST_NOT_READY, VMID_CONFLICT],
+      },
+      ...overrides,
+    }),
+  );
 }
 
 /** Why the job scope was interrupted from outside the main flow. */
@@ -188,14 +194,18 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
    * The Signals operators send by hand carry no answer: one the rules refuse becomes a timeline entry with the
    * reason. Histories from before these handlers dropped such Signals, so they act only behind the patch.
    */
-  setHandler(renewLeaseSignal, (input) => {
-    if (!patched('operator-signals')) return;
-    const asked = renewSignalTtl(input);
-    if ('problem' in asked) return job.signalRefused('renewLease', asked.problem);
-    const rejection = renewRejection(asked.ttlMs);
-    if (rejection) return job.signalRefused('renewLease', rejection);
-    job.setLease(Date.now() + asked.ttlMs);
-  });
+  setHandler(
+    renewLeaseSignal,
+    (input) => {
+      if (!patched('operator-signals')) return;
+      const asked = renewSignalTtl(input);
+      if ('problem' in asked) return job.signalRefused('renewLease', asked.problem);
+      const rejection = renewRejection(asked.ttlMs);
+      if (rejection) return job.signalRefused('renewLease', rejection);
+      job.setLease(Date.now() + asked.ttlMs);
+    },
+    { description: SIGNAL_DESCRIPTIONS.renewLease },
+  );
 
   function requestDestroy(): void {
     if (mainFlowDone)
@@ -231,9 +241,13 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     requestDestroy();
   }
   setHandler(destroySignal, (input) => destroyBySignal('destroyRequested', input));
-  setHandler(destroyByNameSignal, (input) => {
-    if (patched('operator-signals')) destroyBySignal('destroy', input);
-  });
+  setHandler(
+    destroyByNameSignal,
+    (input) => {
+      if (patched('operator-signals')) destroyBySignal('destroy', input);
+    },
+    { description: SIGNAL_DESCRIPTIONS.destroy },
+  );
 
   /**
    * Powering off kills the agent: a job still running under it ends FAILED with the reason, instead of
@@ -277,11 +291,13 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     job.transition('BOOTING');
     await jobScope.run(async () => {
       await host!.startVm({ backend: profile!.backend, vmid: job.vmid! });
-      job.address = await host!.waitForGuestAddress({
-        backend: profile!.backend,
-        vmid: job.vmid!,
-        timeoutMs: profile!.bootTimeoutMs,
-      });
+      job.setAddress(
+        await host!.waitForGuestAddress({
+          backend: profile!.backend,
+          vmid: job.vmid!,
+          timeoutMs: profile!.bootTimeoutMs,
+        }),
+      );
     });
     job.transition(claimedCredentialHash !== null || !job.hasJob ? 'RUNNING' : 'READY');
   }
@@ -439,7 +455,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
         };
         await activities.startVm({ backend: p.backend, vmid });
         job.transition('BOOTING');
-        job.address = await activities.waitForGuestAddress({ backend: p.backend, vmid, timeoutMs: p.bootTimeoutMs });
+        job.setAddress(await activities.waitForGuestAddress({ backend: p.backend, vmid, timeoutMs: p.bootTimeoutMs }));
         job.transition('READY');
         return;
       } catch (err) {
@@ -514,7 +530,10 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
       return park(profile); // a bare sandbox lives until its lease expires or it is destroyed
     }
 
-    const claimed = await condition(() => claimedCredentialHash !== null, profile.bootstrapTimeoutMs);
+    const claimDeadline = `the guest claims its bootstrap within ${formatDuration(profile.bootstrapTimeoutMs)}`;
+    const claimed = await condition(() => claimedCredentialHash !== null, profile.bootstrapTimeoutMs, {
+      summary: claimDeadline,
+    });
     if (!claimed) {
       throw ApplicationFailure.nonRetryable(
         `the guest did not claim its bootstrap within ${formatDuration(profile.bootstrapTimeoutMs)}`,
@@ -539,7 +558,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
       if (lease !== undefined && Date.now() >= lease) return 'lease-expired';
       const changed = () => mainFlowDone || destroyRequested || job.leaseExpiresAt !== lease;
       if (lease === undefined) await condition(changed);
-      else await condition(changed, lease - Date.now());
+      else await condition(changed, lease - Date.now(), { summary: `lease until ${utcMinute(lease, Date.now())}` });
     }
   }
 

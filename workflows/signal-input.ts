@@ -30,3 +30,11 @@ export function destroySignalInput(input: unknown): DestroySignalInput | { probl
   }
   return { force: input.force as boolean | undefined, reason: input.reason as string | undefined };
 }
+
+/** Shown by the Web UI's "Send a Signal" dialog (the workflow's metadata query): what to type, and the rules. */
+export const SIGNAL_DESCRIPTIONS = {
+  renewLease:
+    'Renew the lease to now + ttl, e.g. {"ttl": "2h"}. RUNNING only, up to the profile\'s maxTtl; a refusal is a timeline entry.',
+  destroy:
+    'Destroy the sandbox, e.g. {"force": false, "reason": "done"}. READY, RUNNING, STOPPED; force for TIMEOUT or FAILED; a refusal is a timeline entry.',
+} as const;

@@ -11,6 +11,7 @@ import {
   type JobRequest,
 } from '../../common/contract';
 import { formatDuration } from '../../common/duration';
+import { jobStaticMetadata } from '../../common/job-metadata';
 import type { Profile } from '../../common/config';
 import { describeIssues, durationSchema, jobRequestSchema } from '../../common/schemas';
 import { refProblem, repoUrlProblem } from '../../guest/git-input';
@@ -146,6 +147,8 @@ export async function startJob(ctx: CliContext, request: JobRequest): Promise<vo
       args: [request],
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      // The Web UI's summary and details of the job (payloads: encrypted with the codec, like the memo).
+      ...jobStaticMetadata(request),
       typedSearchAttributes: [
         { key: SearchAttributes.state, value: 'REQUESTED' },
         { key: SearchAttributes.jobStatus, value: 'QUEUED' },
