@@ -4,8 +4,10 @@
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import execa from 'execa';
 import { createExampleRepo } from '../common/example-repo';
+import type { ResolvedProfile } from '../common/contract';
 import { utcMinute } from '../common/job-metadata';
 import { temporalCliPath } from '../common/temporal-server';
+import { activitySummary } from '../workflows/activity-summaries';
 import { recordHistoryIfAsked } from './support/histories';
 import { SCRIPTED_AGENT, TestStack, eventually, temporalAddress } from './support/stack';
 
@@ -112,5 +114,23 @@ describe('job user metadata (Web UI console)', () => {
     expect((await stack.cli(['sandbox', 'destroy', 'meta-sbx', '--yes'])).code).toBe(0);
     await stack.waitForClose('meta-sbx');
     expect((await metadata('meta-sbx')).currentDetails).toMatch(/^- state: \*\*DESTROYED\*\*\n- VMID: /);
+  });
+});
+
+describe('summary texts', () => {
+  test('a Proxmox clone names its template; a local sandbox has none', () => {
+    const owner = { jobId: 'j', workflowId: 'j' };
+    const proxmox = { backend: 'proxmox', templateVmid: 9000 } as ResolvedProfile;
+    expect(activitySummary('cloneVm', { vmid: 7003, profile: proxmox, owner })).toBe(
+      'clone VM 7003 from template 9000',
+    );
+    const local = { backend: 'local' } as ResolvedProfile;
+    expect(activitySummary('cloneVm', { vmid: 7003, profile: local, owner })).toBe('create local sandbox 7003');
+  });
+
+  test('times are UTC minutes, with the date once they are not today', () => {
+    const now = Date.parse('2026-11-29T13:00:00Z');
+    expect(utcMinute(Date.parse('2026-11-29T14:05:30Z'), now)).toBe('14:05 UTC');
+    expect(utcMinute(Date.parse('2026-11-30T00:10:00Z'), now)).toBe('2026-11-30 00:10 UTC');
   });
 });

@@ -24,6 +24,11 @@ const SUMMARIES: Summaries = {
   destroyVm: ({ vmid }) => `destroy VM ${vmid}`,
 };
 
+/** The summary an activity call carries. */
+export function activitySummary<K extends keyof Activities>(name: K, input: Parameters<Activities[K]>[0]): string {
+  return (SUMMARIES[name] as (input: Parameters<Activities[K]>[0]) => string)(input);
+}
+
 /**
  * The same activities, each call carrying its summary (`executeWithOptions` merges it into the proxy's
  * options). User metadata is not part of the command's identity, so histories without it replay unchanged.
