@@ -93,7 +93,10 @@ describe('renewLease and destroy Signals', () => {
     // Destroy by Signal is allowed from STOPPED.
     await signal('sig-refused', 'destroy', '{"force":false,"reason":"done with it"}');
     await stack.waitForClose('sig-refused');
-    expect((await stack.describe('sig-refused')).state).toBe('DESTROYED');
+    expect(await stack.describe('sig-refused')).toMatchObject({
+      state: 'DESTROYED',
+      message: 'sandbox destroyed by operator: done with it', // the Signal's reason
+    });
     await recordHistoryIfAsked('sbx-signals-refused', 'sig-refused');
   });
 

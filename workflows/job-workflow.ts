@@ -100,6 +100,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
   let claimedCredentialHash = handOver?.claimedCredentialHash ?? null;
   let result = handOver?.result;
   let destroyRequested = false;
+  let destroyReason: string | undefined;
   let forceDestroyRequested = false;
   let mainFlowDone = false;
   /** A revert, restore or snapshot is under way: the other power and disk operations are refused meanwhile. */
@@ -207,18 +208,22 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     { description: SIGNAL_DESCRIPTIONS.renewLease },
   );
 
-  function requestDestroy(): void {
+  /** `reason`: what the operator gave, kept for the job's message (the first one, if several came). */
+  function requestDestroy(reason?: string): void {
     if (mainFlowDone)
       forceDestroyRequested = true; // teardown is waiting for an operator's --force
-    else destroyRequested = true;
+    else {
+      if (!destroyRequested) destroyReason = reason;
+      destroyRequested = true;
+    }
   }
   const destroyRejection = (force: boolean): string | undefined =>
     job.state === 'DESTROYED' ? 'sandbox is already DESTROYED' : operationRejection(job.state, 'destroy', { force });
 
   setHandler(
     destroyUpdate,
-    () => {
-      requestDestroy();
+    ({ reason }) => {
+      requestDestroy(reason);
       return { state: job.state };
     },
     {
@@ -238,7 +243,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     const rejection = destroyRejection(asked.force ?? false);
     if (rejection) return refuse(rejection);
     log.info('destroy requested by signal', { signal: name, reason: asked.reason });
-    requestDestroy();
+    requestDestroy(asked.reason);
   }
   setHandler(destroySignal, (input) => destroyBySignal('destroyRequested', input));
   setHandler(
@@ -613,7 +618,8 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
       job.transition('TIMEOUT', 'lease expired');
       job.finish('TIMEOUT', 'the sandbox lease expired');
     } else if (isCancellation(err) && interruption === 'destroy-requested') {
-      job.finish(job.hasJob ? 'CANCELLED' : 'COMPLETED', 'sandbox destroyed by operator');
+      const why = destroyReason ? `: ${destroyReason}` : '';
+      job.finish(job.hasJob ? 'CANCELLED' : 'COMPLETED', `sandbox destroyed by operator${why}`);
     } else if (isCancellation(err)) {
       job.finish('CANCELLED', 'job cancelled');
     } else {
