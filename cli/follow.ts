@@ -65,8 +65,13 @@ export async function followJob(
       if (description) {
         for (; printed < description.timeline.length; printed++) {
           const entry = description.timeline[printed]!;
-          const previous = description.timeline[printed - 1];
-          const took = previous ? ` (${previous.state} took ${formatDuration(entry.at - previous.at)})` : '';
+          // A refused Signal's entry is no transition: it neither took time nor ends the state before it.
+          const previous = description.timeline
+            .slice(0, printed)
+            .filter((t) => !t.signal)
+            .at(-1);
+          const took =
+            previous && !entry.signal ? ` (${previous.state} took ${formatDuration(entry.at - previous.at)})` : '';
           const where =
             entry.state === 'READY' && description.vmid !== undefined
               ? ` vmid=${description.vmid}${description.address ? ` address=${description.address}` : ''}`

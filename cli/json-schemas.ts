@@ -26,7 +26,10 @@ export const jobDocumentSchema = z
         cleanSnapshot: z.boolean(),
       })
       .strict(),
-    timeline: z.array(z.object({ state, at: isoTime, note: z.string().optional() }).strict()),
+    // `signal`: an entry recording a Signal the rules refused (the state did not change).
+    timeline: z.array(
+      z.object({ state, at: isoTime, note: z.string().optional(), signal: z.string().optional() }).strict(),
+    ),
   })
   .strict();
 

@@ -75,6 +75,11 @@ export interface TimelineEntry {
   state: SandboxState;
   at: number;
   note?: string;
+  /**
+   * Set on an entry that records a Signal the rules refused (the state did not change; `note` says why): a
+   * Signal has no answer, so this is where its sender (`sandbox show`, the Web UI) sees what became of it.
+   */
+  signal?: string;
 }
 
 export interface JobResult {
@@ -186,8 +191,24 @@ export const runnerCredentialHashQuery = defineQuery<string | null>('runnerCrede
 export const claimBootstrapUpdate = defineUpdate<ClaimBootstrapResponse, [ClaimBootstrapRequest]>('claimBootstrap');
 export const renewLeaseUpdate = defineUpdate<{ leaseExpiresAt: number }, [{ ttlMs: number }]>('renewLease');
 export const destroyUpdate = defineUpdate<{ state: SandboxState }, [{ force: boolean; reason?: string }]>('destroy');
+/** What the destroy Signals carry: `temporal workflow signal --name destroy --input '{"force":false,"reason":"…"}'`. */
+export interface DestroySignalInput {
+  force?: boolean;
+  reason?: string;
+}
 /** Fire-and-forget destroy; accepted even while no worker runs. Same rules as the Update. */
-export const destroySignal = defineSignal<[{ force: boolean; reason?: string }]>('destroyRequested');
+export const destroySignal = defineSignal<[DestroySignalInput]>('destroyRequested');
+/**
+ * The same, under the Update's own name: what an operator types in the Web UI's "Send a Signal" dialog or
+ * `temporal workflow signal --name destroy`. Signals and Updates are separate handler sets, so one name serves both.
+ */
+export const destroyByNameSignal = defineSignal<[DestroySignalInput]>('destroy');
+/** What the renew Signal carries: `{"ttl": "2h"}` (a duration, as `--ttl` takes it). */
+export interface RenewLeaseSignalInput {
+  ttl?: string;
+}
+/** Renew as a Signal (Web UI, `temporal workflow signal --name renewLease`); same rules as the Update of that name. */
+export const renewLeaseSignal = defineSignal<[RenewLeaseSignalInput]>('renewLease');
 export const stopUpdate = defineUpdate<{ state: SandboxState }, []>('stop');
 export const startUpdate = defineUpdate<{ state: SandboxState }, []>('start');
 /** Stop → roll back to the `clean` snapshot → STOPPED → with `restart`, boot as `start` does. */

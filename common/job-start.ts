@@ -2,6 +2,7 @@
 // one workflow per job, its ID the job's, the search attributes `job list` filters on from the first moment.
 import type { WorkflowStartOptions } from '@temporalio/client';
 import { MEMO_TASK_SUMMARY_LENGTH, SearchAttributes, type JobRequest } from './contract';
+import { jobStaticMetadata } from './job-metadata';
 
 export function jobStartOptions(request: JobRequest, taskQueue: string) {
   return {
@@ -10,6 +11,8 @@ export function jobStartOptions(request: JobRequest, taskQueue: string) {
     args: [request] as [JobRequest],
     workflowIdConflictPolicy: 'FAIL',
     workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    // The Web UI's summary and details of the job (payloads: encrypted with the codec, like the memo).
+    ...jobStaticMetadata(request),
     typedSearchAttributes: [
       { key: SearchAttributes.state, value: 'REQUESTED' },
       { key: SearchAttributes.jobStatus, value: 'QUEUED' },

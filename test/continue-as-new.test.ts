@@ -101,6 +101,13 @@ describe('continue-as-new of parked sandboxes', () => {
       vmid: done.vmid,
       leaseExpiresAt: done.leaseExpiresAt,
     });
+    // The Web UI's current details are the continued run's own, up to date. Its fixed summary is gone: SDK 1.24's
+    // continueAsNew has no staticSummary/staticDetails option and the server does not carry them over.
+    const continued = stack.client.workflow.getHandle('can-keep');
+    const metadata = await continued.query<{ currentDetails: string }>('__temporal_workflow_metadata');
+    expect(metadata.currentDetails).toContain('- state: **RUNNING**, job COMPLETED\n- VMID: ');
+    expect(metadata.currentDetails).toContain('- outcome: COMPLETED, exit 0: ');
+    expect(await (await continued.describe()).staticSummary()).toBeUndefined();
     // The memo (repo, task) is the continued run's too.
     const { jobs } = jobListSchema.parse(JSON.parse((await stack.cli(['job', 'list', '--json'])).stdout));
     expect(jobs.filter((job) => job.jobId === 'can-keep')).toEqual([

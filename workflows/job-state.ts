@@ -1,5 +1,5 @@
 // The job's observable state: every change is mirrored into search attributes so the Web UI and `list` see it.
-import { proxySinks, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { proxySinks, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
   SearchAttributes,
@@ -12,6 +12,7 @@ import {
   type ResolvedProfile,
   type TimelineEntry,
 } from '../common/contract';
+import { currentDetails } from '../common/job-metadata';
 import { isTerminalJobStatus, type JobStatus, type SandboxState } from '../common/states';
 
 const { metrics } = proxySinks<AgentlabSinks>();
@@ -47,6 +48,7 @@ export class JobState {
     this.timeline = [{ state: 'REQUESTED', at: workflowInfo().startTime.getTime() }];
     // A continued run picks up where the last one stopped; its search attributes came along with it.
     if (carried) Object.assign(this, carried);
+    this.refreshDetails();
   }
 
   /** Everything the next run needs; the timeline keeps the way to READY and the latest entries. */
@@ -84,6 +86,12 @@ export class JobState {
     this.publish([{ key: SearchAttributes.state, value: state }]);
   }
 
+  /** A Signal the rules refused: recorded with the reason, the state unchanged (no search attribute changes). */
+  signalRefused(signal: string, reason: string): void {
+    this.timeline.push({ state: this.state, at: Date.now(), note: `${signal} signal refused: ${reason}`, signal });
+    this.refreshDetails();
+  }
+
   setJobStatus(status: JobStatus): void {
     if (isTerminalJobStatus(this.jobStatus)) return; // exactly one terminal status
     this.jobStatus = status;
@@ -104,6 +112,11 @@ export class JobState {
     this.publish([{ key: SearchAttributes.node, value: profile.node }]);
   }
 
+  setAddress(address: string): void {
+    this.address = address;
+    this.refreshDetails();
+  }
+
   setVmid(vmid: number): void {
     this.vmid = vmid;
     this.publish([{ key: SearchAttributes.vmid, value: vmid }]);
@@ -114,8 +127,15 @@ export class JobState {
     this.publish([{ key: SearchAttributes.leaseExpiresAt, value: new Date(expiresAt) }]);
   }
 
+  /** Every change that a search attribute mirrors is also the Web UI's current details. */
   private publish(pairs: SearchAttributeUpdatePair[]): void {
     upsertSearchAttributes(pairs);
+    this.refreshDetails();
+  }
+
+  /** Only workflow state, no command: histories replay the same with or without it. */
+  private refreshDetails(): void {
+    setCurrentDetails(currentDetails(this.describe(), Date.now()));
   }
 
   describe(): JobDescription {

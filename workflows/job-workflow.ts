@@ -18,8 +18,10 @@ import type { Activities } from '../activities';
 import {
   claimBootstrapUpdate,
   describeQuery,
+  destroyByNameSignal,
   destroySignal,
   destroyUpdate,
+  renewLeaseSignal,
   renewLeaseUpdate,
   reportResultSignal,
   restoreUpdate,
@@ -46,30 +48,37 @@ import { userSnapshotNameProblem } from '../common/snapshot-names';
 import { formatDuration } from '../common/duration';
 import { jobRequestProblem } from '../common/schemas';
 import { operationRejection } from '../common/states';
+import { utcMinute } from '../common/job-metadata';
+import { withSummaries } from './activity-summaries';
 import { JobState } from './job-state';
+import { destroySignalInput, renewSignalTtl, SIGNAL_DESCRIPTIONS } from './signal-input';
 
 /** A bootstrap token is good for this long after it was written into the VM (seed: 10 min). */
 export const BOOTSTRAP_TOKEN_TTL_MS = 10 * 60_000;
 
-const controlPlane = proxyActivities<Activities>({
-  startToCloseTimeout: '30s',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: PERMANENT_ERROR_TYPES },
-});
+const controlPlane = withSummaries(
+  proxyActivities<Activities>({
+    startToCloseTimeout: '30s',
+    retry: { maximumAttempts: 5, nonRetryableErrorTypes: PERMANENT_ERROR_TYPES },
+  }),
+);
 
-function hostActivities(profile: ResolvedProfile, overrides: Partial<ActivityOptions> = {}) {
-  return proxyActivities<Activities>({
-    taskQueue: hostTaskQueue(profile.node),
-    startToCloseTimeout: '5m',
-    heartbeatTimeout: '10s',
-    retry: {
-      initialInterval: '1s',
-      backoffCoefficient: 2,
-      maximumInterval: '30s',
-      maximumAttempts: 6,
-      nonRetryableErrorTypes: [...PERMANENT_ERROR_TYPES, GUEST_NOT_READY, VMID_CONFLICT],
-    },
-    ...overrides,
-  });
+function hostActivities(profile: ResolvedProfile, overrides: Partial<ActivityOptions> = {}): Activities {
+  return withSummaries(
+    proxyActivities<Activities>({
+      taskQueue: hostTaskQueue(profile.node),
+      startToCloseTimeout: '5m',
+      heartbeatTimeout: '10s',
+      retry: {
+        initialInterval: '1s',
+        backoffCoefficient: 2,
+        maximumInterval: '30s',
+        maximumAttempts: 6,
+        nonRetryableErrorTypes: [...PERMANENT_ERROR_TYPES, GUEST_NOT_READY, VMID_CONFLICT],
+      },
+      ...overrides,
+    }),
+  );
 }
 
 /** Why the job scope was interrupted from outside the main flow. */
@@ -91,6 +100,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
   let claimedCredentialHash = handOver?.claimedCredentialHash ?? null;
   let result = handOver?.result;
   let destroyRequested = false;
+  let destroyReason: string | undefined;
   let forceDestroyRequested = false;
   let mainFlowDone = false;
   /** A revert, restore or snapshot is under way: the other power and disk operations are refused meanwhile. */
@@ -161,6 +171,17 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     if (result === undefined && job.hasJob && claimedCredentialHash !== null) result = reported;
   });
 
+  /** The renew rules (the states table, the profile's maximum), for the Update's validator and the Signal alike. */
+  const renewRejection = (ttlMs: number): string | undefined => {
+    const rejection = operationRejection(job.state, 'renew');
+    if (rejection) return rejection;
+    if (!(ttlMs > 0)) return `ttl must be positive, got ${ttlMs}ms`;
+    if (profile && ttlMs > profile.maxTtlMs) {
+      return `ttl ${formatDuration(ttlMs)} is above the maximum ${formatDuration(profile.maxTtlMs)} of profile ${profile.name}`;
+    }
+    return undefined;
+  };
+
   setHandler(
     renewLeaseUpdate,
     ({ ttlMs }) => {
@@ -169,30 +190,45 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     },
     {
       validator: ({ ttlMs }) => {
-        const rejection = operationRejection(job.state, 'renew');
+        const rejection = renewRejection(ttlMs);
         if (rejection) throw new Error(rejection);
-        if (!(ttlMs > 0)) throw new Error(`ttl must be positive, got ${ttlMs}ms`);
-        if (profile && ttlMs > profile.maxTtlMs) {
-          throw new Error(
-            `ttl ${formatDuration(ttlMs)} is above the maximum ${formatDuration(profile.maxTtlMs)} of profile ${profile.name}`,
-          );
-        }
       },
     },
   );
 
-  function requestDestroy(): void {
+  /**
+   * The Signals operators send by hand carry no answer: one the rules refuse becomes a timeline entry with the
+   * reason. Histories from before these handlers dropped such Signals, so they act only behind the patch.
+   */
+  setHandler(
+    renewLeaseSignal,
+    (input) => {
+      if (!patched('operator-signals')) return;
+      const asked = renewSignalTtl(input);
+      if ('problem' in asked) return job.signalRefused('renewLease', asked.problem);
+      const rejection = renewRejection(asked.ttlMs);
+      if (rejection) return job.signalRefused('renewLease', rejection);
+      job.setLease(Date.now() + asked.ttlMs);
+    },
+    { description: SIGNAL_DESCRIPTIONS.renewLease },
+  );
+
+  /** `reason`: what the operator gave, kept for the job's message (the first one, if several came). */
+  function requestDestroy(reason?: string): void {
     if (mainFlowDone)
       forceDestroyRequested = true; // teardown is waiting for an operator's --force
-    else destroyRequested = true;
+    else {
+      if (!destroyRequested) destroyReason = reason;
+      destroyRequested = true;
+    }
   }
   const destroyRejection = (force: boolean): string | undefined =>
     job.state === 'DESTROYED' ? 'sandbox is already DESTROYED' : operationRejection(job.state, 'destroy', { force });
 
   setHandler(
     destroyUpdate,
-    () => {
-      requestDestroy();
+    ({ reason }) => {
+      requestDestroy(reason);
       return { state: job.state };
     },
     {
@@ -202,11 +238,26 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
       },
     },
   );
-  setHandler(destroySignal, ({ force }) => {
-    const rejection = destroyRejection(force);
-    if (rejection) log.warn('destroy signal ignored', { rejection });
-    else requestDestroy();
-  });
+  function destroyBySignal(name: string, input: unknown): void {
+    const refuse = (rejection: string) => {
+      log.warn('destroy signal refused', { signal: name, rejection });
+      job.signalRefused(name, rejection);
+    };
+    const asked = destroySignalInput(input);
+    if ('problem' in asked) return refuse(asked.problem);
+    const rejection = destroyRejection(asked.force ?? false);
+    if (rejection) return refuse(rejection);
+    log.info('destroy requested by signal', { signal: name, reason: asked.reason });
+    requestDestroy(asked.reason);
+  }
+  setHandler(destroySignal, (input) => destroyBySignal('destroyRequested', input));
+  setHandler(
+    destroyByNameSignal,
+    (input) => {
+      if (patched('operator-signals')) destroyBySignal('destroy', input);
+    },
+    { description: SIGNAL_DESCRIPTIONS.destroy },
+  );
 
   /**
    * Powering off kills the agent: a job still running under it ends FAILED with the reason, instead of
@@ -250,11 +301,13 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     job.transition('BOOTING');
     await jobScope.run(async () => {
       await host!.startVm({ backend: profile!.backend, vmid: job.vmid! });
-      job.address = await host!.waitForGuestAddress({
-        backend: profile!.backend,
-        vmid: job.vmid!,
-        timeoutMs: profile!.bootTimeoutMs,
-      });
+      job.setAddress(
+        await host!.waitForGuestAddress({
+          backend: profile!.backend,
+          vmid: job.vmid!,
+          timeoutMs: profile!.bootTimeoutMs,
+        }),
+      );
     });
     job.transition(claimedCredentialHash !== null || !job.hasJob ? 'RUNNING' : 'READY');
   }
@@ -412,7 +465,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
         };
         await activities.startVm({ backend: p.backend, vmid });
         job.transition('BOOTING');
-        job.address = await activities.waitForGuestAddress({ backend: p.backend, vmid, timeoutMs: p.bootTimeoutMs });
+        job.setAddress(await activities.waitForGuestAddress({ backend: p.backend, vmid, timeoutMs: p.bootTimeoutMs }));
         job.transition('READY');
         return;
       } catch (err) {
@@ -487,7 +540,10 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
       return park(profile); // a bare sandbox lives until its lease expires or it is destroyed
     }
 
-    const claimed = await condition(() => claimedCredentialHash !== null, profile.bootstrapTimeoutMs);
+    const claimDeadline = `the guest claims its bootstrap within ${formatDuration(profile.bootstrapTimeoutMs)}`;
+    const claimed = await condition(() => claimedCredentialHash !== null, profile.bootstrapTimeoutMs, {
+      summary: claimDeadline,
+    });
     if (!claimed) {
       throw ApplicationFailure.nonRetryable(
         `the guest did not claim its bootstrap within ${formatDuration(profile.bootstrapTimeoutMs)}`,
@@ -512,7 +568,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
       if (lease !== undefined && Date.now() >= lease) return 'lease-expired';
       const changed = () => mainFlowDone || destroyRequested || job.leaseExpiresAt !== lease;
       if (lease === undefined) await condition(changed);
-      else await condition(changed, lease - Date.now());
+      else await condition(changed, lease - Date.now(), { summary: `lease until ${utcMinute(lease, Date.now())}` });
     }
   }
 
@@ -567,7 +623,8 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
       job.transition('TIMEOUT', 'lease expired');
       job.finish('TIMEOUT', 'the sandbox lease expired');
     } else if (isCancellation(err) && interruption === 'destroy-requested') {
-      job.finish(job.hasJob ? 'CANCELLED' : 'COMPLETED', 'sandbox destroyed by operator');
+      const why = destroyReason ? `: ${destroyReason}` : '';
+      job.finish(job.hasJob ? 'CANCELLED' : 'COMPLETED', `sandbox destroyed by operator${why}`);
     } else if (isCancellation(err)) {
       job.finish('CANCELLED', 'job cancelled');
     } else {

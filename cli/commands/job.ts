@@ -161,7 +161,12 @@ export function jobDocument(d: JobDescription) {
       keepalive: d.keepalive,
       cleanSnapshot: d.cleanSnapshot === true,
     },
-    timeline: d.timeline.map((t) => ({ state: t.state, at: formatTime(t.at), ...(t.note ? { note: t.note } : {}) })),
+    timeline: d.timeline.map((t) => ({
+      state: t.state,
+      at: formatTime(t.at),
+      ...(t.note ? { note: t.note } : {}),
+      ...(t.signal ? { signal: t.signal } : {}),
+    })),
   };
 }
 

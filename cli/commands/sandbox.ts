@@ -140,7 +140,7 @@ export function registerSandboxCommands(program: Command): void {
         const handle = await liveHandle(ctx, ref);
         await confirm(`destroy the sandbox of job ${handle.workflowId}`, options.yes);
         const { state } = await handle.executeUpdate(destroyUpdate, {
-          args: [{ force: options.force === true, reason: 'operator' }],
+          args: [{ force: options.force === true }], // the message says "by operator" already
         });
         if (!ctx.json)
           progress(
