@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs, openSync, closeSync, constants as fsConstants } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Owner, ResolvedProfile } from '../common/contract';
 import { agentsBinDir, SANDBOX_AGENTS_DIR } from '../common/agent-tools';
 import { agentRunnerPath, packageRoot } from '../common/paths';
@@ -51,8 +52,6 @@ interface Faults {
   /** Destroy fails (a backend outage during teardown). */
   failDestroy?: boolean;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Secrets and credentials live here inside a sandbox: a tmpfs no other sandbox and no disk sees. */
 export const SANDBOX_SECRETS_DIR = '/run/agentlab/secrets';

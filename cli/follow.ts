@@ -1,4 +1,5 @@
 // Follows a job's workflow: prints each state transition as the workflow records it, until it settles.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { describeQuery, type JobDescription } from '../common/contract';
 import { formatDuration } from '../common/duration';
@@ -6,7 +7,6 @@ import { isTerminalJobStatus } from '../common/states';
 import { progress } from './output';
 
 const POLL_MS = 400;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export type SettledWhen = (description: JobDescription, closed: boolean) => boolean;
 

@@ -4,11 +4,10 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentlabConfig } from '../common/config';
 import { CliError, ExitCode } from './errors';
 import { portHolder, portInUse } from './port-holder';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export const stackDir = (config: AgentlabConfig) => join(config.dataDir, 'stack');
 const pidFile = (config: AgentlabConfig, name: string) => join(stackDir(config), `${name}.pid`);

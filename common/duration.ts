@@ -18,3 +18,7 @@ export function formatDuration(ms: number): string {
   const s = totalSeconds % 60;
   return [h ? `${h}h` : '', m ? `${m}m` : '', s || (!h && !m) ? `${s}s` : ''].join('');
 }
+
+/** The one wording of a lease asked above its profile's maximum (CLI, renew Update and Signal, workflow start). */
+export const ttlAboveMaximum = (ttl: string, maxMs: number, profileName: string): string =>
+  `${ttl} is above the maximum ${formatDuration(maxMs)} of profile ${profileName}`;

@@ -19,12 +19,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sleep } from './support/stack';
 
 const ROOT = join(__dirname, '..');
 const RUNNER = join(ROOT, 'guest', 'agent-runner.js');
 const SCRIPTED_AGENT = join(ROOT, 'examples', 'agents', 'scripted-agent.sh');
 const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Job = NonNullable<ClaimBootstrapResponse['job']>;
 type Result = JobResult;

@@ -11,6 +11,7 @@ import {
   type AgentResult,
   type Scratch,
 } from './support/model-api';
+import { sleep } from './support/stack';
 
 // Each agent's own words for each failure (they do not all repeat the server's message).
 const MESSAGES: Record<AgentKind, Record<'wrongKey' | 'rateLimited' | 'serverError', RegExp[]>> = {
@@ -31,8 +32,6 @@ const MESSAGES: Record<AgentKind, Record<'wrongKey' | 'rateLimited' | 'serverErr
     serverError: [/The server had an error while processing your request/, /"statusCode":500/],
   },
 };
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.each(Object.keys(MESSAGES) as AgentKind[])('%s against a failing model API', (kind) => {
   let server: ModelApiServer;

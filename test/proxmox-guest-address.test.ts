@@ -8,11 +8,11 @@ import { ProxmoxClient } from '../backends/proxmox/client';
 import type { Owner, ResolvedProfile } from '../common/contract';
 import { PveSim } from '../simulators/proxmox/server';
 import { startPveStack } from './support/pve-stack';
+import { sleep } from './support/stack';
 
 const DOCKER0 = { name: 'docker0', mac: '02:42:AC:11:00:01', ipv4: '172.17.0.1', prefix: 16 };
 const owner: Owner = { jobId: 'job-addr', workflowId: 'job-addr' };
 const profile = { name: 'p', backend: 'proxmox', cores: 1, memoryMb: 512, templateVmid: 9000 } as ResolvedProfile;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('guestAddress: nothing while booting or link-local only, then eth0 by net0 MAC, never docker0', async () => {
   const snippetsDir = mkdtempSync(join(tmpdir(), 'agentlab-addr-'));

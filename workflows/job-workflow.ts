@@ -45,7 +45,7 @@ import {
   VMID_CONFLICT,
 } from '../common/contract';
 import { userSnapshotNameProblem } from '../common/snapshot-names';
-import { formatDuration } from '../common/duration';
+import { formatDuration, ttlAboveMaximum } from '../common/duration';
 import { jobRequestProblem } from '../common/schemas';
 import { operationRejection } from '../common/states';
 import { utcMinute } from '../common/job-metadata';
@@ -177,7 +177,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     if (rejection) return rejection;
     if (!(ttlMs > 0)) return `ttl must be positive, got ${ttlMs}ms`;
     if (profile && ttlMs > profile.maxTtlMs) {
-      return `ttl ${formatDuration(ttlMs)} is above the maximum ${formatDuration(profile.maxTtlMs)} of profile ${profile.name}`;
+      return `ttl ${ttlAboveMaximum(formatDuration(ttlMs), profile.maxTtlMs, profile.name)}`;
     }
     return undefined;
   };
@@ -519,7 +519,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     const ttlMs = request.ttlMs ?? profile.ttlMs;
     if (ttlMs > profile.maxTtlMs) {
       throw ApplicationFailure.nonRetryable(
-        `ttl ${formatDuration(ttlMs)} is above the maximum ${formatDuration(profile.maxTtlMs)} of profile ${profile.name}`,
+        `ttl ${ttlAboveMaximum(formatDuration(ttlMs), profile.maxTtlMs, profile.name)}`,
         'InvalidProfile',
       );
     }

@@ -1,5 +1,6 @@
 // A thin Proxmox VE REST client: token auth, form encoding, the {data} envelope, typed errors, UPID task waits.
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fetch, type Agent } from 'undici';
 import { classifyPveError, PveConnectionError, PveError, PveTimeoutError, PveTlsError } from './errors';
 import { createDispatcher, TlsTrustError } from './tls';
@@ -65,8 +66,6 @@ export function encodeParams(params: Params = {}): URLSearchParams {
   }
   return form;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class ProxmoxClient {
   private readonly base: string;

@@ -1,6 +1,7 @@
 // `agentlab job logs | artifacts | diff`: the guest's log and the artifacts it uploaded.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { CliContext, resolveJobId } from '../context';
 import { ExitCode } from '../errors';
@@ -9,7 +10,6 @@ import { printJson, printTable } from '../output';
 import { runAction } from '../run-action';
 
 const FOLLOW_POLL_MS = 500;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function workflowOpen(ctx: CliContext, jobId: string): Promise<boolean> {
   const execution = await (await ctx.client()).workflow.getHandle(jobId).describe();

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Command } from 'commander';
 import { describeQuery, type JobDescription, type JobRequest } from '../../common/contract';
-import { formatDuration } from '../../common/duration';
+import { ttlAboveMaximum } from '../../common/duration';
 import { jobStartOptions } from '../../common/job-start';
 import type { Profile } from '../../common/config';
 import { describeIssues, durationSchema, jobRequestSchema } from '../../common/schemas';
@@ -66,9 +66,7 @@ export async function buildJobRequest(
     if (!parsed.success) throw usageError(`--ttl: ${describeIssues(parsed.error)}`);
     ttlMs = parsed.data;
     if (ttlMs > profile.maxTtl) {
-      throw usageError(
-        `--ttl: ${options.ttl} is above the maximum ${formatDuration(profile.maxTtl)} of profile ${profile.name}`,
-      );
+      throw usageError(`--ttl: ${ttlAboveMaximum(options.ttl, profile.maxTtl, profile.name)}`);
     }
   }
   const request = {

@@ -34,8 +34,6 @@ export class Envelope {
   ) {}
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 export class Access {
   constructor(readonly state: SimState) {}
 

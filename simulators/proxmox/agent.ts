@@ -1,7 +1,8 @@
 // The QEMU guest agent: its error ladder (qemu-server QemuServer/Agent.pm agent_available) and a booting guest's
 // interfaces: nothing, then eth0 with only its link-local address, then its DHCP lease, on net0's own MAC.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { NET_FORMAT, parsePropertyString } from '../../common/property-string';
-import { Access, sleep, type Route, type RouteContext } from './access';
+import { Access, type Route, type RouteContext } from './access';
 import { SimHttpError } from './errors';
 import type { SimState, SimVm } from './state';
 

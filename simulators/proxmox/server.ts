@@ -6,6 +6,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import YAML from 'yaml';
 import { Envelope, type Route } from './access';
 import { flockTimeout, SimHttpError, unknownNode } from './errors';
@@ -56,8 +57,6 @@ export interface RequestRecord {
   ms: number;
   user?: string;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class PveSim {
   readonly state: SimState;

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import YAML from 'yaml';
 import { AesGcmCodec, dataConverter, loadCodecKey } from '../../common/codec';
@@ -31,8 +32,6 @@ export async function freePort(): Promise<number> {
     });
   });
 }
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function eventually<T>(
   what: string,
@@ -279,3 +278,5 @@ export function liveSandboxes(stack: TestStack): number[] {
     .filter((e) => /^\d+$/.test(e))
     .map(Number);
 }
+
+export { sleep };
