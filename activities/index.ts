@@ -78,8 +78,8 @@ export function createActivities({ config, backends, secrets = secretsPaths(), w
       return call(() => backendFor(input.backend).allocate(input.owner, input.attempt));
     },
 
-    async cloneVm(input: { vmid: number; profile: ResolvedProfile; owner: Owner }): Promise<void> {
-      await call(() => backendFor(input.profile.backend).clone(input.vmid, input.profile, input.owner));
+    async cloneVm(input: { vmid: number; profile: ResolvedProfile; owner: Owner; attempt?: number }): Promise<void> {
+      await call(() => backendFor(input.profile.backend).clone(input.vmid, input.profile, input.owner, input.attempt));
     },
 
     async configureVm(input: {

@@ -23,7 +23,8 @@ export interface SandboxBackend {
   /** A VMID from our range, never one in use. Idempotent per (jobId, attempt). */
   allocate(owner: Owner, attempt: number): Promise<number>;
   /** Creates the VM (or reuses it if this owner already created it) and marks it as ours. */
-  clone(vmid: number, profile: ResolvedProfile, owner: Owner): Promise<void>;
+  /** `attempt`: the provisioning attempt the VMID was allocated for (absent in histories from before it was passed). */
+  clone(vmid: number, profile: ResolvedProfile, owner: Owner, attempt?: number): Promise<void>;
   /**
    * Mints the one-time bootstrap token and writes it into the VM's cloud-init data; returns only its
    * hash. The token itself is never an activity argument or result: those are workflow history.

@@ -791,6 +791,7 @@ class Runner {
       secrets: res.body.secrets || null,
     };
     writeJsonFile(this.files.claim, claim); // on the tmpfs, like every other secret
+    fs.rmSync(this.files.claimCredential, { force: true }); // claim.json holds it from now on
     // The token is spent; where cloud-init left a writable copy, it goes too (the host deletes its own).
     try {
       fs.rmSync(this.options.bootstrap, { force: true });

@@ -236,3 +236,11 @@ test('listOwned lists only VMs carrying the agentlab tag and an owner mark', asy
   await b.clone(vmid, profile, owner(1));
   expect(await b.listOwned()).toEqual([{ vmid, jobId: 'job-1', workflowId: 'job-1', running: false }]);
 });
+
+test("a clone by a worker restarted since the allocation marks the VM with the call's attempt", async () => {
+  const vmid = await backend().allocate(owner('restarted'), 2);
+  await backend().clone(vmid, profile, owner('restarted'), 2); // a fresh backend: nothing pending in memory
+  expect(sim.vm(vmid)?.config.description).toBe(ownerDescription(owner('restarted'), 2));
+  // And a retried allocation of that attempt finds it by its mark, rather than picking a second VMID.
+  expect(await backend().allocate(owner('restarted'), 2)).toBe(vmid);
+});

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { claimBootstrapUpdate, describeQuery, reportResultSignal, runnerCredentialHashQuery } from '../common/contract';
 import { jobIdSchema } from '../common/schemas';
 import { loadBundle, type SecretsBundle, type SecretsPaths } from '../common/secrets';
+import { isArtifactName } from '../common/job-files';
 import { isTerminalJobStatus } from '../common/states';
 import { closeServer, HttpError, readBody, readJson, send, serveJson } from './http';
 import { JobFiles } from './job-files';
@@ -191,12 +192,11 @@ export class GuestApi {
       return send(res, 200, { ok: true });
     }
     if (method === 'PUT' && action === 'artifacts' && name) {
+      const artifact = decodeURIComponent(name);
+      // Only the name is the guest's fault (400, final); a failure to store it is ours (500, the runner retries).
+      if (!isArtifactName(artifact)) throw new HttpError(400, `invalid artifact name "${artifact}"`);
       const body = await readBody(req, this.options.maxArtifactBytes ?? DEFAULT_MAX_ARTIFACT_BYTES);
-      try {
-        return send(res, 200, await files.writeArtifact(jobId, decodeURIComponent(name), body));
-      } catch (err) {
-        throw new HttpError(400, (err as Error).message);
-      }
+      return send(res, 200, await files.writeArtifact(jobId, artifact, body));
     }
     if (method === 'POST' && action === 'result') {
       const result = await readJson(req, resultBody);

@@ -66,11 +66,30 @@ export class JobFiles {
     await fs.rename(tmp, join(dir, name));
     const record = { name, size: body.length, sha256 };
     await this.serialise(jobId, async () => {
-      const indexPath = join(dir, ARTIFACT_INDEX);
-      const index = JSON.parse(await fs.readFile(indexPath, 'utf8').catch(() => '{}')) as Record<string, unknown>;
+      const index = await readIndex(dir);
       index[name] = record;
-      await fs.writeFile(indexPath, JSON.stringify(index, null, 2));
+      // Write-then-rename: a worker killed mid-write must not leave an index that no later upload can read.
+      const tmp = join(dir, `.${ARTIFACT_INDEX}.tmp`);
+      await fs.writeFile(tmp, JSON.stringify(index, null, 2));
+      await fs.rename(tmp, join(dir, ARTIFACT_INDEX));
     });
     return record;
+  }
+}
+
+type ArtifactIndex = Record<string, { name: string; size: number; sha256: string }>;
+
+/** The artifact index; one that cannot be read (written by an older worker that died mid-write) is rebuilt. */
+async function readIndex(dir: string): Promise<ArtifactIndex> {
+  const text = await fs.readFile(join(dir, ARTIFACT_INDEX), 'utf8').catch(() => '{}');
+  try {
+    return JSON.parse(text) as ArtifactIndex;
+  } catch {
+    const index: ArtifactIndex = {};
+    for (const name of (await fs.readdir(dir)).filter(isArtifactName)) {
+      const body = await fs.readFile(join(dir, name));
+      index[name] = { name, size: body.length, sha256: createHash('sha256').update(body).digest('hex') };
+    }
+    return index;
   }
 }

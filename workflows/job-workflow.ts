@@ -449,7 +449,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
       job.setVmid(vmid);
       try {
         try {
-          await activities.cloneVm({ vmid, profile: p, owner });
+          await activities.cloneVm({ vmid, profile: p, owner, attempt });
         } finally {
           // Recorded as soon as the clone may have created something; destroy re-checks our mark.
           created.push(vmid);

@@ -173,9 +173,10 @@ export class ProxmoxBackend implements SandboxBackend {
     });
   }
 
-  async clone(vmid: number, profile: ResolvedProfile, owner: Owner): Promise<void> {
+  async clone(vmid: number, profile: ResolvedProfile, owner: Owner, attemptOfCall?: number): Promise<void> {
     return this.guard(async () => {
-      const attempt = this.pending.get(vmid)?.attempt ?? 0;
+      // From the call: a worker restarted since the allocation has no pending entry and would mark attempt 0.
+      const attempt = attemptOfCall ?? this.pending.get(vmid)?.attempt ?? 0;
       if (await this.adoptExisting(vmid, owner)) return;
       const templateVmid = profile.templateVmid;
       if (templateVmid === undefined) throw new PermanentBackendError(`profile ${profile.name} has no templateVmid`);
