@@ -1,4 +1,5 @@
 // All of a job's I/O, built by `createActivities(deps)` so tests and the worker inject real backends.
+import { stat } from 'node:fs/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import {
   GUEST_NOT_READY,
@@ -12,6 +13,7 @@ import { PermanentBackendError, type DestroyOutcome, type GuestJob, type Sandbox
 import { loadBundle, secretsPaths, type SecretsPaths } from '../common/secrets';
 import { missingKeyProblem } from '../guest/agents';
 import { withHeartbeat } from './heartbeat';
+import { guestHeartbeatPath } from '../common/job-files';
 
 export interface ActivityDeps {
   config: AgentlabConfig;
@@ -120,6 +122,27 @@ export function createActivities({ config, backends, secrets = secretsPaths(), w
 
     async stopVm(input: { backend: ResolvedProfile['backend']; vmid: number }): Promise<void> {
       await call(() => backendFor(input.backend).stop(input.vmid));
+    },
+
+    /**
+     * Returns once the job's guest runner has not been heard for `silenceMs`; cancelled when the job ends.
+     * Each (re)start of the activity gives the runner a whole period anew: the worker itself may have been
+     * the one away, and the runner's heartbeats resume within seconds of its return.
+     */
+    async awaitGuestSilence(input: { jobId: string; silenceMs: number }): Promise<{ silentForMs: number }> {
+      const context = Context.current();
+      const since = Date.now();
+      const path = guestHeartbeatPath(config.dataDir, input.jobId);
+      for (;;) {
+        context.heartbeat();
+        const heard = await stat(path).then(
+          (s) => s.mtimeMs,
+          () => 0,
+        );
+        const silentForMs = Date.now() - Math.max(heard, since);
+        if (silentForMs >= input.silenceMs) return { silentForMs };
+        await context.sleep(Math.min(1000, input.silenceMs - silentForMs));
+      }
     },
 
     async deleteBootstrapSnippet(input: { backend: ResolvedProfile['backend']; vmid: number }): Promise<void> {

@@ -48,6 +48,8 @@ const profileSchema = z
         /** How often the agent retries a failed model request, where it lets us choose (Claude Code, Codex). */
         maxRetries: z.number().int().min(0).max(20).optional(),
         timeout: durationSchema.optional(),
+        /** A runner unheard for this long (no heartbeat; it sends one every 5 s) fails the job: its VM died. */
+        silenceTimeout: durationSchema.prefault('3m'),
       })
       .strict()
       .prefault({}),
@@ -444,6 +446,7 @@ export function resolveProfile(profile: Profile, node: string): ResolvedProfile 
     ...(profile.agent.model ? { agentModel: profile.agent.model } : {}),
     ...(profile.agent.maxRetries !== undefined ? { agentMaxRetries: profile.agent.maxRetries } : {}),
     agentTimeoutMs: profile.agent.timeout ?? 0,
+    guestSilenceMs: profile.agent.silenceTimeout,
     provisioningAttempts: profile.provisioning.attempts,
     bootTimeoutMs: profile.provisioning.bootTimeout,
     bootstrapTimeoutMs: profile.provisioning.bootstrapTimeout,

@@ -51,6 +51,8 @@ export interface ResolvedProfile {
   agentModel?: string;
   agentMaxRetries?: number;
   agentTimeoutMs: number;
+  /** Absent in histories from before the watchdog: no watchdog then. */
+  guestSilenceMs?: number;
   provisioningAttempts: number;
   bootTimeoutMs: number;
   bootstrapTimeoutMs: number;

@@ -8,6 +8,10 @@ const ARTIFACT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** The worker's own list of a job's artifacts, beside them: never an artifact itself. */
 export const ARTIFACT_INDEX = 'index.json';
 
+/** Where the worker keeps a job's last guest heartbeat (its mtime is when the runner was last heard). */
+export const guestHeartbeatPath = (dataDir: string, jobId: string): string =>
+  join(dataDir, 'jobs', jobId, 'guest-heartbeat.json');
+
 /** What a guest may call an artifact: a plain file name, never a path, never the index. */
 export function isArtifactName(name: string): boolean {
   return ARTIFACT_NAME.test(name) && !name.includes('..') && name !== ARTIFACT_INDEX;

@@ -185,10 +185,7 @@ export class GuestApi {
     if (method === 'POST' && action === 'heartbeat') {
       const beat = await readJson(req, heartbeatBody);
       await fs.mkdir(files.dir(jobId), { recursive: true });
-      await fs.writeFile(
-        join(files.dir(jobId), 'guest-heartbeat.json'),
-        JSON.stringify({ ...beat, at: new Date().toISOString() }),
-      );
+      await fs.writeFile(files.heartbeatPath(jobId), JSON.stringify({ ...beat, at: new Date().toISOString() }));
       return send(res, 200, { ok: true });
     }
     if (method === 'PUT' && action === 'artifacts' && name) {

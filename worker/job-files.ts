@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { ARTIFACT_INDEX, isArtifactName } from '../common/job-files';
+import { ARTIFACT_INDEX, guestHeartbeatPath, isArtifactName } from '../common/job-files';
 import { jobIdSchema } from '../common/schemas';
 
 export class JobFiles {
@@ -18,6 +18,11 @@ export class JobFiles {
 
   logPath(jobId: string): string {
     return join(this.dir(jobId), 'agent.log');
+  }
+
+  heartbeatPath(jobId: string): string {
+    this.dir(jobId); // validates the ID
+    return guestHeartbeatPath(this.dataDir, jobId);
   }
 
   private serialise<T>(jobId: string, work: () => Promise<T>): Promise<T> {

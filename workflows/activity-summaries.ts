@@ -18,6 +18,8 @@ const SUMMARIES: Summaries = {
   waitForGuestAddress: ({ vmid, timeoutMs }) => `wait up to ${formatDuration(timeoutMs)} for VM ${vmid}'s address`,
   stopVm: ({ vmid }) => `stop VM ${vmid}`,
   deleteBootstrapSnippet: ({ vmid }) => `delete VM ${vmid}'s bootstrap snippet`,
+  awaitGuestSilence: ({ silenceMs }) =>
+    `watch the guest runner: fail the job after ${formatDuration(silenceMs)} unheard`,
   snapshotVm: ({ vmid, name }) => `snapshot VM ${vmid} as ${name}`,
   rollbackVm: ({ vmid, name }) => `roll VM ${vmid} back to snapshot ${name}`,
   reconcileOrphans: ({ backend }) => `destroy orphaned ${backend} VMs`,

@@ -554,9 +554,42 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     job.setJobStatus('RUNNING');
     await host.deleteBootstrapSnippet({ backend: profile.backend, vmid: job.vmid! });
 
-    await condition(() => result !== undefined);
+    const silence = profile.guestSilenceMs !== undefined && patched('guest-silence') ? profile.guestSilenceMs : 0;
+    const silent = silence > 0 ? await awaitResultOrSilence(profile, silence) : undefined;
+    if (silent !== undefined) {
+      job.finish('FAILED', `the guest runner went silent: no heartbeat for ${formatDuration(silent)} (its VM died?)`);
+      if (job.keepalive) await park(profile);
+      return;
+    }
     job.finish(result!.status, result!.message, result!.exitCode);
     if (job.keepalive) await park(profile); // the sandbox outlives the job until lease or destroy
+  }
+
+  /**
+   * Waits for the runner's result while a host activity watches its heartbeats; returns how long it was
+   * silent when that came first (a VM that crashed or lost its runner would otherwise hold the job until
+   * its lease ends), or undefined once the result is in.
+   */
+  async function awaitResultOrSilence(p: ResolvedProfile, silenceMs: number): Promise<number | undefined> {
+    const watchdog = hostActivities(p, {
+      startToCloseTimeout: p.maxTtlMs + 60 * 60_000,
+      retry: { initialInterval: '1s', maximumInterval: '10s' },
+    });
+    let silentForMs: number | undefined;
+    await CancellationScope.cancellable(async () => {
+      const watching = watchdog.awaitGuestSilence({ jobId: request.jobId, silenceMs }).then(
+        (outcome) => {
+          silentForMs = outcome.silentForMs;
+        },
+        (err: unknown) => {
+          if (!isCancellation(err)) throw err;
+        },
+      );
+      await condition(() => result !== undefined || silentForMs !== undefined);
+      if (result !== undefined) CancellationScope.current().cancel();
+      await watching;
+    });
+    return result === undefined ? silentForMs : undefined;
   }
 
   /** Ends the job scope when the lease expires or an operator destroys the sandbox. */
