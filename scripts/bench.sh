@@ -4,9 +4,14 @@
 # on loopback (the Proxmox one against the simulator, whose guests need no network namespace).
 # `npm run bench -- jobs [--n N] [--agent-seconds S] [--json]` runs only the whole-job benchmark (in its
 # own network namespace too). nsenter, not `ip netns exec`: the latter mounts a fresh /sys without the cgroup
-# filesystem the job benchmark accounts CPU with.
+# filesystem the job benchmark accounts CPU with. `npm run bench -- leases [--n N] [--ttl D] [--renew-ttl D] [--json]`
+# runs only the leases benchmark (bare sandboxes on the Proxmox simulator, all on loopback: no namespace needed).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [[ "${1:-}" == leases ]]; then
+  shift
+  exec node "$root/dist/scripts/bench-leases.js" "$@"
+fi
 ns="agentlab-bench-$$"
 ip netns add "$ns"
 trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
