@@ -26,9 +26,13 @@ export async function connectClient(address: string): Promise<Client> {
   );
 }
 
-/** The worker on `configPath`, in `cpu` (so the CPU of everything it starts counts); only warnings logged. */
+/**
+ * The worker on `configPath`, in `cpu` (so the CPU of everything it starts counts); only warnings logged.
+ * BENCH_WORKER_NODE_ARGS adds Node flags, e.g. `--cpu-prof --cpu-prof-dir=DIR` (not allowed in NODE_OPTIONS).
+ */
 export function spawnWorker(cpu: CpuGroup, configPath: string): ChildProcess {
-  return cpu.spawn(process.execPath, [join(packageRoot(), 'dist', 'worker', 'main.js')], {
+  const nodeArgs = process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  return cpu.spawn(process.execPath, [...nodeArgs, join(packageRoot(), 'dist', 'worker', 'main.js')], {
     env: { ...process.env, AGENTLAB_CONFIG: configPath, AGENTLAB_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
