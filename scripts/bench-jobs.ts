@@ -3,38 +3,25 @@
 // orchestration overhead per job (wall minus backend activity time minus agent time, from the histories
 // and reports), CPU-seconds per job over every process involved, the worker's peak RSS, history events per
 // job and errors; `--json` prints them as one line. Run inside a network namespace (scripts/bench.sh jobs).
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
 import execa from 'execa';
 import YAML from 'yaml';
-import { WORKFLOW_TASK_QUEUE, type JobRequest } from '../common/contract';
-import { jobStartOptions } from '../common/job-start';
 import { createExampleRepo } from '../common/example-repo';
-import { packageRoot } from '../common/paths';
 import { devServerArgs, temporalCliPath } from '../common/temporal-server';
 import { eventually, freePort } from '../test/support/stack';
 import { CpuGroup } from './bench-cgroup';
+import { connectClient, percentile, spawnWorker, startJob, statusMb, stop } from './bench-stack';
 import { jobTimes } from './job-times';
-
-const ROOT = packageRoot();
-
-const percentile = (values: number[], p: number) =>
-  values.length === 0
-    ? NaN
-    : [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
 
 /** The worker process's own CPU (utime + stime, fields 14 and 15 of /proc/<pid>/stat; USER_HZ is 100). */
 function workerSelfSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
-
-const peakRssMb = (pid: number) =>
-  Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 async function run(): Promise<void> {
   const { values } = parseArgs({
@@ -87,15 +74,8 @@ async function run(): Promise<void> {
     );
     const progress = (line: string) => console.error(`bench jobs: ${line}`);
     progress(`Temporal dev server on ${address}`);
-    const client = await eventually(
-      'the Temporal dev server',
-      async () => new Client({ connection: await Connection.connect({ address, connectTimeout: '1s' }) }),
-      60_000,
-    );
-    worker = workerCpu.spawn(process.execPath, [join(ROOT, 'dist', 'worker', 'main.js')], {
-      env: { ...process.env, AGENTLAB_CONFIG: configPath, AGENTLAB_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    const client = await connectClient(address);
+    worker = spawnWorker(workerCpu, configPath);
     progress('worker');
     await eventually('the worker', async () => (await fetch('http://10.78.0.1:8844/healthz')).ok, 60_000);
     progress(`starting ${jobs} jobs`);
@@ -106,8 +86,8 @@ async function run(): Promise<void> {
     const ids = Array.from({ length: jobs }, (_, i) => `bench-job-${i}`);
     const started = performance.now();
     await Promise.all(
-      ids.map((jobId) => {
-        const request: JobRequest = {
+      ids.map((jobId) =>
+        startJob(client, {
           jobId,
           repo,
           ref: 'HEAD',
@@ -115,16 +95,15 @@ async function run(): Promise<void> {
           task: `bench ${jobId}`,
           profile: 'bench',
           agentCommand: `sleep ${agentSeconds}`,
-        };
-        return client.workflow.start('jobWorkflow', jobStartOptions(request, WORKFLOW_TASK_QUEUE));
-      }),
+        }),
+      ),
     );
     progress('waiting for them to close');
     const handles = ids.map((id) => client.workflow.getHandle(id));
     const outcomes = await Promise.all(handles.map((h) => h.result().catch((err: Error) => ({ status: err.message }))));
     const elapsedMs = performance.now() - started;
     const benchCpu = process.cpuUsage(benchBefore);
-    const rss = peakRssMb(worker.pid!);
+    const rss = statusMb(worker.pid!, 'VmHWM');
     const workerSelf = workerSelfSeconds(worker.pid!) - workerSelfBefore;
     const workerAll = workerCpu.seconds() - workerBefore;
     const clientSeconds = (benchCpu.user + benchCpu.system) / 1e6;
@@ -228,10 +207,8 @@ async function run(): Promise<void> {
     }
     await client.connection.close();
   } finally {
-    worker?.kill('SIGTERM');
-    await new Promise((resolve) => (worker && worker.exitCode === null ? worker.once('exit', resolve) : resolve(null)));
-    server.kill('SIGTERM');
-    await new Promise((resolve) => (server.exitCode === null ? server.once('exit', resolve) : resolve(null)));
+    await stop(worker);
+    await stop(server);
     workerCpu.remove();
     serverCpu.remove();
     if (!process.env.BENCH_KEEP) rmSync(home, { recursive: true, force: true });

@@ -5,17 +5,23 @@
 # `npm run bench -- chaos [--n N] [--json]` runs only the chaos run (Proxmox simulator, on loopback).
 # `npm run bench -- jobs [--n N] [--agent-seconds S] [--json]` runs only the whole-job benchmark (in its
 # own network namespace too). nsenter, not `ip netns exec`: the latter mounts a fresh /sys without the cgroup
-# filesystem the job benchmark accounts CPU with.
+# filesystem the job benchmark accounts CPU with. `npm run bench -- leases [--n N] [--ttl D] [--renew-ttl D] [--json]`
+# runs only the leases benchmark (bare sandboxes on the Proxmox simulator, all on loopback: no namespace needed).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-ns="agentlab-bench-$$"
-ip netns add "$ns"
-trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
-ip -n "$ns" link set lo up
+# The leases and chaos runs need no namespace: all they run is on loopback.
+if [[ "${1:-}" == leases ]]; then
+  shift
+  exec node "$root/dist/scripts/bench-leases.js" "$@"
+fi
 if [[ "${1:-}" == chaos ]]; then
   shift
   exec node "$root/dist/scripts/bench-chaos.js" "$@"
 fi
+ns="agentlab-bench-$$"
+ip netns add "$ns"
+trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
+ip -n "$ns" link set lo up
 if [[ "${1:-}" == jobs ]]; then
   shift
   nsenter --net="/run/netns/$ns" node "$root/dist/scripts/bench-jobs.js" "$@"

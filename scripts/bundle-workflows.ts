@@ -2,12 +2,13 @@
 import { writeFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { WORKFLOW_BUNDLE_PATH } from '../worker/workflow-bundle';
+import { PRELOADED_WORKFLOW_MODULES, WORKFLOW_BUNDLE_PATH } from '../worker/workflow-bundle';
 
 async function run(): Promise<void> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows'),
     failureConverterPath: require.resolve('../common/failure-converter'),
+    preloadModules: PRELOADED_WORKFLOW_MODULES,
     logger: undefined,
   });
   await mkdir(dirname(WORKFLOW_BUNDLE_PATH), { recursive: true });

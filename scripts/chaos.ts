@@ -9,15 +9,15 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import YAML from 'yaml';
 import { parseOwner } from '../backends/proxmox/marks';
-import { describeQuery, WORKFLOW_TASK_QUEUE, type JobDescription } from '../common/contract';
+import { describeQuery, type JobDescription } from '../common/contract';
 import { createExampleRepo } from '../common/example-repo';
-import { jobStartOptions } from '../common/job-start';
 import { agentRunnerPath, packageRoot } from '../common/paths';
 import { isTerminalJobStatus } from '../common/states';
 import { devServerArgs, temporalCliPath } from '../common/temporal-server';
 import { PveSim } from '../simulators/proxmox/server';
 import { serveRepo } from '../test/support/git-daemon';
 import { eventually, freePort, sleep } from '../test/support/stack';
+import { startJob } from './bench-stack';
 
 const ROOT = packageRoot();
 const TEMPLATE_VMID = 9000;
@@ -203,7 +203,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         profile: 'chaos',
         agentCommand: `SCRIPTED_AGENT_SLEEP=${options.agentSeconds} ${join(ROOT, 'examples', 'agents', 'scripted-agent.sh')}`,
       };
-      await client.workflow.start('jobWorkflow', jobStartOptions(request, WORKFLOW_TASK_QUEUE));
+      await startJob(client, request);
     }
     progress(`${options.jobs} jobs started`);
 

@@ -3,6 +3,7 @@
 import { DefaultLogger, Runtime, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PRELOADED_WORKFLOW_MODULES } from '../worker/workflow-bundle';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -16,6 +17,7 @@ describe('replay of recorded histories', () => {
     workflowBundle = await bundleWorkflowCode({
       workflowsPath: require.resolve('../workflows'),
       failureConverterPath: require.resolve('../common/failure-converter'),
+      preloadModules: PRELOADED_WORKFLOW_MODULES,
       logger: new DefaultLogger('WARN'),
     });
   });
