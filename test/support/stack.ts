@@ -71,8 +71,15 @@ export interface StackOptions {
   extraConfig?: Record<string, unknown>;
   /** worker.reconcileInterval (default off: a test that wants the Schedule says so). */
   reconcileInterval?: string;
-  /** Further temporal settings (address and task queue are the stack's own). */
-  temporal?: { codec?: { keyFile: string; endpointListen?: string }; continueAsNewAfterEvents?: number };
+  /** Further temporal settings (the task queue is the stack's own; the address the shared server's unless given). */
+  temporal?: {
+    codec?: { keyFile: string; endpointListen?: string };
+    continueAsNewAfterEvents?: number;
+    /** The worker's and CLI's way to the shared server, e.g. a TLS proxy in front of it (the test's client goes direct). */
+    address?: string;
+    tls?: { caFile?: string; certFile?: string; keyFile?: string; serverName?: string };
+    apiKeyFile?: string;
+  };
   /** Further guestApi settings (listen is the stack's own). */
   guestApi?: Record<string, unknown>;
   /** Further environment for the worker and the CLI. */
@@ -107,7 +114,7 @@ export class TestStack {
       dataDir: this.dataDir,
       temporal: {
         ...this.options.temporal,
-        address: temporalAddress(),
+        address: this.options.temporal?.address ?? temporalAddress(),
         namespace: 'default',
         taskQueue: this.taskQueue,
       },
