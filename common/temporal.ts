@@ -29,14 +29,13 @@ export async function connectFailure(
   hint = ' (start it with `agentlab up`, or set TEMPORAL_ADDRESS)',
 ): Promise<TemporalUnavailableError> {
   const { address } = settings;
-  if (isGrpcServiceError(err) && [GRPC_UNAUTHENTICATED, GRPC_PERMISSION_DENIED].includes(err.code ?? -1)) {
+  // Connection.connect wraps the refused GetSystemInfo call in a ServiceError of its own.
+  const grpc = [err, (err as Error | undefined)?.cause].find(isGrpcServiceError);
+  if (grpc && [GRPC_UNAUTHENTICATED, GRPC_PERMISSION_DENIED].includes(grpc.code ?? -1)) {
     const credential = settings.apiKeyFile
       ? `the API key in temporal.apiKeyFile (${settings.apiKeyFile})`
-      : 'our credentials';
-    return new TemporalUnavailableError(
-      `Temporal at ${address} refused ${credential}: ${err.details ?? err.message}`,
-      'auth',
-    );
+      : 'the client certificate';
+    return new TemporalUnavailableError(`Temporal at ${address} refused ${credential}: ${grpc.details}`, 'auth');
   }
   if (settings.tls || settings.apiKeyFile) {
     const reason = await diagnoseTls(sdkConnectionOptions(settings), settings.tls);

@@ -1,10 +1,9 @@
 // TLS and mTLS to Temporal: the shared dev server behind a TLS-terminating proxy that requires a client certificate
 // the test CA signed. The CLI and the worker connect through it; each wrong setting exits 5 with its reason.
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import YAML from 'yaml';
 import { createExampleRepo } from '../common/example-repo';
 import { makeTestPki, SERVER_NAME, startTlsProxy, type TestPki, type TlsProxy } from './support/tls-proxy';
 import { freePort, SCRIPTED_AGENT, TestStack, WORKER, temporalAddress, type CliResult } from './support/stack';
@@ -27,13 +26,8 @@ describe('Temporal over mTLS', () => {
   });
 
   /** The CLI with the stack's config but these temporal.tls settings. */
-  function cliWithTls(tls: Record<string, unknown>, args: string[]): Promise<CliResult> {
-    const config = YAML.parse(readFileSync(stack.configPath, 'utf8')) as { temporal: Record<string, unknown> };
-    config.temporal.tls = tls;
-    const path = join(stack.home, `config-${Math.random().toString(36).slice(2)}.yaml`);
-    writeFileSync(path, YAML.stringify(config));
-    return stack.cli(args, { env: { AGENTLAB_CONFIG: path } });
-  }
+  const cliWithTls = (tls: Record<string, unknown>, args: string[]): Promise<CliResult> =>
+    stack.cli(args, { env: { AGENTLAB_CONFIG: stack.configVariant((c) => (c.temporal!.tls = tls)) } });
 
   test('job list and doctor go through the mTLS proxy', async () => {
     const list = await stack.cli(['job', 'list', '--json']);
@@ -102,14 +96,14 @@ describe('Temporal over mTLS', () => {
   });
 
   test('a worker with a CA that does not know the server exits 5 with the reason', async () => {
-    const config = YAML.parse(readFileSync(stack.configPath, 'utf8')) as Record<string, Record<string, unknown>>;
-    config.temporal!.tls = { ...good, caFile: pki.rogueCaFile };
-    // Ports of its own: the stack's worker may be running.
-    config.worker!.sdkMetricsListen = `127.0.0.1:${await freePort()}`;
-    config.worker!.metricsListen = `127.0.0.1:${await freePort()}`;
-    config.guestApi!.listen = `127.0.0.1:${await freePort()}`;
-    const path = join(stack.home, 'config-worker-rogue.yaml');
-    writeFileSync(path, YAML.stringify(config));
+    const ports = await Promise.all([freePort(), freePort(), freePort()]);
+    const path = stack.configVariant((config) => {
+      config.temporal!.tls = { ...good, caFile: pki.rogueCaFile };
+      // Ports of its own: the stack's worker may be running.
+      config.worker!.sdkMetricsListen = `127.0.0.1:${ports[0]}`;
+      config.worker!.metricsListen = `127.0.0.1:${ports[1]}`;
+      config.guestApi!.listen = `127.0.0.1:${ports[2]}`;
+    });
     const worker = spawn(process.execPath, [WORKER], { env: { ...stack.env, AGENTLAB_CONFIG: path } });
     let output = '';
     worker.stderr.on('data', (d: Buffer) => (output += d.toString()));

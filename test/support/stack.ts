@@ -152,6 +152,15 @@ export class TestStack {
     return this;
   }
 
+  /** A copy of this stack's config file with `edit` applied (other temporal settings, other ports); its path. */
+  configVariant(edit: (config: Record<string, Record<string, unknown>>) => void): string {
+    const config = YAML.parse(readFileSync(this.configPath, 'utf8')) as Record<string, Record<string, unknown>>;
+    edit(config);
+    const path = join(this.home, `config-${randomBytes(4).toString('hex')}.yaml`);
+    writeFileSync(path, YAML.stringify(config));
+    return path;
+  }
+
   get env(): NodeJS.ProcessEnv {
     return { ...process.env, AGENTLAB_CONFIG: this.configPath, AGENTLAB_LOG_LEVEL: 'info', ...this.options.env };
   }
