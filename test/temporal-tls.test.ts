@@ -1,7 +1,7 @@
 // TLS and mTLS to Temporal: the shared dev server behind a TLS-terminating proxy that requires a client certificate
 // the test CA signed. The CLI and the worker connect through it; each wrong setting exits 5 with its reason.
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createExampleRepo } from '../common/example-repo';
@@ -58,6 +58,23 @@ describe('Temporal over mTLS', () => {
     expect(run.code).toBe(0);
     expect((await stack.describe('tls-job')).jobStatus).toBe('COMPLETED');
   }, 120_000);
+
+  test('agentlab up hands over to a TLS Temporal: it starts no dev server, and a failing handshake stops it (exit 5)', async () => {
+    const refused = await cliWithTls({ ...good, caFile: pki.rogueCaFile }, ['up', '--json']);
+    expect(refused.code).toBe(5);
+    const error = (JSON.parse(refused.stdout) as { error: { code: string; message: string } }).error;
+    expect(error).toMatchObject({ code: 'tls_handshake' });
+    expect(error.message).toContain(`TLS handshake with Temporal at ${proxy.address} failed: unknown CA`);
+    expect(existsSync(join(stack.dataDir, 'stack', 'temporal.pid'))).toBe(false);
+
+    // The stack's worker already serves its guest API: up only checks Temporal, over TLS.
+    const up = await stack.cli(['up', '--json']);
+    expect(up.code).toBe(0);
+    expect(JSON.parse(up.stdout)).toMatchObject({
+      temporal: { address: proxy.address, status: 'external, TLS' },
+      worker: { status: 'already running' },
+    });
+  });
 
   test('a server certificate from an unknown CA: exit 5 naming the address and the CA', async () => {
     const result = await cliWithTls({ ...good, caFile: pki.rogueCaFile }, ['job', 'list']);
