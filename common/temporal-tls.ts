@@ -2,6 +2,7 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
+import { modeText } from './secrets';
 
 const absolutePath = z.string().startsWith('/', 'expected an absolute path');
 
@@ -16,7 +17,6 @@ export interface TemporalTls {
 }
 
 type Refinement = z.core.$RefinementCtx;
-const modeText = (mode: number) => (mode & 0o777).toString(8).padStart(4, '0');
 
 /** The file's bytes, or an issue at `field` saying why it cannot be read. */
 function readable(file: string, field: string, ctx: Refinement): Buffer | undefined {
