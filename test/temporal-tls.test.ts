@@ -45,6 +45,13 @@ describe('Temporal over mTLS', () => {
     expect(checks.get('temporal')).toMatchObject({ status: 'ok', detail: `reachable at ${proxy.address} over TLS` });
     expect(checks.get('temporal tls')).toMatchObject({ status: 'ok' });
     expect(checks.get('temporal tls')!.detail).toMatch(/CA CN=ca; client certificate CN=client until .*; server name/);
+
+    const expiring = { ...good, certFile: pki.expiringClientCert, keyFile: pki.expiringClientKey };
+    const soon = await cliWithTls(expiring, ['doctor', '--json']);
+    const tlsCheck = (JSON.parse(soon.stdout) as { checks: { name: string }[] }).checks.find(
+      (c) => c.name === 'temporal tls',
+    );
+    expect(tlsCheck).toMatchObject({ status: 'warn', fix: `renew ${pki.expiringClientCert} before it expires` });
   });
 
   test('the worker connects through the proxy and runs a job to COMPLETED', async () => {

@@ -19,6 +19,9 @@ export interface TestPki {
   rogueCaFile: string;
   rogueClientCert: string;
   rogueClientKey: string;
+  /** A client certificate of the test CA that expires in 2 days. */
+  expiringClientCert: string;
+  expiringClientKey: string;
 }
 
 const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -39,14 +42,14 @@ function newCa(dir: string, name: string): { cert: string; key: string } {
   return { cert, key };
 }
 
-function newLeaf(dir: string, name: string, ca: { cert: string; key: string }, extensions: string): void {
+function newLeaf(dir: string, name: string, ca: { cert: string; key: string }, extensions: string, days = 30): void {
   const key = join(dir, `${name}.key`);
   newKey(key);
   openssl(['req', '-new', '-key', key, '-out', join(dir, `${name}.csr`), '-subj', `/CN=${name}`]);
   writeFileSync(join(dir, `${name}.ext`), `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n${extensions}\n`);
   openssl([
     ...['x509', '-req', '-in', join(dir, `${name}.csr`), '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial'],
-    ...['-out', join(dir, `${name}.crt`), '-days', '30', '-extfile', join(dir, `${name}.ext`)],
+    ...['-out', join(dir, `${name}.crt`), '-days', String(days), '-extfile', join(dir, `${name}.ext`)],
   ]);
 }
 
@@ -58,6 +61,7 @@ export function makeTestPki(dir: string): TestPki {
   newLeaf(dir, 'server', ca, `subjectAltName=DNS:${SERVER_NAME}\nextendedKeyUsage=serverAuth`);
   newLeaf(dir, 'client', ca, 'extendedKeyUsage=clientAuth');
   newLeaf(dir, 'rogue-client', rogue, 'extendedKeyUsage=clientAuth');
+  newLeaf(dir, 'expiring-client', ca, 'extendedKeyUsage=clientAuth', 2);
   return {
     dir,
     caFile: ca.cert,
@@ -68,6 +72,8 @@ export function makeTestPki(dir: string): TestPki {
     rogueCaFile: rogue.cert,
     rogueClientCert: join(dir, 'rogue-client.crt'),
     rogueClientKey: join(dir, 'rogue-client.key'),
+    expiringClientCert: join(dir, 'expiring-client.crt'),
+    expiringClientKey: join(dir, 'expiring-client.key'),
   };
 }
 
