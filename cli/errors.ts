@@ -39,7 +39,10 @@ function isUnavailable(err: unknown): boolean {
 export function toCliError(err: unknown, temporalAddress?: string): CliError {
   if (err instanceof CliError) return err;
   if (err instanceof ConfigError) return new CliError(err.message, ExitCode.usage, 'config');
-  if (err instanceof TemporalUnavailableError) return new CliError(err.message, ExitCode.unavailable, 'unavailable');
+  if (err instanceof TemporalUnavailableError) {
+    const code = { unreachable: 'unavailable', tls: 'tls_handshake', auth: 'unauthenticated' }[err.reason];
+    return new CliError(err.message, ExitCode.unavailable, code);
+  }
   if (err instanceof WorkflowNotFoundError) return notFound(`job ${err.workflowId ?? ''} not found`.replace('  ', ' '));
   if (err instanceof WorkflowUpdateFailedError) return rejected(err.cause?.message ?? err.message);
   if (isUnavailable(err)) {

@@ -10,6 +10,7 @@ import { WORKFLOW_TASK_QUEUE, type ResolvedProfile } from './contract';
 import { describeIssues, durationSchema } from './schemas';
 import { BUNDLE_NAME_PATTERN } from './secrets';
 import { packageRoot } from './paths';
+import { apiKeyFileSchema, temporalTlsSchema, type TemporalTls } from './temporal-tls';
 
 const hostPortSchema = z.string().regex(/^[^:\s]+:\d{1,5}$/, 'expected host:port');
 const loopbackHostPortSchema = z
@@ -159,6 +160,10 @@ const fileSchema = z
         /** Task queue of the workflows; host activities use `agentlab-host-<node>`. */
         taskQueue: z.string().optional(),
         uiUrl: z.string().url().optional(),
+        /** TLS or mTLS to Temporal (a cluster's frontend, Temporal Cloud); files checked here, at load. */
+        tls: temporalTlsSchema.optional(),
+        /** Temporal Cloud's API key, sent as a bearer credential (over TLS, with or without a tls section). */
+        apiKeyFile: apiKeyFileSchema.optional(),
         /** Encrypts every payload (task, repo, results, failure messages) with AES-256-GCM. */
         codec: z
           .object({
@@ -287,6 +292,8 @@ export interface AgentlabConfig {
     namespace: string;
     taskQueue: string;
     uiUrl: string;
+    tls?: TemporalTls;
+    apiKeyFile?: string;
     codec?: { keyFile: string; endpointListen: string; previousKeyFiles: string[] };
     continueAsNewAfterEvents: number;
   };
@@ -391,6 +398,8 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
       namespace: env.TEMPORAL_NAMESPACE ?? file.temporal.namespace ?? 'default',
       taskQueue: file.temporal.taskQueue ?? WORKFLOW_TASK_QUEUE,
       uiUrl,
+      tls: file.temporal.tls,
+      apiKeyFile: file.temporal.apiKeyFile,
       codec: file.temporal.codec,
       continueAsNewAfterEvents: file.temporal.continueAsNewAfterEvents,
     },

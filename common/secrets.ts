@@ -85,7 +85,7 @@ export function redact(value: string): string {
   return `${value.slice(0, 2)}…(${value.length} chars)`;
 }
 
-const modeText = (mode: number) => (mode & 0o777).toString(8).padStart(4, '0');
+export const modeText = (mode: number) => (mode & 0o777).toString(8).padStart(4, '0');
 
 /** Refuses a key or bundle file that anyone but its owner may read or write. */
 export function checkPrivateFile(path: string, what: string): void {

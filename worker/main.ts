@@ -2,7 +2,7 @@
 // agentlab-worker: runs jobWorkflow, the host's backend activities and the guest API, in one process.
 import { isGrpcServiceError, type Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { codecFor, dataConverter } from '../common/codec';
 import { secretsPaths } from '../common/secrets';
@@ -17,10 +17,11 @@ import { createProxmoxBackend } from '../backends/proxmox/create';
 import type { SandboxBackend } from '../backends/types';
 import { loadConfig } from '../common/config';
 import { hostTaskQueue } from '../common/contract';
-import { connectClient } from '../common/temporal';
+import { connectClient, TemporalUnavailableError } from '../common/temporal';
 import { GuestApi } from './guest-api';
 import { JobFiles } from './job-files';
 import { createLogger } from './logger';
+import { connectNative } from './temporal-connection';
 import { AgentlabMetrics, serveMetrics } from './metrics';
 import { workflowSource } from './workflow-bundle';
 
@@ -87,7 +88,7 @@ async function run(): Promise<void> {
   const activities = createActivities({ config, backends, workflowOpen: (id) => workflowOpen(client, id) });
   const { resolveProfile, ...hostActivities } = activities;
 
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const connection = await connectNative(config);
   const common = {
     connection,
     namespace: config.temporal.namespace,
@@ -179,6 +180,11 @@ async function workflowOpen(client: Client, workflowId: string): Promise<boolean
 }
 
 run().catch((err) => {
+  // Temporal out of reach, or its TLS handshake failing: the message is the reason, and the exit code the CLI's (5).
+  if (err instanceof TemporalUnavailableError) {
+    console.error(`${err.name}: ${err.message}`);
+    process.exit(5);
+  }
   console.error(err);
   process.exit(1);
 });

@@ -10,10 +10,10 @@ import { loadCodecKey } from '../../common/codec';
 import { hostPackageFor } from '../../common/host-packages';
 import { loadOperatorToken } from '../../common/operator-api';
 import { checkKey, loadBundle, SecretsError, secretsPaths } from '../../common/secrets';
-import { connectClient } from '../../common/temporal';
 import { ExitCode } from '../errors';
 import { printJson, printTable } from '../output';
 import { runAction } from '../run-action';
+import { temporalConnectionCheck, temporalTlsCheck } from './doctor-temporal';
 
 type Status = 'ok' | 'warn' | 'fail' | 'skip';
 interface Check {
@@ -169,18 +169,7 @@ async function agentChecks(config: AgentlabConfig): Promise<Check[]> {
 
 async function commonChecks(config: AgentlabConfig): Promise<Check[]> {
   const checks: Check[] = [];
-  try {
-    const client = await connectClient(config);
-    await client.connection.close();
-    checks.push({ name: 'temporal', status: 'ok', detail: `reachable at ${config.temporal.address}` });
-  } catch {
-    checks.push({
-      name: 'temporal',
-      status: 'fail',
-      detail: `cannot reach ${config.temporal.address}`,
-      fix: 'agentlab up, or set TEMPORAL_ADDRESS',
-    });
-  }
+  checks.push(await temporalConnectionCheck(config), ...temporalTlsCheck(config));
   const worker = await fetch(`${config.guestApi.url}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
     (r) => r.ok,
     () => false,

@@ -98,7 +98,12 @@ export function registerStackCommands(program: Command): void {
         let temporal = 'already running';
         let worker = 'already running';
         try {
-          if (!(await temporalReachable(config))) {
+          if (config.temporal.tls || config.temporal.apiKeyFile) {
+            // A TLS Temporal is the operator's (a cluster, Temporal Cloud): never start a plain dev server in its
+            // place; a failing handshake stops here with its reason (exit 5), before any worker starts.
+            await (await connectClient(config)).connection.close();
+            temporal = 'external, TLS';
+          } else if (!(await temporalReachable(config))) {
             mkdirSync(config.dataDir, { recursive: true });
             const args = devServerArgs({
               ip: config.temporal.address.split(':')[0]!,

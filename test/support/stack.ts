@@ -70,8 +70,15 @@ export interface StackOptions {
   extraConfig?: Record<string, unknown>;
   /** worker.reconcileInterval (default off: a test that wants the Schedule says so). */
   reconcileInterval?: string;
-  /** Further temporal settings (address and task queue are the stack's own). */
-  temporal?: { codec?: { keyFile: string; endpointListen?: string }; continueAsNewAfterEvents?: number };
+  /** Further temporal settings (the task queue is the stack's own; the address the shared server's unless given). */
+  temporal?: {
+    codec?: { keyFile: string; endpointListen?: string };
+    continueAsNewAfterEvents?: number;
+    /** The worker's and CLI's way to the shared server, e.g. a TLS proxy in front of it (the test's client goes direct). */
+    address?: string;
+    tls?: { caFile?: string; certFile?: string; keyFile?: string; serverName?: string };
+    apiKeyFile?: string;
+  };
   /** Further guestApi settings (listen is the stack's own). */
   guestApi?: Record<string, unknown>;
   /** Further environment for the worker and the CLI. */
@@ -106,7 +113,7 @@ export class TestStack {
       dataDir: this.dataDir,
       temporal: {
         ...this.options.temporal,
-        address: temporalAddress(),
+        address: this.options.temporal?.address ?? temporalAddress(),
         namespace: 'default',
         taskQueue: this.taskQueue,
       },
@@ -142,6 +149,15 @@ export class TestStack {
       dataConverter: dataConverter(keyFile ? new AesGcmCodec(loadCodecKey(keyFile)) : undefined),
     });
     return this;
+  }
+
+  /** A copy of this stack's config file with `edit` applied (other temporal settings, other ports); its path. */
+  configVariant(edit: (config: Record<string, Record<string, unknown>>) => void): string {
+    const config = YAML.parse(readFileSync(this.configPath, 'utf8')) as Record<string, Record<string, unknown>>;
+    edit(config);
+    const path = join(this.home, `config-${randomBytes(4).toString('hex')}.yaml`);
+    writeFileSync(path, YAML.stringify(config));
+    return path;
   }
 
   get env(): NodeJS.ProcessEnv {
