@@ -3,7 +3,7 @@
 // orchestration overhead per job (wall minus backend activity time minus agent time, from the histories
 // and reports), CPU-seconds per job over every process involved, the worker's peak RSS, history events per
 // job and errors; `--json` prints them as one line. Run inside a network namespace (scripts/bench.sh jobs).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
