@@ -4,6 +4,7 @@ import { isGrpcServiceError, type Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { announceCapacity, createAdmissionActivities } from '../activities/admission';
 import { codecFor, dataConverter } from '../common/codec';
 import { secretsPaths } from '../common/secrets';
 import { CodecServer } from './codec-server';
@@ -86,6 +87,8 @@ async function run(): Promise<void> {
   const client = await connectClient(config, codec);
   const activities = createActivities({ config, backends, workflowOpen: (id) => workflowOpen(client, id) });
   const { resolveProfile, ...hostActivities } = activities;
+  const admissionDeps = { config, client, workflowOpen: (id: string) => workflowOpen(client, id) };
+  const { requestAdmission, endedWorkflows } = createAdmissionActivities(admissionDeps);
 
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const common = {
@@ -98,13 +101,13 @@ async function run(): Promise<void> {
     ...common,
     taskQueue: config.temporal.taskQueue,
     ...workflowSource(),
-    activities: { resolveProfile },
+    activities: { resolveProfile, endedWorkflows },
     sinks: metrics.sinks(),
   });
   const hostWorker = await Worker.create({
     ...common,
     taskQueue: hostTaskQueue(config.node),
-    activities: hostActivities,
+    activities: { ...hostActivities, requestAdmission },
   });
 
   const guestApi = new GuestApi({
@@ -134,6 +137,7 @@ async function run(): Promise<void> {
   );
 
   await ensureReconcileSchedule(client, config, logger);
+  await announceCapacity(admissionDeps);
 
   logger.info(
     {
@@ -142,6 +146,7 @@ async function run(): Promise<void> {
       guestApi: config.guestApi.url,
       metrics: `http://${config.worker.metricsListen}/metrics`,
       payloadEncryption: codec ? `on (key ${codec.keyId})` : 'off',
+      admissionCapacity: config.worker.admission.capacity,
       config: config.source,
     },
     'worker started',
