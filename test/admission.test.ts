@@ -68,7 +68,7 @@ describe('admission by capacity', () => {
 
   test('5 jobs at once on room for 2: the others wait visibly in line, and all complete in order', async () => {
     const ids = ['adm-a', 'adm-b', 'adm-c', 'adm-d', 'adm-e'];
-    await Promise.all(ids.map((id) => startJob(id, agent(3))));
+    await Promise.all(ids.map((id) => startJob(id, agent(2))));
 
     // Three wait, with places 1..3, in `job list --json` and in `job show`.
     const waiting = await eventually('three jobs waiting', async () => {
@@ -99,10 +99,16 @@ describe('admission by capacity', () => {
     await startBareSandbox('adm-hold-1');
     await startBareSandbox('adm-hold-2');
     await stack.waitForState('adm-hold-2', (d) => d.state === 'RUNNING', 'RUNNING');
-    for (const id of ['adm-q1', 'adm-q2', 'adm-q3']) {
+    for (const id of ['adm-q1', 'adm-q2']) {
       await startJob(id, agent(1));
       await eventually(`${id} in line`, async () => (await waitingIds()).includes(id));
     }
+    // The last one followed by `job run`, which tells where it waits as its place changes.
+    const followed = stack.cli([
+      ...['job', 'run', '--repo', repo, '--task', 'wait', '--id', 'adm-q3'],
+      ...['--agent-command', agent(1)],
+    ]);
+    await eventually('adm-q3 in line', async () => (await waitingIds()).includes('adm-q3'));
     expect(await waitingIds()).toEqual(['adm-q1', 'adm-q2', 'adm-q3']);
 
     expect((await stack.cli(['job', 'cancel', 'adm-q1', '--yes'])).code).toBe(0);
@@ -124,6 +130,9 @@ describe('admission by capacity', () => {
     }
     const q3 = await finalDescription('adm-q3');
     expect(q3).toMatchObject({ jobStatus: 'COMPLETED', state: 'DESTROYED' });
+    const { code, stderr } = await followed;
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/waiting for capacity on \S+: place 3 in line[^]*place 1 in line/);
     await noSlotHeld();
   });
 
