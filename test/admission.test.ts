@@ -4,6 +4,7 @@ import { jobDocumentSchema, jobListSchema } from '../cli/json-schemas';
 import { admissionLineQuery, admissionWorkflowId, type AdmissionView } from '../common/admission';
 import type { JobDescription } from '../common/contract';
 import { createExampleRepo } from '../common/example-repo';
+import { recordHistoryIfAsked } from './support/histories';
 import { eventually, SCRIPTED_AGENT, TestStack } from './support/stack';
 
 /** Two default-sized local sandboxes (2 cores, 2048 MB each) fit at once. */
@@ -68,7 +69,7 @@ describe('admission by capacity', () => {
 
   test('5 jobs at once on room for 2: the others wait visibly in line, and all complete in order', async () => {
     const ids = ['adm-a', 'adm-b', 'adm-c', 'adm-d', 'adm-e'];
-    await Promise.all(ids.map((id) => startJob(id, agent(2))));
+    await Promise.all(ids.map((id) => startJob(id, agent(3))));
 
     // Three wait, with places 1..3, in `job list --json` and in `job show`.
     const waiting = await eventually('three jobs waiting', async () => {
@@ -81,9 +82,17 @@ describe('admission by capacity', () => {
       .sort((a, b) => waiting.get(a)!.placeInLine! - waiting.get(b)!.placeInLine!);
     expect(inLine.map((id) => waiting.get(id)!.placeInLine)).toEqual([1, 2, 3]);
     for (const id of inLine) expect(waiting.get(id)).toMatchObject({ jobStatus: 'QUEUED', state: 'REQUESTED' });
-    const first = jobDocumentSchema.parse(JSON.parse((await stack.cli(['job', 'show', inLine[0]!, '--json'])).stdout));
-    expect(first).toMatchObject({ status: 'QUEUED', placeInLine: expect.any(Number) });
-    expect((await stack.cli(['job', 'show', inLine[0]!])).stdout).toMatch(/Place in line: +1 \(waiting for capacity/);
+    // The last in line waits at least one more round: long enough for `job show` on a busy machine.
+    const last = inLine[2]!;
+    const [shownJson, shownText] = await Promise.all([
+      stack.cli(['job', 'show', last, '--json']),
+      stack.cli(['job', 'show', last]),
+    ]);
+    expect(jobDocumentSchema.parse(JSON.parse(shownJson.stdout))).toMatchObject({
+      status: 'QUEUED',
+      placeInLine: expect.any(Number),
+    });
+    expect(shownText.stdout).toMatch(/Place in line: +[123] \(waiting for capacity on /);
 
     const done = await finalDescriptions(ids);
     for (const d of done) expect(d).toMatchObject({ jobStatus: 'COMPLETED', state: 'DESTROYED' });
@@ -93,6 +102,7 @@ describe('admission by capacity', () => {
     const admittedOrder = [...ids].sort((a, b) => admittedAt(a) - admittedAt(b));
     expect(admittedOrder.slice(2)).toEqual(inLine);
     await noSlotHeld();
+    await recordHistoryIfAsked('job-admitted-after-waiting', inLine[0]!);
   });
 
   test('a queued job that is cancelled or destroyed leaves the line, and the others move up', async () => {
@@ -123,6 +133,7 @@ describe('admission by capacity', () => {
       expect(q.jobStatus).toBe('CANCELLED');
       expect(q.vmid).toBeUndefined(); // left before any VM existed
     }
+    await recordHistoryIfAsked('job-cancelled-in-line', 'adm-q1');
 
     // Capacity frees: the last one runs.
     for (const id of ['adm-hold-1', 'adm-hold-2']) {
@@ -169,10 +180,11 @@ describe('admission by capacity', () => {
     expect(maxHeldAtOnce(done)).toBeLessThanOrEqual(2);
     await noSlotHeld();
     // The line has been handed over to fresh runs (continue-as-new) on the way, and nothing was lost.
-    const runs = [];
+    const handedOver = [];
     for await (const run of stack.client.workflow.list({ query: `WorkflowId = "${admissionWorkflowId(stack.node)}"` }))
-      runs.push(run.status.name);
-    expect(runs.filter((status) => status === 'CONTINUED_AS_NEW').length).toBeGreaterThan(0);
+      if (run.status.name === 'CONTINUED_AS_NEW') handedOver.push(run.runId);
+    expect(handedOver.length).toBeGreaterThan(0);
+    await recordHistoryIfAsked('admission-handed-over', admissionWorkflowId(stack.node), handedOver[0]);
   });
 
   test('the slot of a workflow that ended without releasing it is reclaimed', async () => {
