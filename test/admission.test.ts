@@ -136,6 +136,15 @@ describe('admission by capacity', () => {
     ]);
     await eventually('adm-q3 in line', async () => (await waitingIds()).includes('adm-q3'));
     expect(await waitingIds()).toEqual(['adm-q1', 'adm-q2', 'adm-q3']);
+    // The Web UI's "current details": the job says where it waits, the admission workflow shows the line.
+    const details = async (workflowId: string) =>
+      (
+        await stack.client.workflow
+          .getHandle(workflowId)
+          .query<{ currentDetails: string }>('__temporal_workflow_metadata')
+      ).currentDetails;
+    expect(await details('adm-q1')).toContain(`Waiting for capacity on node ${stack.node}`);
+    expect(await details(admissionWorkflowId(stack.node))).toMatch(/Waiting\*\* \(3\):\n1\. adm-q1 [^]*3\. adm-q3/);
 
     expect((await stack.cli(['job', 'cancel', 'adm-q1', '--yes'])).code).toBe(0);
     await eventually('q1 out of line', async () => (await waitingIds()).join() === 'adm-q2,adm-q3');

@@ -36,10 +36,14 @@ export async function admissionWorkflow(input: AdmissionInput): Promise<void> {
   /** Holders whose grant is to be sent (again, for a holder that asked twice: its first may be lost). */
   const toNotify: string[] = [];
 
+  // The Web UI's details change with every request and release, not only when someone is admitted.
   setHandler(requestSlotSignal, (request) => {
     if (line.request(request, Date.now()) === 'already-holding') toNotify.push(request.holder);
+    showLine(line, input.node);
   });
-  setHandler(releaseSlotSignal, ({ holder }) => void line.release(holder));
+  setHandler(releaseSlotSignal, ({ holder }) => {
+    if (line.release(holder)) showLine(line, input.node);
+  });
   setHandler(setCapacitySignal, (capacity) => line.setCapacity(capacity));
   setHandler(admissionLineQuery, () => line.view(input.node));
 
