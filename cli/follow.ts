@@ -5,6 +5,7 @@ import { describeQuery, type JobDescription } from '../common/contract';
 import { formatDuration } from '../common/duration';
 import { isTerminalJobStatus } from '../common/states';
 import { progress } from './output';
+import { placesInLine } from './admission-line';
 
 const POLL_MS = 400;
 
@@ -27,6 +28,18 @@ export async function followJob(
   let printed = 0;
   let logOffset = 0;
   let warnedNoWorker = false;
+  let shownPlace: number | undefined;
+  /**
+   * While the job waits for its host's capacity, says so whenever its place in line changes (a query of the
+   * admission workflow per poll, only while the job waits).
+   */
+  const showPlace = async (d: JobDescription) => {
+    if (options.quiet) return;
+    const place = (await placesInLine(client, [d])).get(jobId);
+    if (place !== undefined && place !== shownPlace)
+      progress(`waiting for capacity on ${d.node}: place ${place} in line`);
+    shownPlace = place;
+  };
   /** The agent's output, as it arrives, on stdout (the data); transitions stay on stderr. */
   const streamLog = async () => {
     if (!options.streamLog) return;
@@ -81,6 +94,7 @@ export async function followJob(
               `${new Date(entry.at).toISOString()}  ${entry.state}${where}${took}${entry.note ? `  ${entry.note}` : ''}`,
             );
         }
+        await showPlace(description);
         await streamLog();
         if (settled(description, closed)) {
           await streamLog(); // the runner ships its whole log before reporting: nothing comes after this

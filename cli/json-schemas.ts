@@ -10,6 +10,8 @@ export const jobDocumentSchema = z
   .object({
     jobId: z.string(),
     status: jobStatus,
+    /** Where a QUEUED job waits for its host's capacity (1 = next); null when it does not wait. */
+    placeInLine: z.number().int().positive().nullable(),
     exitCode: z.number().int().nullable(),
     message: z.string().nullable(),
     profile: z.string(),
@@ -50,6 +52,7 @@ export const jobListSchema = z
         startedAt: z.number(),
         closedAt: z.number().optional(),
         executionStatus: z.string(),
+        placeInLine: z.number().int().positive().optional(),
       }),
     ),
   })

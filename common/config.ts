@@ -1,12 +1,13 @@
 // Loads and validates agentlab's YAML config (Node only): embedded defaults, then the file, then env.
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir, hostname } from 'node:os';
+import { cpus, homedir, hostname, totalmem } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { AGENT_COMMANDS, AGENT_KINDS } from './agents';
 import { firstAddress } from './ipv4';
 import { WORKFLOW_TASK_QUEUE, type ResolvedProfile } from './contract';
+import type { Capacity } from './admission';
 import { describeIssues, durationSchema } from './schemas';
 import { BUNDLE_NAME_PATTERN } from './secrets';
 import { packageRoot } from './paths';
@@ -193,6 +194,25 @@ const fileSchema = z
         sdkMetricsListen: loopbackHostPortSchema.prefault('127.0.0.1:9465'),
         /** How often this host's Schedule destroys orphaned VMs (ours, whose workflow has ended); `off` disables it. */
         reconcileInterval: z.union([z.literal('off'), durationSchema]).prefault('10m'),
+        /**
+         * How much of this host sandboxes may hold at once (the original system's pool_total_cores,
+         * pool_total_memory_mb, pool_cpu_over_commit, pool_mem_over_commit); jobs beyond it wait in line.
+         */
+        admission: z
+          .object({
+            /** Default: the machine's cores (os.cpus()). */
+            cores: z.number().int().positive().optional(),
+            /** Default: the machine's memory (os.totalmem()). */
+            memoryMb: z.number().int().positive().optional(),
+            /** Sandboxes' cores may add up to this many times `cores` (they rarely all run flat out). */
+            cpuOvercommit: z.number().positive().max(100).prefault(4),
+            /** Memory is not overcommitted by default: past it the host swaps or kills. */
+            memoryOvercommit: z.number().positive().max(100).prefault(1),
+            /** While jobs wait, how often slots held by workflows that ended without releasing them are reclaimed. */
+            reclaimInterval: durationSchema.prefault('1m'),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({ backends: ['local'], shutdownGraceTime: '30s' }),
@@ -304,6 +324,8 @@ export interface AgentlabConfig {
     sdkMetricsListen: string;
     /** undefined: no reconcile Schedule. */
     reconcileIntervalMs?: number;
+    /** What sandboxes on this host may hold at once, overcommit applied. */
+    admission: { capacity: Capacity; reclaimIntervalMs: number };
   };
   operatorApi?: { listen?: string; tokenFile: string; urls: Record<string, string> };
   guestApi: {
@@ -409,6 +431,10 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
       metricsListen: file.worker.metricsListen,
       sdkMetricsListen: file.worker.sdkMetricsListen,
       reconcileIntervalMs: file.worker.reconcileInterval === 'off' ? undefined : file.worker.reconcileInterval,
+      admission: {
+        capacity: hostCapacity(file.worker.admission),
+        reclaimIntervalMs: file.worker.admission.reclaimInterval,
+      },
     },
     operatorApi: file.operatorApi,
     guestApi: {
@@ -437,6 +463,21 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
       ...file.proxmox,
       tokenSecret: env.AGENTLAB_PROXMOX_TOKEN_SECRET ?? file.proxmox.tokenSecret,
     },
+  };
+}
+
+/** The configured cores and memory (else the machine's), times their overcommit factors. */
+function hostCapacity(admission: {
+  cores?: number;
+  memoryMb?: number;
+  cpuOvercommit: number;
+  memoryOvercommit: number;
+}): Capacity {
+  const cores = admission.cores ?? Math.max(1, cpus().length);
+  const memoryMb = admission.memoryMb ?? Math.floor(totalmem() / (1024 * 1024));
+  return {
+    cores: Math.floor(cores * admission.cpuOvercommit),
+    memoryMb: Math.floor(memoryMb * admission.memoryOvercommit),
   };
 }
 

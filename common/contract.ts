@@ -134,6 +134,8 @@ export interface SandboxHandOver {
   result?: JobResult;
   /** Runs of this workflow before the next one (1 for the first hand-over). */
   runs: number;
+  /** The node whose admission slot this sandbox holds; absent in hand-overs from before admission. */
+  admission?: { node: string };
 }
 
 export interface JobStateSnapshot {

@@ -3,7 +3,7 @@
 // orchestration overhead per job (wall minus backend activity time minus agent time, from the histories
 // and reports), CPU-seconds per job over every process involved, the worker's peak RSS, history events per
 // job and errors; `--json` prints them as one line. Run inside a network namespace (scripts/bench.sh jobs).
-import { type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { createExampleRepo } from '../common/example-repo';
 import { devServerArgs, temporalCliPath } from '../common/temporal-server';
 import { eventually, freePort } from '../test/support/stack';
 import { CpuGroup } from './bench-cgroup';
-import { connectClient, percentile, spawnWorker, startJob, statusMb, stop } from './bench-stack';
+import { ADMIT_ALL, connectClient, percentile, spawnWorker, startJob, statusMb, stop } from './bench-stack';
 import { jobTimes } from './job-times';
 
 /** The worker process's own CPU (utime + stime, fields 14 and 15 of /proc/<pid>/stat; USER_HZ is 100). */
@@ -57,6 +57,7 @@ async function run(): Promise<void> {
         temporal: { address },
         vmidRange: { min: 7000, max: 7999 },
         worker: {
+          admission: ADMIT_ALL,
           reconcileInterval: 'off',
           metricsListen: `127.0.0.1:${await freePort()}`,
           sdkMetricsListen: `127.0.0.1:${await freePort()}`,

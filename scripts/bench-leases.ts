@@ -16,7 +16,7 @@ import { devServerArgs, temporalCliPath } from '../common/temporal-server';
 import { PveSim } from '../simulators/proxmox/server';
 import { eventually, freePort, sleep } from '../test/support/stack';
 import { CpuGroup } from './bench-cgroup';
-import { connectClient, percentile, spawnWorker, startJob, statusMb, stop } from './bench-stack';
+import { ADMIT_ALL, connectClient, percentile, spawnWorker, startJob, statusMb, stop } from './bench-stack';
 import { eventTimeMs } from './job-steps';
 
 type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
@@ -131,6 +131,7 @@ async function run(): Promise<void> {
         temporal: { address, namespace: 'default' },
         vmidRange: { min: 10_000, max: 19_999 },
         worker: {
+          admission: ADMIT_ALL,
           backends: ['proxmox'],
           shutdownGraceTime: '5s',
           reconcileInterval: 'off',

@@ -14,6 +14,7 @@ import { serveRepo } from '../test/support/git-daemon';
 import { PveSim } from '../simulators/proxmox/server';
 import { REALISTIC_LATENCIES } from '../simulators/proxmox/state';
 import { eventually, freePort } from '../test/support/stack';
+import { ADMIT_ALL } from './bench-stack';
 import { jobSteps, STEPS, type Step } from './job-steps';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -71,6 +72,7 @@ async function run(): Promise<void> {
       dataDir: join(home, 'data'),
       temporal: { address, namespace: 'default' },
       worker: {
+        admission: ADMIT_ALL,
         backends: ['proxmox'],
         shutdownGraceTime: '5s',
         metricsListen: `127.0.0.1:${await freePort()}`,

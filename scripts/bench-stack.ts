@@ -50,3 +50,9 @@ export async function stop(child: ChildProcess | undefined): Promise<void> {
 export async function startJob(client: Client, request: JobRequest): Promise<void> {
   await client.workflow.start('jobWorkflow', jobStartOptions(request, WORKFLOW_TASK_QUEUE));
 }
+
+/**
+ * `worker.admission` for benchmarks that measure orchestration, not the line: room for any N they start.
+ * (With the machine's defaults a 2-core host admits a handful of sandboxes and the rest wait their turn.)
+ */
+export const ADMIT_ALL = { cores: 65_536, memoryMb: 64 * 1024 * 1024, cpuOvercommit: 1 };

@@ -17,7 +17,7 @@ import { devServerArgs, temporalCliPath } from '../common/temporal-server';
 import { PveSim } from '../simulators/proxmox/server';
 import { serveRepo } from '../test/support/git-daemon';
 import { eventually, freePort, sleep } from '../test/support/stack';
-import { startJob } from './bench-stack';
+import { ADMIT_ALL, startJob } from './bench-stack';
 
 const ROOT = packageRoot();
 const TEMPLATE_VMID = 9000;
@@ -144,6 +144,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       dataDir: join(home, 'data'),
       temporal: { address, namespace: 'default' },
       worker: {
+        admission: ADMIT_ALL,
         backends: ['proxmox'],
         shutdownGraceTime: '2s',
         reconcileInterval: '30s',

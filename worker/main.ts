@@ -4,6 +4,7 @@ import { isGrpcServiceError, type Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { DefaultLogger, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { announceCapacity, createAdmissionActivities } from '../activities/admission';
 import { codecFor, dataConverter } from '../common/codec';
 import { secretsPaths } from '../common/secrets';
 import { CodecServer } from './codec-server';
@@ -87,6 +88,8 @@ async function run(): Promise<void> {
   const client = await connectClient(config, codec);
   const activities = createActivities({ config, backends, workflowOpen: (id) => workflowOpen(client, id) });
   const { resolveProfile, ...hostActivities } = activities;
+  const admissionDeps = { config, client, workflowOpen: (id: string) => workflowOpen(client, id) };
+  const { requestAdmission, endedWorkflows } = createAdmissionActivities(admissionDeps);
 
   const connection = await connectNative(config);
   const common = {
@@ -99,13 +102,13 @@ async function run(): Promise<void> {
     ...common,
     taskQueue: config.temporal.taskQueue,
     ...workflowSource(),
-    activities: { resolveProfile },
+    activities: { resolveProfile, endedWorkflows },
     sinks: metrics.sinks(),
   });
   const hostWorker = await Worker.create({
     ...common,
     taskQueue: hostTaskQueue(config.node),
-    activities: hostActivities,
+    activities: { ...hostActivities, requestAdmission },
   });
 
   const guestApi = new GuestApi({
@@ -135,6 +138,7 @@ async function run(): Promise<void> {
   );
 
   await ensureReconcileSchedule(client, config, logger);
+  await announceCapacity(admissionDeps);
 
   logger.info(
     {
@@ -143,6 +147,7 @@ async function run(): Promise<void> {
       guestApi: config.guestApi.url,
       metrics: `http://${config.worker.metricsListen}/metrics`,
       payloadEncryption: codec ? `on (key ${codec.keyId})` : 'off',
+      admissionCapacity: config.worker.admission.capacity,
       config: config.source,
     },
     'worker started',

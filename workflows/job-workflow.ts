@@ -51,6 +51,7 @@ import { operationRejection } from '../common/states';
 import { utcMinute } from '../common/job-metadata';
 import { withSummaries } from './activity-summaries';
 import { JobState } from './job-state';
+import { AdmissionTicket } from './admission-ticket';
 import { destroySignalInput, renewSignalTtl, SIGNAL_DESCRIPTIONS } from './signal-input';
 
 /** A bootstrap token is good for this long after it was written into the VM (seed: 10 min). */
@@ -109,6 +110,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
   const created: number[] = [...(handOver?.created ?? [])];
   /** Set when the main flow parks the sandbox for a fresh run instead of ending: no teardown then. */
   let handingOver = false;
+  const admission = new AdmissionTicket(owner.workflowId, handOver?.admission);
 
   const jobScope = new CancellationScope();
 
@@ -527,7 +529,9 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
       throw ApplicationFailure.nonRetryable(`profile ${profile.name} has no agent command`, 'InvalidProfile');
     }
     job.setProfile(profile, request.keepalive ?? profile.keepalive);
-    job.setLease(workflowInfo().startTime.getTime() + ttlMs);
+    // The lease runs from admission: time spent waiting for capacity is not the sandbox's.
+    const leaseStart = patched('admission') ? await admission.acquire(profile) : workflowInfo().startTime.getTime();
+    job.setLease(leaseStart + ttlMs);
     host = hostActivities(profile);
 
     await provision(profile, host);
@@ -676,7 +680,10 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     }
     await CancellationScope.nonCancellable(async () => {
       await watcher;
-      if (!handingOver) await teardown();
+      if (!handingOver) {
+        await teardown();
+        await admission.release(); // only once the VM is gone: until then it still uses the host
+      }
     });
   }
   if (handingOver) {
@@ -692,6 +699,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
       claimedCredentialHash,
       result,
       runs: job.continuedRuns + 1,
+      admission: admission.handOver(),
     });
   }
   return job.outcome();

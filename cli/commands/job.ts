@@ -20,6 +20,7 @@ import { confirm } from '../confirm';
 import { jobFilesFor } from '../job-files';
 import { registerJobApplyCommand } from './job-apply';
 import { registerJobDataCommands } from './job-data';
+import { placesInLine } from '../admission-line';
 
 interface RunOptions {
   repo?: string;
@@ -141,10 +142,12 @@ export async function startJob(ctx: CliContext, request: JobRequest): Promise<vo
   }
 }
 
-export function jobDocument(d: JobDescription) {
+/** `placeInLine`: where the job waits for its host's capacity (1 = next), when it does. */
+export function jobDocument(d: JobDescription, placeInLine?: number) {
   return {
     jobId: d.jobId,
     status: d.jobStatus,
+    placeInLine: placeInLine ?? null,
     exitCode: d.exitCode ?? null,
     message: d.message ?? null,
     profile: d.profile,
@@ -179,10 +182,11 @@ export function exitCodeFor(d: JobDescription): number {
   }
 }
 
-function printJob(d: JobDescription): void {
+function printJob(d: JobDescription, placeInLine?: number): void {
   printFields([
     ['Job', d.jobId],
     ['Status', d.jobStatus],
+    ['Place in line', placeInLine !== undefined ? `${placeInLine} (waiting for capacity on ${d.node})` : undefined],
     ['Exit code', d.exitCode ?? undefined],
     ['Message', d.message],
     ['Profile', d.profile],
@@ -288,8 +292,9 @@ export function registerJobCommands(program: Command): void {
         const client = await ctx.client();
         const jobId = await resolveJobId(client, ref);
         const d = await client.workflow.getHandle(jobId).query(describeQuery);
-        if (ctx.json) printJson(jobDocument(d));
-        else printJob(d);
+        const place = (await placesInLine(client, [{ ...d, jobId }])).get(jobId);
+        if (ctx.json) printJson(jobDocument(d, place));
+        else printJob(d, place);
         return ExitCode.ok;
       }),
     );
@@ -316,14 +321,17 @@ export function registerJobCommands(program: Command): void {
         }
         const limit = Number(options.limit);
         if (!Number.isInteger(limit) || limit <= 0) throw usageError('--limit: expected a positive integer');
-        const jobs = await listJobs(await ctx.client(), filters.join(' AND '), limit);
+        const client = await ctx.client();
+        const listed = await listJobs(client, filters.join(' AND '), limit);
+        const places = await placesInLine(client, listed);
+        const jobs = listed.map((j) => (places.has(j.jobId) ? { ...j, placeInLine: places.get(j.jobId)! } : j));
         if (ctx.json) printJson({ jobs });
         else {
           printTable(
             ['JOB', 'STATUS', 'STATE', 'PROFILE', 'VMID', 'STARTED', 'TASK'],
             jobs.map((j) => [
               j.jobId,
-              j.jobStatus,
+              'placeInLine' in j ? `${j.jobStatus} #${j.placeInLine}` : j.jobStatus,
               j.state,
               j.profile,
               j.vmid,

@@ -68,6 +68,11 @@ export interface StackOptions {
   backends?: ('local' | 'proxmox')[];
   /** Further top-level config sections, e.g. `proxmox:`. */
   extraConfig?: Record<string, unknown>;
+  /**
+   * worker.admission. Default: room for dozens of sandboxes of any profile, since the suites hold many at once and
+   * test other things; test/admission.test.ts sets a small capacity.
+   */
+  admission?: Record<string, unknown>;
   /** worker.reconcileInterval (default off: a test that wants the Schedule says so). */
   reconcileInterval?: string;
   /** Further temporal settings (the task queue is the stack's own; the address the shared server's unless given). */
@@ -123,6 +128,7 @@ export class TestStack {
         metricsListen: `127.0.0.1:${this.metricsPort}`,
         sdkMetricsListen: `127.0.0.1:${await freePort()}`,
         reconcileInterval: this.options.reconcileInterval ?? 'off',
+        admission: this.options.admission ?? { cores: 256, memoryMb: 512 * 1024, cpuOvercommit: 1 },
       },
       guestApi: { ...this.options.guestApi, listen: `127.0.0.1:${this.guestPort}` },
       vmidRange: { min: 7000, max: 7999 },
