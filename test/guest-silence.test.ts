@@ -18,7 +18,7 @@ describe('guest silence', () => {
           backend: 'local',
           ttl: '10m',
           provisioning: { attempts: 1, bootTimeout: '20s', bootstrapTimeout: '60s' },
-          agent: { silenceTimeout: '8s' },
+          agent: { silenceTimeout: '12s' },
         },
       ],
     }).init();
