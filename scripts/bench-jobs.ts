@@ -15,7 +15,7 @@ import { devServerArgs, temporalCliPath } from '../common/temporal-server';
 import { eventually, freePort } from '../test/support/stack';
 import { CpuGroup } from './bench-cgroup';
 import { ADMIT_ALL, connectClient, percentile, spawnWorker, startJob, statusMb, stop } from './bench-stack';
-import { jobTimes } from './job-times';
+import { jobTimes, type JobTimes } from './job-times';
 
 /** The worker process's own CPU (utime + stime, fields 14 and 15 of /proc/<pid>/stat; USER_HZ is 100). */
 function workerSelfSeconds(pid: number): number {
@@ -122,70 +122,38 @@ async function run(): Promise<void> {
     if (process.env.BENCH_DUMP_HISTORY) {
       writeFileSync(process.env.BENCH_DUMP_HISTORY, JSON.stringify(await handles[0]!.fetchHistory()));
     }
-    const times = [];
+    const times: JobTimes[] = [];
     for (const [i, handle] of handles.entries()) {
       const report = JSON.parse(readFileSync(join(dataDir, 'jobs', ids[i]!, 'artifacts', 'report.json'), 'utf8')) as {
         durationSeconds?: number;
       };
       times.push(jobTimes(await handle.fetchHistory(), (report.durationSeconds ?? 0) * 1000));
     }
+    /** One figure of the jobs' times at percentile `p`, in whole units. */
+    const timeAt = (key: keyof JobTimes, p: number) =>
+      Math.round(
+        percentile(
+          times.map((t) => t[key]),
+          p,
+        ),
+      );
     const completed = outcomes.filter((o) => (o as { status: string }).status === 'COMPLETED').length;
     const result = {
       jobs,
       completed,
       errors: jobs - completed,
       jobsPerMinute: Number(((jobs / elapsedMs) * 60_000).toFixed(1)),
-      wallP50Ms: Math.round(
-        percentile(
-          times.map((t) => t.wallMs),
-          0.5,
-        ),
-      ),
-      wallP90Ms: Math.round(
-        percentile(
-          times.map((t) => t.wallMs),
-          0.9,
-        ),
-      ),
+      wallP50Ms: timeAt('wallMs', 0.5),
+      wallP90Ms: timeAt('wallMs', 0.9),
       wallMaxMs: Math.round(Math.max(...times.map((t) => t.wallMs))),
-      overheadP50Ms: Math.round(
-        percentile(
-          times.map((t) => t.overheadMs),
-          0.5,
-        ),
-      ),
-      overheadP90Ms: Math.round(
-        percentile(
-          times.map((t) => t.overheadMs),
-          0.9,
-        ),
-      ),
-      queueWaitP50Ms: Math.round(
-        percentile(
-          times.map((t) => t.queueWaitMs),
-          0.5,
-        ),
-      ),
-      backendP50Ms: Math.round(
-        percentile(
-          times.map((t) => t.backendMs),
-          0.5,
-        ),
-      ),
-      agentP50Ms: Math.round(
-        percentile(
-          times.map((t) => t.agentMs),
-          0.5,
-        ),
-      ),
+      overheadP50Ms: timeAt('overheadMs', 0.5),
+      overheadP90Ms: timeAt('overheadMs', 0.9),
+      queueWaitP50Ms: timeAt('queueWaitMs', 0.5),
+      backendP50Ms: timeAt('backendMs', 0.5),
+      agentP50Ms: timeAt('agentMs', 0.5),
       cpuSecondsPerJob: Number((cpu / jobs).toFixed(3)),
       workerRssPeakMb: Math.round(rss),
-      historyEventsPerJob: Math.round(
-        percentile(
-          times.map((t) => t.events),
-          0.5,
-        ),
-      ),
+      historyEventsPerJob: timeAt('events', 0.5),
     };
     if (values.json) console.log(JSON.stringify(result));
     else {
