@@ -28,8 +28,13 @@ export function temporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
   return local;
 }
 
+/** Our search attributes as Temporal's tools name them: `AgentlabVmid` and `Int`. */
+export function searchAttributeDefinitions(): { name: string; type: string }[] {
+  return ALL_SEARCH_ATTRIBUTES.map((key) => ({ name: key.name, type: TYPE_NAMES[key.type]! }));
+}
+
 export function searchAttributeArgs(): string[] {
-  return ALL_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=${TYPE_NAMES[key.type]}`]);
+  return searchAttributeDefinitions().flatMap(({ name, type }) => ['--search-attribute', `${name}=${type}`]);
 }
 
 export function devServerArgs(options: {

@@ -3,24 +3,25 @@
 # missing of the host packages (scripts/host-packages.txt; with apt-get, as root), the npm dependencies,
 # the pinned Temporal CLI and, for the tests, the pinned Node 24 (`npm run test:node24`). Changes nothing
 # and needs no network when everything is there.
-# Usage: scripts/ensure-deps.sh [--for demo|test|lint]  (demo, the default, also serves the worker;
-# test adds what the test suite runs; lint needs the npm dependencies alone)
+# Usage: scripts/ensure-deps.sh [--for demo|test|cluster|lint]  (demo, the default, also serves the worker;
+# test adds what the test suite runs; cluster what `npm run test:cluster` adds to that; lint needs the npm
+# dependencies alone)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-usage="usage: scripts/ensure-deps.sh [--for demo|test|lint]"
+usage="usage: scripts/ensure-deps.sh [--for demo|test|cluster|lint]"
 purpose=demo
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --for) [[ $# -ge 2 ]] || { echo "--for expects demo, test or lint; $usage" >&2; exit 2; }; purpose="$2"; shift 2 ;;
+    --for) [[ $# -ge 2 ]] || { echo "--for expects demo, test, cluster or lint; $usage" >&2; exit 2; }; purpose="$2"; shift 2 ;;
     --for=*) purpose="${1#--for=}"; shift ;;
     *) echo "unexpected argument '$1'; $usage" >&2; exit 2 ;;
   esac
 done
 case "$purpose" in
-  demo | test | lint) ;;
-  *) echo "--for expects demo, test or lint, got '$purpose'" >&2; exit 2 ;;
+  demo | test | cluster | lint) ;;
+  *) echo "--for expects demo, test, cluster or lint, got '$purpose'" >&2; exit 2 ;;
 esac
 
 # Prints "package command" for each host package whose command is missing.
@@ -28,11 +29,14 @@ missing_host_packages() {
   local who command package
   while read -r who command package; do
     [[ -z "$who" || "$who" == \#* ]] && continue
-    [[ "$who" == demo || "$purpose" == test ]] || continue
+    case "$who:$purpose" in
+      demo:* | test:test | test:cluster | cluster:cluster) ;;
+      *) continue ;;
+    esac
     command -v "$command" >/dev/null || echo "$package $command"
   done <scripts/host-packages.txt
   # Debian splits venv's pip bootstrap out of python3; only the first install into .tools/ needs it.
-  if [[ (-z "${TEMPORAL_CLI_PATH:-}" || "$purpose" == test) && ! -x .tools/bin/pip ]] &&
+  if [[ (-z "${TEMPORAL_CLI_PATH:-}" || "$purpose" == test || "$purpose" == cluster) && ! -x .tools/bin/pip ]] &&
     ! python3 -c 'import ensurepip' 2>/dev/null; then
     echo "python3-venv python3 -m venv"
   fi

@@ -60,7 +60,25 @@ describe('scripts/ensure-deps.sh', () => {
   test('an unknown --for: exit 2 naming what it expects', async () => {
     const result = await execa('bash', [join(ROOT, 'scripts', 'ensure-deps.sh'), '--for', 'prod'], { reject: false });
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toContain("--for expects demo, test or lint, got 'prod'");
+    expect(result.stderr).toContain("--for expects demo, test, cluster or lint, got 'prod'");
+  });
+
+  test('PostgreSQL is asked for by `--for cluster` (npm run test:cluster) alone', async () => {
+    const env = noInstall('pg_ctlcluster');
+    const forCluster = await execa('bash', [join(ROOT, 'scripts', 'ensure-deps.sh'), '--for', 'cluster'], {
+      env,
+      extendEnv: false,
+      reject: false,
+    });
+    expect(forCluster.exitCode).not.toBe(0);
+    expect(forCluster.stderr).toMatch(/missing host packages: postgresql \(pg_ctlcluster\)/);
+    const forTest = await execa('bash', [join(ROOT, 'scripts', 'ensure-deps.sh'), '--for', 'test'], {
+      env,
+      extendEnv: false,
+      reject: false,
+    });
+    expect(forTest.stderr).not.toMatch(/missing/);
+    expect(forTest.exitCode).toBe(0);
   });
 });
 

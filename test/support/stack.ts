@@ -88,6 +88,11 @@ export interface StackOptions {
   guestApi?: Record<string, unknown>;
   /** Further environment for the worker and the CLI. */
   env?: Record<string, string>;
+  /**
+   * Run the worker in this network namespace (a "host" of test/cluster), its guest API on the namespace's own
+   * address so that this process reaches it; the CLI stays in the test's namespace.
+   */
+  netns?: { name: string; ip: string };
 }
 
 export class TestStack {
@@ -130,7 +135,7 @@ export class TestStack {
         reconcileInterval: this.options.reconcileInterval ?? 'off',
         admission: this.options.admission ?? { cores: 256, memoryMb: 512 * 1024, cpuOvercommit: 1 },
       },
-      guestApi: { ...this.options.guestApi, listen: `127.0.0.1:${this.guestPort}` },
+      guestApi: { ...this.options.guestApi, listen: `${this.listenIp}:${this.guestPort}` },
       vmidRange: { min: 7000, max: 7999 },
       // These suites test the workflow, not isolation: the unisolated sandbox keeps them fast and
       // independent of the host's network (test/local-isolation.test.ts covers namespaces).
@@ -170,12 +175,20 @@ export class TestStack {
     return { ...process.env, AGENTLAB_CONFIG: this.configPath, AGENTLAB_LOG_LEVEL: 'info', ...this.options.env };
   }
 
+  private get listenIp(): string {
+    return this.options.netns?.ip ?? '127.0.0.1';
+  }
+
   get guestApiUrl(): string {
-    return `http://127.0.0.1:${this.guestPort}`;
+    return `http://${this.listenIp}:${this.guestPort}`;
   }
 
   async startWorker(): Promise<ChildProcess> {
-    const worker = spawn(process.execPath, [WORKER], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // nsenter execs the worker: the child's pid is the worker's, so killWorkers kills the worker itself.
+    const [command, args] = this.options.netns
+      ? ['nsenter', [`--net=/var/run/netns/${this.options.netns.name}`, process.execPath, WORKER]]
+      : [process.execPath, [WORKER]];
+    const worker = spawn(command, args, { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     worker.stdout!.on('data', (d: Buffer) => (this.workerLog += d.toString()));
     worker.stderr!.on('data', (d: Buffer) => (this.workerLog += d.toString()));
     this.workers.add(worker);
