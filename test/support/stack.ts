@@ -1,7 +1,7 @@
 // A test's own agentlab installation: config, data dir, worker processes and the CLI, on the shared server.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -270,9 +270,17 @@ export class TestStack {
     );
   }
 
+  /** Stops the workers and removes the stack's directory (`AGENTLAB_KEEP_TEST_DIRS=1` keeps it to look into). */
   async close(): Promise<void> {
     await this.killWorkers('SIGTERM');
     await this.client?.connection.close();
+    // A run leaves hundreds of these otherwise (~6 MB each: data dir, repositories, sandboxes' files).
+    if (process.env.AGENTLAB_KEEP_TEST_DIRS) return;
+    try {
+      rmSync(this.home, { recursive: true, force: true, maxRetries: 3 });
+    } catch (err) {
+      console.warn(`could not remove ${this.home}: ${(err as Error).message}`);
+    }
   }
 }
 
