@@ -215,8 +215,11 @@ export class LocalBackend implements SandboxBackend {
       fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT,
     );
     const bootDelaySeconds = (this.options.bootDelayMs ?? 0) / 1000;
-    // One pid from "power on" to the sandbox: the shell joins the cgroup, emulates the boot, then execs.
-    const script = '[ -n "$1" ] && echo $$ > "$1/cgroup.procs"; sleep "$2"; shift 2; exec "$@"';
+    // One pid from "power on" to power off: the shell joins the cgroup, emulates the boot, then runs the sandbox
+    // and stays its parent. Not `exec`: bwrap's --die-with-parent kills the sandbox when its parent dies, and
+    // the parent must be this shell, which lives exactly as long as the sandbox, never the worker: a worker
+    // crash would take every running sandbox with it (test/local-chaos.test.ts).
+    const script = '[ -n "$1" ] && echo $$ > "$1/cgroup.procs"; sleep "$2"; shift 2; "$@"';
     const child = spawn(
       '/bin/sh',
       ['-c', script, 'sandbox-boot', cgroup ?? '', String(bootDelaySeconds), ...(await this.bootCommand(vmid))],

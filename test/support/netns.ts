@@ -78,12 +78,18 @@ export class TestNetwork {
       async () => (await this.execIn(this.host, temporalCliPath(), health)).exitCode === 0,
       60_000,
     );
-    this.spawnIn(this.host, process.execPath, [WORKER], env);
+    await this.startWorker(env, gateway);
+  }
+
+  /** A worker in the host namespace (`ip netns exec` execs it: the child is the worker), once it answers. */
+  async startWorker(env: NodeJS.ProcessEnv, gateway = '10.78.0.1'): Promise<ChildProcess> {
+    const worker = this.spawnIn(this.host, process.execPath, [WORKER], env);
     await eventually(
       'the worker on the sandbox bridge',
       async () => (await this.execIn(this.host, 'curl', ['-sf', `http://${gateway}:8844/healthz`])).exitCode === 0,
       60_000,
     );
+    return worker;
   }
 
   async destroy(): Promise<void> {
