@@ -244,3 +244,29 @@ test("a clone by a worker restarted since the allocation marks the VM with the c
   // And a retried allocation of that attempt finds it by its mark, rather than picking a second VMID.
   expect(await backend().allocate(owner('restarted'), 2)).toBe(vmid);
 });
+
+test('diskGb grows the boot disk before the first boot, once: a retried configure finds it grown', async () => {
+  const b = backend();
+  const vmid = await b.allocate(owner(1), 1);
+  await b.clone(vmid, profile, owner(1));
+  const job = { jobId: 'job-1', controllerUrl: 'http://10.77.0.1:8844' };
+  await b.configure(vmid, { ...profile, diskGb: 20 }, job);
+  expect(sim.vm(vmid)?.config.scsi0).toBe(`local-lvm:vm-${vmid}-disk-0,size=20G`);
+  await b.configure(vmid, { ...profile, diskGb: 20 }, job); // the activity retried after a worker crash
+  expect(sim.state.tasks.list().filter((t) => t.type === 'resize')).toHaveLength(1);
+  await b.configure(vmid, profile, job); // no diskGb: the disk is left as it is
+  expect(sim.vm(vmid)?.config.scsi0).toMatch(/,size=20G$/);
+});
+
+test("a diskGb below the template's disk is a permanent error naming the profile, both sizes and Proxmox's refusal", async () => {
+  const b = backend();
+  const vmid = await b.allocate(owner(1), 1);
+  await b.clone(vmid, profile, owner(1));
+  const refused = b.configure(vmid, { ...profile, diskGb: 4 }, { jobId: 'job-1', controllerUrl: 'http://x' });
+  await expect(refused).rejects.toBeInstanceOf(PermanentBackendError);
+  await expect(refused).rejects.toThrow(
+    "profile yolo-ephemeral asks for a 4G root disk, but template 9000's boot disk (scsi0) is 8G: " +
+      'Proxmox refused to resize it: shrinking disks is not supported',
+  );
+  expect(sim.vm(vmid)?.config.scsi0).toMatch(/,size=8G$/);
+});

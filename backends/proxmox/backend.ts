@@ -12,15 +12,8 @@ import {
 } from './errors';
 import { AGENTLAB_TAG, isOwnedBy, ownerDescription, ownerTag, parseOwner, tagsOf } from './marks';
 import { KeyedSemaphore } from './semaphore';
-import {
-  AGENT_FORMAT,
-  DRIVE_FORMAT,
-  isCloudInitVolume,
-  NET_FORMAT,
-  parsePropertyString,
-  type PropertyFormat,
-  type PropertyValues,
-} from '../../common/property-string';
+import { AGENT_FORMAT, isCloudInitVolume, NET_FORMAT } from '../../common/property-string';
+import { bootDisk, driveEntries, GIB, readProperty, templateDiskStorage, type VmConfig } from './drives';
 import { snapshotNameProblem } from '../../common/snapshot-names';
 import { removeSnippet, snippetName, writeSnippet } from './snippet';
 
@@ -47,7 +40,6 @@ export interface ProxmoxBackendOptions {
   pollIntervalMs?: number;
 }
 
-type VmConfig = Record<string, string | number | undefined>;
 interface Resource {
   vmid: number;
   status: string;
@@ -59,8 +51,6 @@ interface Resource {
 export class VmidConflictError extends Error {
   override name = 'VmidConflict';
 }
-
-const DRIVE_KEY = /^(ide|sata|scsi|virtio)\d+$/;
 
 /** How long an allocated but not yet cloned VMID stays reserved inside this worker. */
 const PENDING_TTL_MS = 10 * 60_000;
@@ -290,7 +280,8 @@ export class ProxmoxBackend implements SandboxBackend {
           `${job.localRepo.path} is a repository on a host, which only the local backend can hand to a sandbox`,
         );
       }
-      await this.requireOurs(vmid);
+      const config = await this.requireOurs(vmid);
+      if (profile.diskGb !== undefined) await this.growBootDisk(vmid, config, profile, profile.diskGb);
       const token = randomBytes(32).toString('hex');
       await writeSnippet(this.options.snippetsDir, { controllerUrl: job.controllerUrl, jobId: job.jobId, vmid, token });
       await this.client.put(await this.vmPath(vmid, '/config'), {
@@ -302,6 +293,36 @@ export class ProxmoxBackend implements SandboxBackend {
       });
       return { tokenHash: createHash('sha256').update(token).digest('hex') };
     });
+  }
+
+  /**
+   * Grows the clone's boot disk to the profile's `diskGb` (an absolute size) before its first boot, when
+   * cloud-init's growpart still extends the root filesystem over it. A retried configure finds the disk
+   * at that size already and leaves it: Proxmox accepts an equal size as a no-op, but a task is saved.
+   * A size below the template's is refused by Proxmox ("shrinking disks is not supported"), and by us for good.
+   */
+  private async growBootDisk(vmid: number, config: VmConfig, profile: ResolvedProfile, diskGb: number): Promise<void> {
+    const disk = bootDisk(config);
+    if (!disk) {
+      throw new PermanentBackendError(
+        `profile ${profile.name} sets resources.diskGb, but VM ${vmid} (template ${profile.templateVmid}) has no boot disk`,
+      );
+    }
+    if (disk.sizeBytes === diskGb * GIB) return;
+    try {
+      const upid = await this.client.put<string>(await this.vmPath(vmid, '/resize'), {
+        disk: disk.key,
+        size: `${diskGb}G`,
+      });
+      await this.wait(upid);
+    } catch (err) {
+      // Only the refused shrink is the profile's fault; any other failure keeps its own text and retry decision.
+      if (!(err instanceof PveError) || disk.sizeBytes <= diskGb * GIB) throw err;
+      throw new PermanentBackendError(
+        `profile ${profile.name} asks for a ${diskGb}G root disk, but template ${profile.templateVmid}'s ` +
+          `boot disk (${disk.key}) is ${disk.size}: Proxmox refused to resize it: ${err.pveMessage}`,
+      );
+    }
   }
 
   async start(vmid: number): Promise<void> {
@@ -451,31 +472,5 @@ export class ProxmoxBackend implements SandboxBackend {
       }
       return owned;
     });
-  }
-}
-
-/** A VM's drives (`scsi0`, `ide2`, …) in key order, each read as a property string; unreadable ones are left out. */
-function driveEntries(config: VmConfig): [string, PropertyValues][] {
-  return Object.keys(config)
-    .filter((key) => DRIVE_KEY.test(key))
-    .sort()
-    .flatMap((key) => {
-      const drive = readProperty(config[key], DRIVE_FORMAT);
-      return typeof drive === 'string' ? [] : [[key, drive] as [string, PropertyValues]];
-    });
-}
-
-/** The storage id of the template's first disk (`local-lvm:base-9000-disk-0` → `local-lvm`). */
-function templateDiskStorage(config: VmConfig): string {
-  const disk = driveEntries(config).find(([, d]) => d.media !== 'cdrom' && !isCloudInitVolume(d.file));
-  return disk?.[1].file?.split(':')[0] ?? 'unknown';
-}
-
-/** A property string read leniently (a newer Proxmox may add keys), or the reason it cannot be read. */
-function readProperty(value: unknown, format: PropertyFormat): PropertyValues | string {
-  try {
-    return parsePropertyString(String(value ?? ''), format, { lenient: true });
-  } catch (err) {
-    return (err as Error).message;
   }
 }
