@@ -1,7 +1,14 @@
 // The `proxmox` backend: a sandbox is a linked clone of a cloud-init template, marked as ours by tags and description.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Owner, ResolvedProfile } from '../../common/contract';
-import { PermanentBackendError, type DestroyOutcome, type GuestJob, type OwnedVm, type SandboxBackend } from '../types';
+import {
+  PermanentBackendError,
+  type CloneJob,
+  type DestroyOutcome,
+  type GuestJob,
+  type OwnedVm,
+  type SandboxBackend,
+} from '../types';
 import { apiPath, type ProxmoxClient } from './client';
 import {
   PveAgentNotRunningError,
@@ -10,7 +17,8 @@ import {
   PveNotFoundError,
   PveSnapshotExistsError,
 } from './errors';
-import { AGENTLAB_TAG, isOwnedBy, ownerDescription, ownerTag, parseOwner, tagsOf } from './marks';
+import { AGENTLAB_TAG, isOwnedBy, ownerDescription, ownerTag, parseOwner, tagsOf, vmName, type VmLabel } from './marks';
+import { workflowWebUiUrl } from '../../common/web-ui';
 import { KeyedSemaphore } from './semaphore';
 import { AGENT_FORMAT, isCloudInitVolume, NET_FORMAT } from '../../common/property-string';
 import { bootDisk, driveEntries, GIB, readProperty, templateDiskStorage, type VmConfig } from './drives';
@@ -38,6 +46,8 @@ export interface ProxmoxBackendOptions {
   onPoll?: () => void;
   taskTimeoutMs?: number;
   pollIntervalMs?: number;
+  /** Where the Temporal Web UI is, for the link in each VM's description (none without it). */
+  temporal?: { uiUrl: string; namespace: string };
 }
 
 interface Resource {
@@ -163,7 +173,13 @@ export class ProxmoxBackend implements SandboxBackend {
     });
   }
 
-  async clone(vmid: number, profile: ResolvedProfile, owner: Owner, attemptOfCall?: number): Promise<void> {
+  async clone(
+    vmid: number,
+    profile: ResolvedProfile,
+    owner: Owner,
+    attemptOfCall?: number,
+    job: CloneJob = {},
+  ): Promise<void> {
     return this.guard(async () => {
       // From the call: a worker restarted since the allocation has no pending entry and would mark attempt 0.
       const attempt = attemptOfCall ?? this.pending.get(vmid)?.attempt ?? 0;
@@ -172,7 +188,12 @@ export class ProxmoxBackend implements SandboxBackend {
       if (templateVmid === undefined) throw new PermanentBackendError(`profile ${profile.name} has no templateVmid`);
       const template = await this.validateTemplate(templateVmid);
       const clonePath = await this.vmPath(templateVmid, '/clone');
-      const base = { newid: vmid, name: `agentlab-${vmid}`, description: ownerDescription(owner, attempt) };
+      const label: VmLabel = {
+        profile: profile.name,
+        repo: job.repo,
+        webUiUrl: this.options.temporal && workflowWebUiUrl(this.options.temporal, owner.workflowId),
+      };
+      const base = { newid: vmid, name: vmName(owner.jobId), description: ownerDescription(owner, attempt, label) };
       const full = { ...base, full: true, storage: this.options.storage };
       const templateStorage = templateDiskStorage(template);
       // The storage the new volumes land on: the template's for a linked clone, the configured one for a full clone.
