@@ -80,8 +80,16 @@ export function createActivities({ config, backends, secrets = secretsPaths(), w
       return call(() => backendFor(input.backend).allocate(input.owner, input.attempt));
     },
 
-    async cloneVm(input: { vmid: number; profile: ResolvedProfile; owner: Owner; attempt?: number }): Promise<void> {
-      await call(() => backendFor(input.profile.backend).clone(input.vmid, input.profile, input.owner, input.attempt));
+    async cloneVm(input: {
+      vmid: number;
+      profile: ResolvedProfile;
+      owner: Owner;
+      attempt?: number;
+      /** The job's repository, for the VM's description (absent for a bare sandbox, and in older histories). */
+      repo?: string;
+    }): Promise<void> {
+      const { vmid, profile, owner, attempt, repo } = input;
+      await call(() => backendFor(profile.backend).clone(vmid, profile, owner, attempt, { repo }));
     },
 
     async configureVm(input: {

@@ -18,13 +18,20 @@ export interface GuestJob {
   localRepo?: { path: string; commit: string };
 }
 
+/** What a backend may show of the job on the VM it clones (Proxmox: its description). Never a secret. */
+export interface CloneJob {
+  repo?: string;
+}
+
 export interface SandboxBackend {
   readonly kind: 'local' | 'proxmox';
   /** A VMID from our range, never one in use. Idempotent per (jobId, attempt). */
   allocate(owner: Owner, attempt: number): Promise<number>;
-  /** Creates the VM (or reuses it if this owner already created it) and marks it as ours. */
-  /** `attempt`: the provisioning attempt the VMID was allocated for (absent in histories from before it was passed). */
-  clone(vmid: number, profile: ResolvedProfile, owner: Owner, attempt?: number): Promise<void>;
+  /**
+   * Creates the VM (or reuses it if this owner already created it) and marks it as ours.
+   * `attempt`: the provisioning attempt the VMID was allocated for (absent in histories from before it was passed).
+   */
+  clone(vmid: number, profile: ResolvedProfile, owner: Owner, attempt?: number, job?: CloneJob): Promise<void>;
   /**
    * Mints the one-time bootstrap token and writes it into the VM's cloud-init data; returns only its
    * hash. The token itself is never an activity argument or result: those are workflow history.

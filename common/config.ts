@@ -26,7 +26,16 @@ const profileSchema = z
     node: z.string().optional(),
     templateVmid: z.number().int().positive().optional(),
     resources: z
-      .object({ cores: z.number().int().positive().prefault(2), memoryMb: z.number().int().positive().prefault(2048) })
+      .object({
+        cores: z.number().int().positive().prefault(2),
+        memoryMb: z.number().int().positive().prefault(2048),
+        /** The root disk's size in GiB (proxmox: the clone's boot disk is grown to it); absent: the template's. */
+        diskGb: z
+          .number({ error: 'expected a whole number of GiB, e.g. 32' })
+          .int('expected a whole number of GiB, e.g. 32')
+          .positive('expected a positive number of GiB')
+          .optional(),
+      })
       .strict()
       .prefault({ cores: 2, memoryMb: 2048 }),
     ttl: durationSchema.prefault('3h'),
@@ -505,6 +514,7 @@ export function resolveProfile(profile: Profile, node: string): ResolvedProfile 
     teardownAttempts: profile.teardown.attempts,
     cores: profile.resources.cores,
     memoryMb: profile.resources.memoryMb,
+    ...(profile.resources.diskGb !== undefined ? { diskGb: profile.resources.diskGb } : {}),
     templateVmid: profile.templateVmid,
   };
 }

@@ -63,6 +63,8 @@ export interface ResolvedProfile {
   teardownAttempts: number;
   cores: number;
   memoryMb: number;
+  /** The boot disk's size in GiB (proxmox only; absent: the template's, and in older histories). */
+  diskGb?: number;
   templateVmid?: number;
   /** A parked sandbox continues as new past this many history events; absent in older histories. */
   continueAsNewAfterEvents?: number;

@@ -200,7 +200,7 @@ describe('agentlab commands', () => {
       expect.arrayContaining(['yolo-ephemeral', 'yolo-workspace', 'interactive-dev', 'local']),
     );
     const show = JSON.parse((await stack.cli(['profile', 'show', 'yolo-ephemeral', '--json'])).stdout);
-    expect(show).toMatchObject({ backend: 'proxmox', templateVmid: 9000, ttl: '3h' });
+    expect(show).toMatchObject({ backend: 'proxmox', templateVmid: 9000, ttl: '3h', diskGb: null }); // the template's
     const missing = await stack.cli(['profile', 'show', 'nope']);
     expect(missing.code).toBe(3);
   });

@@ -89,7 +89,11 @@ describe('agentlab doctor with the proxmox backend', () => {
         temporal: { address: '127.0.0.1:1' },
         worker: { backends: ['proxmox'] },
         proxmox: { url: sim.url, tokenId: sim.tokenId, snippetsDir, ...proxmox },
-        profiles: [{ name: 'broken-template', backend: 'proxmox', templateVmid: 9100 }],
+        profiles: [
+          { name: 'broken-template', backend: 'proxmox', templateVmid: 9100 },
+          { name: 'big-disk', backend: 'proxmox', templateVmid: 9000, resources: { diskGb: 20 } },
+          { name: 'small-disk', backend: 'proxmox', templateVmid: 9000, resources: { diskGb: 4 } },
+        ],
       }),
     );
     const result = await execa(process.execPath, [CLI, 'doctor', '--json'], {
@@ -112,6 +116,20 @@ describe('agentlab doctor with the proxmox backend', () => {
     });
     expect(byName.get('template 9100')!.detail).toContain('template VM 9100 is missing');
     expect(byName.get('snippets dir')).toMatchObject({ status: 'ok' });
+  });
+
+  test("a profile's diskGb is checked against its template's boot disk (8G): it may grow it, not shrink it", async () => {
+    const { byName } = await doctor(sim.tokenSecret);
+    expect(byName.get('disk of profile big-disk')).toMatchObject({
+      status: 'ok',
+      detail: 'scsi0 grown from 8G to 20G before each VM boots',
+    });
+    expect(byName.get('disk of profile small-disk')).toMatchObject({
+      status: 'fail',
+      detail: "resources.diskGb is 4G, but template 9000's boot disk (scsi0) is 8G: Proxmox cannot shrink a disk",
+      fix: expect.stringContaining('resources.diskGb'),
+    });
+    expect(byName.has('disk of profile yolo-ephemeral')).toBe(false); // no diskGb: nothing to check
   });
 
   test('a configured node that is not in the cluster is named, with the nodes it has', async () => {

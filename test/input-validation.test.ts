@@ -126,6 +126,21 @@ describe('profile agents and secrets', () => {
       /profiles\.0\.secretsBundle: expected a bundle name/,
     );
   });
+
+  test('resources.diskGb is an optional positive whole number of GiB, named in its errors', () => {
+    expect(resolved({ resources: { diskGb: 32 } }).diskGb).toBe(32);
+    expect('diskGb' in resolved({})).toBe(false); // the template's size: nothing travels
+    for (const [diskGb, message] of [
+      [0, 'expected a positive number of GiB'],
+      [-8, 'expected a positive number of GiB'],
+      [2.5, 'expected a whole number of GiB, e.g. 32'],
+      ['32G', 'expected a whole number of GiB, e.g. 32'],
+    ] as const) {
+      expect(() => resolved({ resources: { diskGb } })).toThrow(
+        new ConfigError(`c.yaml: profiles.0.resources.diskGb: ${message}`),
+      );
+    }
+  });
 });
 
 const VALID_REFS = ['main', 'HEAD', 'v1.2.0', 'feature/x', 'refs/heads/main', '0123abcd', 'a'.repeat(40), 'x-1_2'];

@@ -132,6 +132,16 @@ describe('summary texts', () => {
     expect(activitySummary('cloneVm', { vmid: 7003, profile: local, owner })).toBe('create local sandbox 7003');
   });
 
+  test("a Proxmox configure names the boot disk's size when the profile sets one; the local backend has none", () => {
+    const configure = (profile: Partial<ResolvedProfile>) =>
+      activitySummary('configureVm', { vmid: 7003, profile: profile as ResolvedProfile, jobId: 'j' });
+    expect(configure({ backend: 'proxmox', diskGb: 32 })).toBe(
+      'configure VM 7003: boot disk to 32G, bootstrap token and cloud-init',
+    );
+    expect(configure({ backend: 'proxmox' })).toBe('configure VM 7003: bootstrap token and cloud-init');
+    expect(configure({ backend: 'local', diskGb: 32 })).toBe('configure VM 7003: bootstrap token and cloud-init');
+  });
+
   test('times are UTC minutes, with the date once they are not today', () => {
     const now = Date.parse('2026-11-29T13:00:00Z');
     expect(utcMinute(Date.parse('2026-11-29T14:05:30Z'), now)).toBe('14:05 UTC');

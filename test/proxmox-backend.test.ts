@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProxmoxBackend, VmidConflictError } from '../backends/proxmox/backend';
 import { ProxmoxClient } from '../backends/proxmox/client';
-import { ownerDescription } from '../backends/proxmox/marks';
+import { ownerDescription, parseOwner, vmName } from '../backends/proxmox/marks';
 import { PermanentBackendError } from '../backends/types';
 import type { Owner, ResolvedProfile } from '../common/contract';
 import { PveSim, type StartEvent } from '../simulators/proxmox/server';
@@ -33,10 +33,10 @@ const profile: ResolvedProfile = {
 };
 const owner = (n: number | string): Owner => ({ jobId: `job-${n}`, workflowId: `job-${n}` });
 
-function backend(range = { min: 7000, max: 7099 }): ProxmoxBackend {
+function backend(range = { min: 7000, max: 7099 }, temporal?: { uiUrl: string; namespace: string }): ProxmoxBackend {
   const client = new ProxmoxClient({ url: sim.url, tokenId: sim.tokenId, tokenSecret: sim.tokenSecret });
   clients.push(client);
-  return new ProxmoxBackend({ client, node: 'pve', vmidRange: range, snippetsDir, pollIntervalMs: 10 });
+  return new ProxmoxBackend({ client, node: 'pve', vmidRange: range, snippetsDir, pollIntervalMs: 10, temporal });
 }
 
 beforeEach(async () => {
@@ -240,7 +240,56 @@ test('listOwned lists only VMs carrying the agentlab tag and an owner mark', asy
 test("a clone by a worker restarted since the allocation marks the VM with the call's attempt", async () => {
   const vmid = await backend().allocate(owner('restarted'), 2);
   await backend().clone(vmid, profile, owner('restarted'), 2); // a fresh backend: nothing pending in memory
-  expect(sim.vm(vmid)?.config.description).toBe(ownerDescription(owner('restarted'), 2));
+  expect(sim.vm(vmid)?.config.description).toBe(ownerDescription(owner('restarted'), 2, { profile: profile.name }));
   // And a retried allocation of that attempt finds it by its mark, rather than picking a second VMID.
   expect(await backend().allocate(owner('restarted'), 2)).toBe(vmid);
+});
+
+test('diskGb grows the boot disk before the first boot, once: a retried configure finds it grown', async () => {
+  const b = backend();
+  const vmid = await b.allocate(owner(1), 1);
+  await b.clone(vmid, profile, owner(1));
+  const job = { jobId: 'job-1', controllerUrl: 'http://10.77.0.1:8844' };
+  await b.configure(vmid, { ...profile, diskGb: 20 }, job);
+  expect(sim.vm(vmid)?.config.scsi0).toBe(`local-lvm:vm-${vmid}-disk-0,size=20G`);
+  await b.configure(vmid, { ...profile, diskGb: 20 }, job); // the activity retried after a worker crash
+  expect(sim.state.tasks.list().filter((t) => t.type === 'resize')).toHaveLength(1);
+  await b.configure(vmid, profile, job); // no diskGb: the disk is left as it is
+  expect(sim.vm(vmid)?.config.scsi0).toMatch(/,size=20G$/);
+});
+
+test("a diskGb below the template's disk is a permanent error naming the profile, both sizes and Proxmox's refusal", async () => {
+  const b = backend();
+  const vmid = await b.allocate(owner(1), 1);
+  await b.clone(vmid, profile, owner(1));
+  const refused = b.configure(vmid, { ...profile, diskGb: 4 }, { jobId: 'job-1', controllerUrl: 'http://x' });
+  await expect(refused).rejects.toBeInstanceOf(PermanentBackendError);
+  await expect(refused).rejects.toThrow(
+    "profile yolo-ephemeral asks for a 4G root disk, but template 9000's boot disk (scsi0) is 8G: " +
+      'Proxmox refused to resize it: shrinking disks is not supported',
+  );
+  expect(sim.vm(vmid)?.config.scsi0).toMatch(/,size=8G$/);
+});
+
+test("the clone's name and description name the job, its profile, repo and Web UI page, and nothing secret", async () => {
+  const b = backend(undefined, { uiUrl: 'https://ops:hunter2@temporal.example:8233/', namespace: 'agents' });
+  const vmid = await b.allocate(owner('named'), 1);
+  await b.clone(vmid, profile, owner('named'), 1, { repo: 'https://git.example/team/app.git' });
+  const { name, description } = sim.vm(vmid)!.config;
+  expect(name).toBe('agentlab-job-named');
+  expect(String(description).split('\n').slice(1)).toEqual([
+    'Created by agentlab; destroyed when its job ends.',
+    'job: job-named',
+    'profile: yolo-ephemeral',
+    'repo: https://git.example/team/app.git',
+    'Temporal Web UI: https://temporal.example:8233/namespaces/agents/workflows/job-named',
+  ]);
+  expect(parseOwner(description)).toEqual({ jobId: 'job-named', workflowId: 'job-named', attempt: 1 });
+  expect(await b.listOwned()).toEqual([{ vmid, jobId: 'job-named', workflowId: 'job-named', running: false }]);
+});
+
+test('a VM name is agentlab-<jobId> within the 63 characters of a DNS name, ending in a letter or digit', () => {
+  expect(vmName('job-1')).toBe('agentlab-job-1');
+  expect(vmName(`a${'b'.repeat(52)}-${'c'.repeat(8)}`)).toBe(`agentlab-a${'b'.repeat(52)}`); // no trailing "-"
+  expect(vmName('Job_With.Dots')).toBe('agentlab-job-with-dots');
 });

@@ -1,7 +1,9 @@
 // A job end to end through the CLI, a worker with the Proxmox backend, the simulator and the real guest runner.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadConfig } from '../common/config';
 import { createExampleRepo } from '../common/example-repo';
+import { workflowWebUiUrl } from '../common/web-ui';
 import { serveRepo, type GitDaemon } from './support/git-daemon';
 import { FOREIGN_VMID, leftoverSnippets, leftoverVms, startPveStack, type PveStack } from './support/pve-stack';
 import { SCRIPTED_AGENT } from './support/stack';
@@ -12,7 +14,12 @@ let repo: GitDaemon;
 beforeAll(async () => {
   pve = await startPveStack({
     sim: { latency: { bootMs: 300 } },
-    extraProfiles: [{ name: 'pve-missing-template', backend: 'proxmox', templateVmid: 9999 }],
+    extraProfiles: [
+      { name: 'pve-missing-template', backend: 'proxmox', templateVmid: 9999 },
+      // The simulator's template 9000 has an 8G scsi0.
+      { name: 'pve-disk-20g', backend: 'proxmox', templateVmid: 9000, resources: { diskGb: 20 } },
+      { name: 'pve-disk-4g', backend: 'proxmox', templateVmid: 9000, resources: { diskGb: 4 } },
+    ],
   });
   repo = await serveRepo(await createExampleRepo(pve.stack.home));
 });
@@ -21,10 +28,11 @@ afterAll(async () => {
   await pve?.close();
 });
 
-const run = (id: string, profile = 'yolo-ephemeral') =>
+const run = (id: string, profile = 'yolo-ephemeral', extra: string[] = []) =>
   pve.stack.cli([
     'job',
     'run',
+    ...extra,
     '--profile',
     profile,
     '--repo',
@@ -118,5 +126,43 @@ test('a missing template fails the job fast with the Proxmox text, and nothing i
     `template VM 9999 is missing: Configuration file 'nodes/${pve.sim.node}/qemu-server/9999.conf' does not exist`,
   );
   expect(Date.now() - started).toBeLessThan(20_000);
+  expectNothingLeft();
+});
+
+test("a profile's diskGb grows the VM's boot disk; the VM's name and description name the job and its Web UI page", async () => {
+  const result = await run('job-pve-disk', 'pve-disk-20g', ['--keepalive']);
+  expect(result.code).toBe(0);
+  const doc = JSON.parse(result.stdout);
+  expect(doc).toMatchObject({ status: 'COMPLETED', sandbox: { state: expect.stringMatching(/READY|RUNNING/) } });
+  const config = pve.sim.vm(doc.sandbox.vmid)!.config;
+  expect(String(config.scsi0)).toMatch(/,size=20G$/);
+  expect(config.name).toBe('agentlab-job-pve-disk');
+  const temporal = loadConfig({ ...process.env, AGENTLAB_CONFIG: pve.stack.configPath }).temporal;
+  expect(String(config.description)).toContain(
+    [
+      'job: job-pve-disk',
+      'profile: pve-disk-20g',
+      `repo: ${repo.url}`,
+      `Temporal Web UI: ${workflowWebUiUrl(temporal, 'job-pve-disk')}`,
+    ].join('\n'),
+  );
+  expect((await pve.stack.cli(['sandbox', 'destroy', 'job-pve-disk', '--yes'])).code).toBe(0);
+  await pve.stack.waitForClose('job-pve-disk');
+  expectNothingLeft();
+});
+
+test("a diskGb below the template's disk fails the job with Proxmox's refusal, and its VM is destroyed", async () => {
+  const result = await run('job-pve-small-disk', 'pve-disk-4g');
+  expect(result.code).toBe(1);
+  const doc = JSON.parse(result.stdout);
+  expect(doc).toMatchObject({ status: 'FAILED', sandbox: { state: expect.stringMatching(/FAILED|DESTROYED/) } });
+  expect(doc.message).toContain(
+    "profile pve-disk-4g asks for a 4G root disk, but template 9000's boot disk (scsi0) is 8G: " +
+      'Proxmox refused to resize it: shrinking disks is not supported',
+  );
+  // Refused for good: one clone, no provisioning retry.
+  expect(
+    pve.sim.state.ledger.filter((e) => e.op === 'clone' && e.description?.includes('job-pve-small-disk')),
+  ).toHaveLength(1);
   expectNothingLeft();
 });

@@ -188,6 +188,28 @@ test('task logs are paged by start and limit; an empty log is one "no content" l
   });
 });
 
+test("resize as qemu-server's resize_vm: grows, an equal size is a no-op, a shrink or a missing VM fails the task", async () => {
+  await start();
+  sim.addTemplate(9000); // scsi0 8G
+  await client.waitTask(await client.post<string>('/nodes/pve/qemu/9000/clone', { newid: 101 }), fast);
+  const resize = async (params: Record<string, string>, vmid = 101) =>
+    client.waitTask(await client.put<string>(`/nodes/pve/qemu/${vmid}/resize`, params), fast);
+  const scsi0 = () => String(sim.vm(101)!.config.scsi0);
+  await resize({ disk: 'scsi0', size: '20G' });
+  expect(scsi0()).toBe('local-lvm:vm-101-disk-0,size=20G');
+  await resize({ disk: 'scsi0', size: '20G' });
+  await resize({ disk: 'scsi0', size: '+512M' });
+  expect(scsi0()).toBe('local-lvm:vm-101-disk-0,size=20992M');
+  await expect(resize({ disk: 'scsi0', size: '8G' })).rejects.toThrow(
+    'task resize 101: shrinking disks is not supported',
+  );
+  await expect(resize({ disk: 'scsi1', size: '8G' })).rejects.toThrow("disk 'scsi1' does not exist");
+  // Accepted with a UPID: the worker's load_config is what finds no VM.
+  await expect(resize({ disk: 'scsi0', size: '8G' }, 404)).rejects.toThrow(
+    "task resize 404: Configuration file 'nodes/pve/qemu-server/404.conf' does not exist",
+  );
+});
+
 test("refusals in pve-common's words: property-string keys, repeated form keys", async () => {
   await start();
   sim.addVm(150);

@@ -13,7 +13,10 @@ const SUMMARIES: Summaries = {
     profile.templateVmid !== undefined
       ? `clone VM ${vmid} from template ${profile.templateVmid}`
       : `create ${profile.backend} sandbox ${vmid}`,
-  configureVm: ({ vmid }) => `configure VM ${vmid}: bootstrap token and cloud-init`,
+  configureVm: ({ vmid, profile }) => {
+    const grown = profile.backend === 'proxmox' && profile.diskGb !== undefined;
+    return `configure VM ${vmid}: ${grown ? `boot disk to ${profile.diskGb}G, ` : ''}bootstrap token and cloud-init`;
+  },
   startVm: ({ vmid }) => `start VM ${vmid}`,
   waitForGuestAddress: ({ vmid, timeoutMs }) => `wait up to ${formatDuration(timeoutMs)} for VM ${vmid}'s address`,
   stopVm: ({ vmid }) => `stop VM ${vmid}`,

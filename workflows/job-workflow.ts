@@ -451,7 +451,13 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
       job.setVmid(vmid);
       try {
         try {
-          await activities.cloneVm({ vmid, profile: p, owner, attempt });
+          await activities.cloneVm({
+            vmid,
+            profile: p,
+            owner,
+            attempt,
+            ...(request.repo ? { repo: request.repo } : {}),
+          });
         } finally {
           // Recorded as soon as the clone may have created something; destroy re-checks our mark.
           created.push(vmid);

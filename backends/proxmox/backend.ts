@@ -1,7 +1,14 @@
 // The `proxmox` backend: a sandbox is a linked clone of a cloud-init template, marked as ours by tags and description.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Owner, ResolvedProfile } from '../../common/contract';
-import { PermanentBackendError, type DestroyOutcome, type GuestJob, type OwnedVm, type SandboxBackend } from '../types';
+import {
+  PermanentBackendError,
+  type CloneJob,
+  type DestroyOutcome,
+  type GuestJob,
+  type OwnedVm,
+  type SandboxBackend,
+} from '../types';
 import { apiPath, type ProxmoxClient } from './client';
 import {
   PveAgentNotRunningError,
@@ -10,17 +17,11 @@ import {
   PveNotFoundError,
   PveSnapshotExistsError,
 } from './errors';
-import { AGENTLAB_TAG, isOwnedBy, ownerDescription, ownerTag, parseOwner, tagsOf } from './marks';
+import { AGENTLAB_TAG, isOwnedBy, ownerDescription, ownerTag, parseOwner, tagsOf, vmName, type VmLabel } from './marks';
+import { workflowWebUiUrl } from '../../common/web-ui';
 import { KeyedSemaphore } from './semaphore';
-import {
-  AGENT_FORMAT,
-  DRIVE_FORMAT,
-  isCloudInitVolume,
-  NET_FORMAT,
-  parsePropertyString,
-  type PropertyFormat,
-  type PropertyValues,
-} from '../../common/property-string';
+import { AGENT_FORMAT, isCloudInitVolume, NET_FORMAT } from '../../common/property-string';
+import { bootDisk, driveEntries, GIB, readProperty, templateDiskStorage, type VmConfig } from './drives';
 import { snapshotNameProblem } from '../../common/snapshot-names';
 import { removeSnippet, snippetName, writeSnippet } from './snippet';
 
@@ -45,9 +46,10 @@ export interface ProxmoxBackendOptions {
   onPoll?: () => void;
   taskTimeoutMs?: number;
   pollIntervalMs?: number;
+  /** Where the Temporal Web UI is, for the link in each VM's description (none without it). */
+  temporal?: { uiUrl: string; namespace: string };
 }
 
-type VmConfig = Record<string, string | number | undefined>;
 interface Resource {
   vmid: number;
   status: string;
@@ -59,8 +61,6 @@ interface Resource {
 export class VmidConflictError extends Error {
   override name = 'VmidConflict';
 }
-
-const DRIVE_KEY = /^(ide|sata|scsi|virtio)\d+$/;
 
 /** How long an allocated but not yet cloned VMID stays reserved inside this worker. */
 const PENDING_TTL_MS = 10 * 60_000;
@@ -173,7 +173,13 @@ export class ProxmoxBackend implements SandboxBackend {
     });
   }
 
-  async clone(vmid: number, profile: ResolvedProfile, owner: Owner, attemptOfCall?: number): Promise<void> {
+  async clone(
+    vmid: number,
+    profile: ResolvedProfile,
+    owner: Owner,
+    attemptOfCall?: number,
+    job: CloneJob = {},
+  ): Promise<void> {
     return this.guard(async () => {
       // From the call: a worker restarted since the allocation has no pending entry and would mark attempt 0.
       const attempt = attemptOfCall ?? this.pending.get(vmid)?.attempt ?? 0;
@@ -182,7 +188,12 @@ export class ProxmoxBackend implements SandboxBackend {
       if (templateVmid === undefined) throw new PermanentBackendError(`profile ${profile.name} has no templateVmid`);
       const template = await this.validateTemplate(templateVmid);
       const clonePath = await this.vmPath(templateVmid, '/clone');
-      const base = { newid: vmid, name: `agentlab-${vmid}`, description: ownerDescription(owner, attempt) };
+      const label: VmLabel = {
+        profile: profile.name,
+        repo: job.repo,
+        webUiUrl: this.options.temporal && workflowWebUiUrl(this.options.temporal, owner.workflowId),
+      };
+      const base = { newid: vmid, name: vmName(owner.jobId), description: ownerDescription(owner, attempt, label) };
       const full = { ...base, full: true, storage: this.options.storage };
       const templateStorage = templateDiskStorage(template);
       // The storage the new volumes land on: the template's for a linked clone, the configured one for a full clone.
@@ -290,7 +301,8 @@ export class ProxmoxBackend implements SandboxBackend {
           `${job.localRepo.path} is a repository on a host, which only the local backend can hand to a sandbox`,
         );
       }
-      await this.requireOurs(vmid);
+      const config = await this.requireOurs(vmid);
+      if (profile.diskGb !== undefined) await this.growBootDisk(vmid, config, profile, profile.diskGb);
       const token = randomBytes(32).toString('hex');
       await writeSnippet(this.options.snippetsDir, { controllerUrl: job.controllerUrl, jobId: job.jobId, vmid, token });
       await this.client.put(await this.vmPath(vmid, '/config'), {
@@ -302,6 +314,36 @@ export class ProxmoxBackend implements SandboxBackend {
       });
       return { tokenHash: createHash('sha256').update(token).digest('hex') };
     });
+  }
+
+  /**
+   * Grows the clone's boot disk to the profile's `diskGb` (an absolute size) before its first boot, when
+   * cloud-init's growpart still extends the root filesystem over it. A retried configure finds the disk
+   * at that size already and leaves it: Proxmox accepts an equal size as a no-op, but a task is saved.
+   * A size below the template's is refused by Proxmox ("shrinking disks is not supported"), and by us for good.
+   */
+  private async growBootDisk(vmid: number, config: VmConfig, profile: ResolvedProfile, diskGb: number): Promise<void> {
+    const disk = bootDisk(config);
+    if (!disk) {
+      throw new PermanentBackendError(
+        `profile ${profile.name} sets resources.diskGb, but VM ${vmid} (template ${profile.templateVmid}) has no boot disk`,
+      );
+    }
+    if (disk.sizeBytes === diskGb * GIB) return;
+    try {
+      const upid = await this.client.put<string>(await this.vmPath(vmid, '/resize'), {
+        disk: disk.key,
+        size: `${diskGb}G`,
+      });
+      await this.wait(upid);
+    } catch (err) {
+      // Only the refused shrink is the profile's fault; any other failure keeps its own text and retry decision.
+      if (!(err instanceof PveError) || disk.sizeBytes <= diskGb * GIB) throw err;
+      throw new PermanentBackendError(
+        `profile ${profile.name} asks for a ${diskGb}G root disk, but template ${profile.templateVmid}'s ` +
+          `boot disk (${disk.key}) is ${disk.size}: Proxmox refused to resize it: ${err.pveMessage}`,
+      );
+    }
   }
 
   async start(vmid: number): Promise<void> {
@@ -451,31 +493,5 @@ export class ProxmoxBackend implements SandboxBackend {
       }
       return owned;
     });
-  }
-}
-
-/** A VM's drives (`scsi0`, `ide2`, …) in key order, each read as a property string; unreadable ones are left out. */
-function driveEntries(config: VmConfig): [string, PropertyValues][] {
-  return Object.keys(config)
-    .filter((key) => DRIVE_KEY.test(key))
-    .sort()
-    .flatMap((key) => {
-      const drive = readProperty(config[key], DRIVE_FORMAT);
-      return typeof drive === 'string' ? [] : [[key, drive] as [string, PropertyValues]];
-    });
-}
-
-/** The storage id of the template's first disk (`local-lvm:base-9000-disk-0` → `local-lvm`). */
-function templateDiskStorage(config: VmConfig): string {
-  const disk = driveEntries(config).find(([, d]) => d.media !== 'cdrom' && !isCloudInitVolume(d.file));
-  return disk?.[1].file?.split(':')[0] ?? 'unknown';
-}
-
-/** A property string read leniently (a newer Proxmox may add keys), or the reason it cannot be read. */
-function readProperty(value: unknown, format: PropertyFormat): PropertyValues | string {
-  try {
-    return parsePropertyString(String(value ?? ''), format, { lenient: true });
-  } catch (err) {
-    return (err as Error).message;
   }
 }

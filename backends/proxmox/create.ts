@@ -33,5 +33,6 @@ export function createProxmoxBackend(config: AgentlabConfig): ProxmoxBackend {
     bridge: pve.bridge,
     cloneMode: pve.cloneMode,
     cloneConcurrency: pve.cloneConcurrency,
+    temporal: config.temporal,
   });
 }

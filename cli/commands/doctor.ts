@@ -5,7 +5,8 @@ import execa from 'execa';
 import type { ProxmoxBackend } from '../../backends/proxmox/backend';
 import { createProxmoxBackend } from '../../backends/proxmox/create';
 import { AGENTS_INSTALL_COMMAND, listAgents } from '../../common/agent-tools';
-import type { AgentlabConfig } from '../../common/config';
+import type { AgentlabConfig, Profile } from '../../common/config';
+import { bootDisk, GIB, type VmConfig } from '../../backends/proxmox/drives';
 import { loadCodecKey } from '../../common/codec';
 import { hostPackageFor } from '../../common/host-packages';
 import { loadOperatorToken } from '../../common/operator-api';
@@ -299,12 +300,13 @@ async function proxmoxChecks(config: AgentlabConfig): Promise<Check[]> {
   for (const profile of config.profiles.values()) {
     if (profile.backend !== 'proxmox' || profile.templateVmid === undefined) continue;
     try {
-      await backend.validateTemplate(profile.templateVmid);
+      const template = await backend.validateTemplate(profile.templateVmid);
       checks.push({
         name: `template ${profile.templateVmid}`,
         status: 'ok',
         detail: `usable by profile ${profile.name}`,
       });
+      if (profile.resources.diskGb !== undefined) checks.push(diskSizeCheck(profile, template));
     } catch (err) {
       checks.push({
         name: `template ${profile.templateVmid}`,
@@ -349,4 +351,28 @@ export function registerDoctorCommand(program: Command): void {
         return failed ? ExitCode.failed : ExitCode.ok;
       }),
     );
+}
+
+/** A profile's diskGb against its template's boot disk: Proxmox grows a disk, never shrinks one. */
+function diskSizeCheck(profile: Profile, template: VmConfig): Check {
+  const diskGb = profile.resources.diskGb!;
+  const name = `disk of profile ${profile.name}`;
+  const disk = bootDisk(template);
+  if (!disk) {
+    return {
+      name,
+      status: 'fail',
+      detail: `template ${profile.templateVmid} has no boot disk to grow`,
+      fix: 'remove resources.diskGb',
+    };
+  }
+  if (disk.sizeBytes > diskGb * GIB) {
+    return {
+      name,
+      status: 'fail',
+      detail: `resources.diskGb is ${diskGb}G, but template ${profile.templateVmid}'s boot disk (${disk.key}) is ${disk.size}: Proxmox cannot shrink a disk`,
+      fix: `set resources.diskGb to at least the template's size, or remove it`,
+    };
+  }
+  return { name, status: 'ok', detail: `${disk.key} grown from ${disk.size} to ${diskGb}G before each VM boots` };
 }

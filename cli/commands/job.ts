@@ -21,6 +21,7 @@ import { jobFilesFor } from '../job-files';
 import { registerJobApplyCommand } from './job-apply';
 import { registerJobDataCommands } from './job-data';
 import { placesInLine } from '../admission-line';
+import { workflowWebUiUrl } from '../../common/web-ui';
 
 interface RunOptions {
   repo?: string;
@@ -226,9 +227,7 @@ export function registerJobCommands(program: Command): void {
         await startJob(ctx, request);
         const client = await ctx.client();
         if (!ctx.json)
-          progress(
-            `job ${request.jobId} started; Web UI: ${ctx.config.temporal.uiUrl}/namespaces/${ctx.config.temporal.namespace}/workflows/${request.jobId}`,
-          );
+          progress(`job ${request.jobId} started; Web UI: ${workflowWebUiUrl(ctx.config.temporal, request.jobId)}`);
         if (options.detach) {
           const d = await client.workflow
             .getHandle(request.jobId)

@@ -16,6 +16,7 @@ function profileDocument(p: Profile) {
     templateVmid: p.templateVmid ?? null,
     cores: p.resources.cores,
     memoryMb: p.resources.memoryMb,
+    diskGb: p.resources.diskGb ?? null,
     ttl: formatDuration(p.ttl),
     maxTtl: formatDuration(p.maxTtl),
     keepalive: p.keepalive,

@@ -119,8 +119,12 @@ export function createQemuRoutes(state: SimState, hooks: PowerHooks): Route[] {
     });
   }
 
+  /**
+   * qemu-server's resize_vm (src/PVE/API2/Qemu.pm, stable-bookworm 5ccd363e, 8.4.10): nothing is checked
+   * before the worker forks, so even a missing VM is the task's failure. Sizes compare with the volume's
+   * (here: the drive's `size`); a smaller one is refused, an equal one returns before anything is written.
+   */
   function resize({ node, vmid, user, params }: RouteContext): string {
-    access.vm(node, vmid);
     return access.task(node, 'resize', vmid, user, async () => {
       await access.underConfigFlock(vmid, async () => {
         const vm = access.vmInTask(node, vmid);
