@@ -1,7 +1,9 @@
 // The core scenarios against a real multi-service Temporal cluster on PostgreSQL (`npm run test:cluster`): what
 // the main suite proves on the single-process dev server, on the Temporal that production runs.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import execa from 'execa';
 import { createExampleRepo } from '../../common/example-repo';
 import { packageRoot } from '../../common/paths';
@@ -174,3 +176,66 @@ describe('two worker hosts in two network namespaces, one cluster', () => {
     expect(probe.stdout.trim().split('\n')).toEqual([expect.stringContaining(`dev eth0`)]);
   });
 });
+
+describe('Temporal services SIGKILLed mid-job', () => {
+  let stack: TestStack;
+  let repo: string;
+  const restarted: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    stack = await new TestStack().init();
+    await stack.startWorker();
+    repo = await createExampleRepo(stack.home);
+  });
+  afterAll(async () => {
+    await stack.close();
+    // The global teardown stops the processes it started; these are this test's.
+    for (const child of restarted) child.kill('SIGTERM');
+  });
+
+  test('history and matching killed and restarted while jobs run: every job completes, one VM each', async () => {
+    const ids = ['cl-svc-0', 'cl-svc-1', 'cl-svc-2'];
+    for (const id of ids) {
+      const started = await stack.cli(
+        ['job', 'run', '--repo', repo, '--task', id, '--id', id, '--detach'].concat([
+          '--agent-command',
+          sleepyAgent(8),
+        ]),
+      );
+      expect(started).toMatchObject({ code: 0 });
+    }
+    for (const id of ids) await stack.waitForState(id, (d) => d.state === 'RUNNING', 'RUNNING');
+    for (const service of ['history', 'matching']) {
+      const { pid, argv } = serviceProcess(service);
+      process.kill(pid, 'SIGKILL');
+      await eventually(`${service} to die`, async () => !existsSync(`/proc/${pid}`));
+      // Started again as its supervisor would: same command line, same log.
+      const log = openSync(join(dirname(argv[argv.indexOf('--config-file') + 1]!), `temporal-${service}.log`), 'a');
+      restarted.push(spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', log, log] }));
+    }
+    for (const id of ids) await stack.waitForClose(id, 180_000);
+    for (const id of ids) {
+      expect(await stack.describe(id)).toMatchObject({ jobStatus: 'COMPLETED', state: 'DESTROYED' });
+      expect(journal(stack, id).map((e) => e.op)).toEqual(['clone', 'destroy']);
+    }
+  });
+});
+
+/** The cluster's process for one service, found by its command line (the global setup started it). */
+function serviceProcess(service: string): { pid: number; argv: string[] } {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    } catch {
+      continue; // exited meanwhile
+    }
+    const ours = argv.some((arg) => arg.endsWith('temporal-server'));
+    if (ours && argv.includes('start') && argv[argv.indexOf('--service') + 1] === service) {
+      const configFile = argv[argv.indexOf('--config-file') + 1] ?? '';
+      if (configFile.startsWith(tmpdir())) return { pid: Number(entry), argv };
+    }
+  }
+  throw new Error(`no temporal-server process for the ${service} service`);
+}
