@@ -2,7 +2,7 @@
 // or more and the Temporal dev server SIGKILLed once and restarted on its database. Whatever failed, every
 // job ends COMPLETED with its VM destroyed, nothing is left behind, no attempt cloned twice, and somebody
 // else's VM is untouched. (`npm run bench -- chaos` runs the same at 100 jobs.)
-import { runChaos, type ChaosResult } from '../scripts/chaos';
+import { runChaos, type ChaosResult } from '../bench/chaos';
 
 let result: ChaosResult;
 

@@ -1,6 +1,6 @@
 // Chaos on the local backend with isolation on: jobs in namespace sandboxes while the worker is SIGKILLed again
 // and again. Every job must end COMPLETED with exactly one sandbox, and nothing of any sandbox may be left on the
-// host: no network namespace, veth port, mount, sandbox directory or process. (scripts/chaos.ts does the same
+// host: no network namespace, veth port, mount, sandbox directory or process. (bench/chaos.ts does the same
 // on the Proxmox simulator with API faults.)
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -7,7 +7,9 @@ import { TestNetwork } from './support/netns';
 const NET_SCRIPTS = join(__dirname, '..', 'scripts', 'net');
 const SCRIPTS = [
   ...readdirSync(NET_SCRIPTS).map((f) => join(NET_SCRIPTS, f)),
-  ...readdirSync(join(__dirname, '..', 'scripts')).map((f) => join(__dirname, '..', 'scripts', f)),
+  ...['scripts', 'bench'].flatMap((dir) =>
+    readdirSync(join(__dirname, '..', dir)).map((f) => join(__dirname, '..', dir, f)),
+  ),
   join(__dirname, '..', '.ci', 'run'),
 ].filter((f) => f.endsWith('.sh') || f.endsWith('run'));
 

@@ -2,7 +2,7 @@
 // job) on one worker with the local backend and isolation on. Prints jobs/minute, per-job wall time, the
 // orchestration overhead per job (wall minus backend activity time minus agent time, from the histories
 // and reports), CPU-seconds per job over every process involved, the worker's peak RSS, history events per
-// job and errors; `--json` prints them as one line. Run inside a network namespace (scripts/bench.sh jobs).
+// job and errors; `--json` prints them as one line. Run inside a network namespace (bench/bench.sh jobs).
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -12,11 +12,11 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # The leases and chaos runs need no namespace: all they run is on loopback.
 if [[ "${1:-}" == leases ]]; then
   shift
-  exec node "$root/dist/scripts/bench-leases.js" "$@"
+  exec node "$root/dist/bench/bench-leases.js" "$@"
 fi
 if [[ "${1:-}" == chaos ]]; then
   shift
-  exec node "$root/dist/scripts/bench-chaos.js" "$@"
+  exec node "$root/dist/bench/bench-chaos.js" "$@"
 fi
 ns="agentlab-bench-$$"
 ip netns add "$ns"
@@ -24,10 +24,10 @@ trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
 ip -n "$ns" link set lo up
 if [[ "${1:-}" == jobs ]]; then
   shift
-  nsenter --net="/run/netns/$ns" node "$root/dist/scripts/bench-jobs.js" "$@"
+  nsenter --net="/run/netns/$ns" node "$root/dist/bench/bench-jobs.js" "$@"
   exit
 fi
-ip netns exec "$ns" node "$root/dist/scripts/bench-local.js"
-node "$root/dist/scripts/bench-list.js"
-node "$root/dist/scripts/bench-proxmox.js"
-node "$root/dist/scripts/bench-redact.js"
+ip netns exec "$ns" node "$root/dist/bench/bench-local.js"
+node "$root/dist/bench/bench-list.js"
+node "$root/dist/bench/bench-proxmox.js"
+node "$root/dist/bench/bench-redact.js"

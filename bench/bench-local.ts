@@ -1,5 +1,5 @@
 // Benchmark of the local backend: sandbox create→ready and destroy times, and how many sandboxes it
-// sustains at once. Run by `npm run bench` inside a network namespace of its own (scripts/bench.sh).
+// sustains at once. Run by `npm run bench` inside a network namespace of its own (bench/bench.sh).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

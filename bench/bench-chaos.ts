@@ -1,4 +1,4 @@
-// `npm run bench -- chaos [--n 100] [--json]`: the chaos run (scripts/chaos.ts) at benchmark size: the worker
+// `npm run bench -- chaos [--n 100] [--json]`: the chaos run (bench/chaos.ts) at benchmark size: the worker
 // SIGKILLed every 10–30 s, the dev server once, 10% simulator faults. Prints what held and what did not.
 import { parseArgs } from 'node:util';
 import { runChaos } from './chaos';
