@@ -1,22 +1,7 @@
 // Contract tests: every call the Proxmox client makes, against the simulator, and every catalogued error it can meet.
 import { readFileSync } from 'node:fs';
 import { apiPath, encodeParams, ProxmoxClient } from '../backends/proxmox/client';
-import {
-  classifyPveError,
-  PveAgentNotRunningError,
-  PveAlreadyRunningError,
-  PveLockedError,
-  PveLockTimeoutError,
-  PveNotFoundError,
-  PveOtherError,
-  PveParameterError,
-  PvePermissionError,
-  PveSnapshotExistsError,
-  PveSnapshotMissingError,
-  PveTimeoutError,
-  PveTlsError,
-  type PveError,
-} from '../backends/proxmox/errors';
+import { classifyPveError, type PveError, type PveErrorKind } from '../backends/proxmox/errors';
 import { ProxmoxBackend } from '../backends/proxmox/backend';
 import { PermanentBackendError } from '../backends/types';
 import { simulatorData } from '../simulators/proxmox/data';
@@ -62,7 +47,7 @@ describe.each(['modern', 'legacy'] as const)('client against the simulator (%s e
     ]);
     expect(await client.get('/cluster/nextid')).toBe('100');
     const taken = await rejection(client.get('/cluster/nextid', { vmid: 9000 }));
-    expect(taken).toBeInstanceOf(PveParameterError);
+    expect(taken).toMatchObject({ kind: 'parameter' });
     expect(taken.errors).toEqual({ vmid: 'VM 9000 already exists' });
     expect(taken.pveMessage).toBe('Parameter verification failed.');
   });
@@ -73,7 +58,7 @@ describe.each(['modern', 'legacy'] as const)('client against the simulator (%s e
     expect(upid).toMatch(/^UPID:pve:[0-9A-F]{8}:[0-9A-F]{8}:[0-9A-F]{8}:qmclone:9000:agentlab@pve!ci:$/);
     // The new VM exists at once, locked, and a concurrent config change fails with the real text.
     const locked = await rejection(client.put(vm(7001, '/config'), { cores: 2 }));
-    expect(locked).toBeInstanceOf(PveLockedError);
+    expect(locked).toMatchObject({ kind: 'locked' });
     expect(locked.pveMessage).toBe('VM is locked (clone)');
     expect(locked.retryable).toBe(true);
     const done = await client.waitTask(upid, { ...fast, onPoll: () => polls.push(1) });
@@ -92,9 +77,9 @@ describe.each(['modern', 'legacy'] as const)('client against the simulator (%s e
 
     await client.waitTask(await client.post<string>(vm(7001, '/status/start')), fast);
     const again = await rejection(client.waitTask(await client.post<string>(vm(7001, '/status/start')), fast));
-    expect(again).toBeInstanceOf(PveAlreadyRunningError);
+    expect(again).toMatchObject({ kind: 'already-running' });
     const booting = await rejection(client.get(vm(7001, '/agent/network-get-interfaces')));
-    expect(booting).toBeInstanceOf(PveAgentNotRunningError);
+    expect(booting).toMatchObject({ kind: 'agent-not-running' });
     expect(booting.pveMessage).toBe('QEMU guest agent is not running');
     await new Promise((r) => setTimeout(r, 120));
     const nics = await client.get<{ result: { name: string }[] }>(vm(7001, '/agent/network-get-interfaces'));
@@ -111,7 +96,7 @@ describe.each(['modern', 'legacy'] as const)('client against the simulator (%s e
     );
     expect(sim.vm(7001)).toBeUndefined();
     const gone = await rejection(client.get(vm(7001, '/config')));
-    expect(gone).toBeInstanceOf(PveNotFoundError);
+    expect(gone).toMatchObject({ kind: 'not-found' });
     expect(gone.pveMessage).toBe("Configuration file 'nodes/pve/qemu-server/7001.conf' does not exist");
   });
 
@@ -130,7 +115,7 @@ describe.each(['modern', 'legacy'] as const)('client against the simulator (%s e
     await new Promise((r) => setTimeout(r, 100));
     expect(await client.get(vm(7003, '/config'))).toMatchObject({ lock: 'snapshot' });
     const locked = await rejection(client.put(vm(7003, '/config'), { cores: 3 }));
-    expect(locked).toBeInstanceOf(PveLockedError);
+    expect(locked).toMatchObject({ kind: 'locked' });
     expect(locked.pveMessage).toBe('VM is locked (snapshot)');
     const lockedStop = await rejection(client.waitTask(await client.post<string>(vm(7003, '/status/stop')), fast));
     expect(lockedStop.pveMessage).toBe('VM is locked (snapshot)');
@@ -146,10 +131,10 @@ describe.each(['modern', 'legacy'] as const)('client against the simulator (%s e
     const again = await rejection(
       client.waitTask(await client.post<string>(vm(7003, '/snapshot'), { snapname: 'clean' }), fast),
     );
-    expect(again).toBeInstanceOf(PveSnapshotExistsError);
+    expect(again).toMatchObject({ kind: 'snapshot-exists' });
     expect(again.pveMessage).toBe("snapshot name 'clean' already used");
     const reserved = await rejection(client.post(vm(7003, '/snapshot'), { snapname: 'current' }));
-    expect(reserved).toBeInstanceOf(PveOtherError);
+    expect(reserved).toMatchObject({ kind: 'other' });
     expect(reserved.retryable).toBe(false);
     expect(reserved.pveMessage).toBe("unable to use snapshot name 'current' (reserved name)");
     expect(sim.vm(7003)?.snapshots?.size).toBe(1);
@@ -178,7 +163,7 @@ describe.each(['modern', 'legacy'] as const)('client against the simulator (%s e
     const missing = await rejection(
       client.waitTask(await client.post<string>(vm(7003, '/snapshot/gone/rollback')), fast),
     );
-    expect(missing).toBeInstanceOf(PveSnapshotMissingError);
+    expect(missing).toMatchObject({ kind: 'snapshot-missing' });
     expect(missing.pveMessage).toBe("snapshot 'gone' does not exist");
 
     sim.state.latency.deleteSnapshotMs = 300;
@@ -197,7 +182,7 @@ describe.each(['modern', 'legacy'] as const)('client against the simulator (%s e
     const deletedTwice = await rejection(
       client.waitTask(await client.delete<string>(vm(7003, '/snapshot/clean')), fast),
     );
-    expect(deletedTwice).toBeInstanceOf(PveSnapshotMissingError);
+    expect(deletedTwice).toMatchObject({ kind: 'snapshot-missing' });
   });
 
   test('snapshots are not copied by clone, go with destroy, and fail on templates and raw disks', async () => {
@@ -208,7 +193,7 @@ describe.each(['modern', 'legacy'] as const)('client against the simulator (%s e
     expect(sim.vm(7005)?.config.parent).toBeUndefined();
     await client.waitTask(await client.delete<string>(vm(7004)), fast);
     const gone = await rejection(client.get(vm(7004, '/snapshot')));
-    expect(gone).toBeInstanceOf(PveNotFoundError);
+    expect(gone).toMatchObject({ kind: 'not-found' });
     expect(gone.pveMessage).toBe("Configuration file 'nodes/pve/qemu-server/7004.conf' does not exist");
 
     const template = await rejection(
@@ -222,13 +207,13 @@ describe.each(['modern', 'legacy'] as const)('client against the simulator (%s e
     expect(raw.pveMessage).toBe('snapshot feature is not available');
     expect(raw.retryable).toBe(false);
     const badName = await rejection(client.post(vm(7006, '/snapshot'), { snapname: '1st', vmstate: 'no' }));
-    expect(badName).toBeInstanceOf(PveParameterError);
+    expect(badName).toMatchObject({ kind: 'parameter' });
     expect(Object.keys(badName.errors ?? {}).sort()).toEqual(['snapname', 'vmstate']);
   });
 
   test('parameter verification failures carry per-field errors and are not retryable', async () => {
     const bad = await rejection(client.put(vm(9000, '/config'), { foo: 1, cores: 'two', name: 'a_b' }));
-    expect(bad).toBeInstanceOf(PveParameterError);
+    expect(bad).toMatchObject({ kind: 'parameter' });
     expect(bad.retryable).toBe(false);
     expect(bad.errors).toEqual({
       foo: 'property is not defined in schema and the schema does not allow additional properties',
@@ -255,7 +240,7 @@ describe('transport, auth and TLS', () => {
     const err = await rejection(wrong.get('/version'));
     await wrong.close();
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
-    expect(err).toBeInstanceOf(PvePermissionError);
+    expect(err).toMatchObject({ kind: 'permission' });
     expect(err.status).toBe(401);
     expect(err.pveMessage).toBe('Authentication failed!');
   });
@@ -263,7 +248,7 @@ describe('transport, auth and TLS', () => {
   test('596 from fault injection and a refused connection are retryable', async () => {
     await startSim({ faults: { errorRate: 1 } });
     const timeout = await rejection(client.get('/version'));
-    expect(timeout).toBeInstanceOf(PveTimeoutError);
+    expect(timeout).toMatchObject({ kind: 'timeout' });
     expect(timeout.retryable).toBe(true);
     const closed = new ProxmoxClient({ url: 'http://127.0.0.1:1', tokenId: 'a@pve!b', tokenSecret: 's' });
     const refused = await rejection(closed.get('/version'));
@@ -285,7 +270,7 @@ describe('transport, auth and TLS', () => {
     const otherPin = Array.from({ length: 32 }, () => 'AB').join(':');
     const wrongPin = new ProxmoxClient({ ...tokens, fingerprint: otherPin });
     const mismatch = await rejection(wrongPin.get('/version'));
-    expect(mismatch).toBeInstanceOf(PveTlsError);
+    expect(mismatch).toMatchObject({ kind: 'tls' });
     expect(mismatch.retryable).toBe(false);
     expect(mismatch.message).toContain(`expected ${otherPin} (proxmox.fingerprint), got ${sim.fingerprint}`);
     // The backend turns it into a permanent error: the activity fails at once instead of retrying for ever.
@@ -304,7 +289,7 @@ describe('transport, auth and TLS', () => {
     await other.listen();
     const otherCa = new ProxmoxClient({ ...tokens, ca: other.certificate, caFile: '/etc/agentlab/pve-root-ca.pem' });
     const untrustedCa = await rejection(otherCa.get('/version'));
-    expect(untrustedCa).toBeInstanceOf(PveTlsError);
+    expect(untrustedCa).toMatchObject({ kind: 'tls' });
     expect(untrustedCa.message).toMatch(
       new RegExp(
         `not trusted by the CA in /etc/agentlab/pve-root-ca.pem \\(.+\\); its fingerprint is ${sim.fingerprint}`,
@@ -314,7 +299,7 @@ describe('transport, auth and TLS', () => {
     await other.close();
     const untrusted = new ProxmoxClient(tokens);
     const selfSigned = await rejection(untrusted.get('/version'));
-    expect(selfSigned).toBeInstanceOf(PveTlsError);
+    expect(selfSigned).toMatchObject({ kind: 'tls' });
     expect(selfSigned.message).toContain("not trusted by this host's trusted CAs");
     await untrusted.close();
   });
@@ -323,7 +308,7 @@ describe('transport, auth and TLS', () => {
     await startSim({ faults: { lockContention: 1 } });
     const upid = await client.post<string>(vm(9000, '/clone'), { newid: 7002 });
     const err = await rejection(client.waitTask(upid, fast));
-    expect(err).toBeInstanceOf(PveLockTimeoutError);
+    expect(err).toMatchObject({ kind: 'lock-timeout' });
     expect(err.pveMessage).toBe(
       "clone failed: can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout",
     );
@@ -342,47 +327,47 @@ describe('error catalog', () => {
   const catalog = JSON.parse(readFileSync(simulatorData('error-catalog.json'), 'utf8')) as {
     errors: Entry[];
   };
-  const expected: Record<string, [new (...a: never[]) => PveError, boolean]> = {
-    'param-missing': [PveParameterError, false],
-    'param-unknown': [PveParameterError, false],
-    'param-bool': [PveParameterError, false],
-    'param-int': [PveParameterError, false],
-    'param-vmid-format': [PveParameterError, false],
-    'param-dns-name': [PveParameterError, false],
-    'nextid-taken': [PveParameterError, false],
-    'vm-config-missing': [PveNotFoundError, false],
-    'vm-missing-check-running': [PveNotFoundError, false],
-    'auth-bad-token': [PvePermissionError, false],
-    'perm-denied': [PvePermissionError, false],
-    'pool-missing': [PvePermissionError, false],
-    'delete-body': [PveOtherError, false],
-    'clone-target-exists': [PveOtherError, false],
-    'clone-linked-not-template': [PveOtherError, false],
-    'clone-source-locked': [PveLockedError, true],
-    'clone-lock-timeout': [PveLockTimeoutError, true],
-    'clone-storage-lock-timeout': [PveLockTimeoutError, true],
-    'start-running': [PveAlreadyRunningError, false],
-    'start-template': [PveOtherError, false],
-    'start-locked': [PveLockedError, true],
-    'destroy-running': [PveOtherError, false],
-    'destroy-locked': [PveLockedError, true],
-    'config-locked': [PveLockedError, true],
-    'config-flock-timeout': [PveLockTimeoutError, true],
-    'agent-not-configured': [PveOtherError, false],
-    'agent-vm-stopped': [PveOtherError, false],
-    'agent-not-running': [PveAgentNotRunningError, true],
-    'agent-cmd-timeout': [PveAgentNotRunningError, true],
-    'snapshot-reserved': [PveOtherError, false],
-    'snapshot-exists': [PveSnapshotExistsError, false],
-    'snapshot-missing': [PveSnapshotMissingError, false],
-    'snapshot-template': [PveOtherError, false],
-    'snapshot-unsupported': [PveOtherError, false],
-    'task-unknown': [PveNotFoundError, false],
-    'task-bad-upid': [PveParameterError, false],
-    'proxy-timeout': [PveTimeoutError, true],
+  const expected: Record<string, [PveErrorKind, boolean]> = {
+    'param-missing': ['parameter', false],
+    'param-unknown': ['parameter', false],
+    'param-bool': ['parameter', false],
+    'param-int': ['parameter', false],
+    'param-vmid-format': ['parameter', false],
+    'param-dns-name': ['parameter', false],
+    'nextid-taken': ['parameter', false],
+    'vm-config-missing': ['not-found', false],
+    'vm-missing-check-running': ['not-found', false],
+    'auth-bad-token': ['permission', false],
+    'perm-denied': ['permission', false],
+    'pool-missing': ['permission', false],
+    'delete-body': ['other', false],
+    'clone-target-exists': ['other', false],
+    'clone-linked-not-template': ['other', false],
+    'clone-source-locked': ['locked', true],
+    'clone-lock-timeout': ['lock-timeout', true],
+    'clone-storage-lock-timeout': ['lock-timeout', true],
+    'start-running': ['already-running', false],
+    'start-template': ['other', false],
+    'start-locked': ['locked', true],
+    'destroy-running': ['other', false],
+    'destroy-locked': ['locked', true],
+    'config-locked': ['locked', true],
+    'config-flock-timeout': ['lock-timeout', true],
+    'agent-not-configured': ['other', false],
+    'agent-vm-stopped': ['other', false],
+    'agent-not-running': ['agent-not-running', true],
+    'agent-cmd-timeout': ['agent-not-running', true],
+    'snapshot-reserved': ['other', false],
+    'snapshot-exists': ['snapshot-exists', false],
+    'snapshot-missing': ['snapshot-missing', false],
+    'snapshot-template': ['other', false],
+    'snapshot-unsupported': ['other', false],
+    'task-unknown': ['not-found', false],
+    'task-bad-upid': ['parameter', false],
+    'proxy-timeout': ['timeout', true],
   };
 
-  test.each(Object.entries(expected))('%s', (id, [type, retryable]) => {
+  test.each(Object.entries(expected))('%s', (id, [kind, retryable]) => {
     const entry = catalog.errors.find((e) => e.id === id);
     expect(entry).toBeDefined();
     const err =
@@ -392,7 +377,7 @@ describe('error catalog', () => {
             status: entry!.http_status,
             errors: entry!.body_pve_http_server_lt_5_2?.errors,
           });
-    expect(err).toBeInstanceOf(type);
+    expect(err.kind).toBe(kind);
     expect(err.retryable).toBe(retryable);
   });
 });

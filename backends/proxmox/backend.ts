@@ -10,13 +10,7 @@ import {
   type SandboxBackend,
 } from '../types';
 import { apiPath, type ProxmoxClient } from './client';
-import {
-  PveAgentNotRunningError,
-  PveAlreadyRunningError,
-  PveError,
-  PveNotFoundError,
-  PveSnapshotExistsError,
-} from './errors';
+import { isPveError, PveError } from './errors';
 import { AGENTLAB_TAG, isOwnedBy, ownerDescription, ownerTag, parseOwner, tagsOf, vmName, type VmLabel } from './marks';
 import { workflowWebUiUrl } from '../../common/web-ui';
 import { KeyedSemaphore } from './semaphore';
@@ -124,7 +118,7 @@ export class ProxmoxBackend implements SandboxBackend {
     try {
       return await this.client.get<VmConfig>(await this.vmPath(vmid, '/config'));
     } catch (err) {
-      if (err instanceof PveNotFoundError) return undefined;
+      if (isPveError(err, 'not-found')) return undefined;
       throw err;
     }
   }
@@ -265,7 +259,7 @@ export class ProxmoxBackend implements SandboxBackend {
     try {
       config = await this.client.get<VmConfig>(await this.vmPath(templateVmid, '/config'));
     } catch (err) {
-      if (err instanceof PveNotFoundError) {
+      if (isPveError(err, 'not-found')) {
         throw new PermanentBackendError(`template VM ${templateVmid} is missing: ${err.pveMessage}`);
       }
       throw err;
@@ -352,7 +346,7 @@ export class ProxmoxBackend implements SandboxBackend {
       try {
         await this.wait(await this.client.post<string>(await this.vmPath(vmid, '/status/start')));
       } catch (err) {
-        if (!(err instanceof PveAlreadyRunningError)) throw err; // a retried start
+        if (!isPveError(err, 'already-running')) throw err; // a retried start
       }
     });
   }
@@ -379,7 +373,7 @@ export class ProxmoxBackend implements SandboxBackend {
       try {
         reply = await this.client.get(await this.vmPath(vmid, '/agent/network-get-interfaces'));
       } catch (err) {
-        if (err instanceof PveAgentNotRunningError) return undefined; // still booting
+        if (isPveError(err, 'agent-not-running')) return undefined; // still booting
         if (err instanceof PveError && /^VM \d+ is not running$/.test(err.pveMessage)) return undefined;
         throw err;
       }
@@ -421,7 +415,7 @@ export class ProxmoxBackend implements SandboxBackend {
         });
         await this.wait(upid);
       } catch (err) {
-        if (!(err instanceof PveNotFoundError)) throw err; // a concurrent destroy of ours won
+        if (!isPveError(err, 'not-found')) throw err; // a concurrent destroy of ours won
       }
       await removeSnippet(this.options.snippetsDir, vmid);
       return 'destroyed';
@@ -455,7 +449,7 @@ export class ProxmoxBackend implements SandboxBackend {
         await this.wait(upid);
       } catch (err) {
         // Only this owner snapshots its VM, and clones copy no snapshots: it is an earlier attempt's.
-        if (!(err instanceof PveSnapshotExistsError)) throw err;
+        if (!isPveError(err, 'snapshot-exists')) throw err;
       }
     });
   }

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fetch, type Agent } from 'undici';
-import { classifyPveError, PveConnectionError, PveError, PveTimeoutError, PveTlsError } from './errors';
+import { classifyPveError, PveError } from './errors';
 import { createDispatcher, TlsTrustError } from './tls';
 
 export type Params = Record<string, string | number | boolean | undefined>;
@@ -43,7 +43,7 @@ const UPID_RE =
 
 export function parseUpid(upid: string): { node: string; type: string; id: string; user: string } {
   const m = UPID_RE.exec(upid);
-  if (!m) throw new PveError(`not a UPID: ${upid}`);
+  if (!m) throw new PveError('other', `not a UPID: ${upid}`);
   return { node: m[1]!, type: m[6]!, id: m[7]!, user: m[8]! };
 }
 
@@ -115,9 +115,10 @@ export class ProxmoxClient {
       });
     } catch (err) {
       const e = err as Error & { cause?: Error };
-      if (e.name === 'TimeoutError') throw new PveTimeoutError(`no answer within ${this.timeoutMs} ms`, { context });
-      if (e.cause instanceof TlsTrustError) throw new PveTlsError(e.cause.message, { context });
-      throw new PveConnectionError(e.cause?.message ?? e.message, { context });
+      if (e.name === 'TimeoutError')
+        throw new PveError('timeout', `no answer within ${this.timeoutMs} ms`, { context });
+      if (e.cause instanceof TlsTrustError) throw new PveError('tls', e.cause.message, { context });
+      throw new PveError('connection', e.cause?.message ?? e.message, { context });
     }
     const text = await response.text();
     let body: { data?: unknown; message?: string; errors?: Record<string, string> } | undefined;
@@ -149,7 +150,7 @@ export class ProxmoxClient {
         if (exit === 'OK' || exit.startsWith('WARNINGS')) return status;
         throw classifyPveError(exit, { context: `task ${status.type} ${status.id}` });
       }
-      if (Date.now() >= deadline) throw new PveTimeoutError(`task ${upid} still running`, { context: 'waitTask' });
+      if (Date.now() >= deadline) throw new PveError('timeout', `task ${upid} still running`, { context: 'waitTask' });
       await sleep(interval);
       interval = Math.min(interval * 1.5, options.maxIntervalMs ?? 2000);
     }
