@@ -1,5 +1,5 @@
 // The one interface every sandbox backend implements; the workflow never knows which one it drives.
-import type { Owner, ResolvedProfile } from '../common/contract';
+import type { BackendKind, Owner, ResolvedProfile } from '../common/contract';
 
 export interface OwnedVm {
   vmid: number;
@@ -24,7 +24,7 @@ export interface CloneJob {
 }
 
 export interface SandboxBackend {
-  readonly kind: 'local' | 'proxmox';
+  readonly kind: BackendKind;
   /** A VMID from our range, never one in use. Idempotent per (jobId, attempt). */
   allocate(owner: Owner, attempt: number): Promise<number>;
   /**

@@ -6,7 +6,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { AGENT_COMMANDS, AGENT_KINDS } from './agents';
 import { firstAddress } from './ipv4';
-import { WORKFLOW_TASK_QUEUE, type ResolvedProfile } from './contract';
+import { BACKEND_KINDS, WORKFLOW_TASK_QUEUE, type BackendKind, type ResolvedProfile } from './contract';
 import type { Capacity } from './admission';
 import { describeIssues, durationSchema } from './schemas';
 import { BUNDLE_NAME_PATTERN } from './secrets';
@@ -22,7 +22,7 @@ const profileSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'expected lowercase letters, digits and "-"'),
     description: z.string().prefault(''),
-    backend: z.enum(['local', 'proxmox']),
+    backend: z.enum(BACKEND_KINDS),
     node: z.string().optional(),
     templateVmid: z.number().int().positive().optional(),
     resources: z
@@ -195,7 +195,7 @@ const fileSchema = z
       .prefault({}),
     worker: z
       .object({
-        backends: z.array(z.enum(['local', 'proxmox'])).prefault(['local']),
+        backends: z.array(z.enum(BACKEND_KINDS)).prefault(['local']),
         shutdownGraceTime: durationSchema.prefault('30s'),
         /** Prometheus /metrics (agentlab's series and the SDK's); loopback only. */
         metricsListen: loopbackHostPortSchema.prefault('127.0.0.1:9464'),
@@ -327,7 +327,7 @@ export interface AgentlabConfig {
     continueAsNewAfterEvents: number;
   };
   worker: {
-    backends: ('local' | 'proxmox')[];
+    backends: BackendKind[];
     shutdownGraceTimeMs: number;
     metricsListen: string;
     sdkMetricsListen: string;

@@ -37,10 +37,14 @@ export interface JobRequest {
   node?: string;
 }
 
+/** Where sandboxes run: the embedded namespace sandbox or a Proxmox VE node. */
+export const BACKEND_KINDS = ['local', 'proxmox'] as const;
+export type BackendKind = (typeof BACKEND_KINDS)[number];
+
 /** The profile as the workflow needs it, resolved on a worker from its config. */
 export interface ResolvedProfile {
   name: string;
-  backend: 'local' | 'proxmox';
+  backend: BackendKind;
   node: string;
   ttlMs: number;
   maxTtlMs: number;

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { isCommitId, isLocalRepo, refProblem, repoUrlProblem } from '../guest/git-input';
 import { parseDuration } from './duration';
+import type { BackendKind } from './contract';
 
 /** Repository URLs as a job request carries them: a local path only as an absolute path with a pinned commit. */
 export const repoUrlSchema = z.string().superRefine((repo, ctx) => {
@@ -79,7 +80,7 @@ export function describeIssues(error: z.ZodError, prefix = ''): string {
  * What is wrong with a job request once its profile's backend is known, or undefined. The CLI checks
  * the same rules flag by flag; the workflow checks a request from any other client with this.
  */
-export function jobRequestProblem(request: unknown, backend: 'local' | 'proxmox'): string | undefined {
+export function jobRequestProblem(request: unknown, backend: BackendKind): string | undefined {
   const parsed = jobRequestSchema.safeParse(request);
   if (!parsed.success) return describeIssues(parsed.error);
   const { repo } = parsed.data;

@@ -17,7 +17,7 @@ import { LocalNetwork } from '../backends/local-network';
 import { createProxmoxBackend } from '../backends/proxmox/create';
 import type { SandboxBackend } from '../backends/types';
 import { loadConfig } from '../common/config';
-import { hostTaskQueue } from '../common/contract';
+import { hostTaskQueue, type BackendKind } from '../common/contract';
 import { connectClient, TemporalUnavailableError } from '../common/temporal';
 import { GuestApi } from './guest-api';
 import { JobFiles } from './job-files';
@@ -42,7 +42,7 @@ async function run(): Promise<void> {
   });
   const metrics = new AgentlabMetrics();
 
-  const backends: Partial<Record<'local' | 'proxmox', SandboxBackend>> = {};
+  const backends: Partial<Record<BackendKind, SandboxBackend>> = {};
   let dnsForwarder: DnsForwarder | undefined;
   if (config.worker.backends.includes('local')) {
     const { local } = config;
