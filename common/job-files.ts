@@ -8,9 +8,28 @@ const ARTIFACT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** The worker's own list of a job's artifacts, beside them: never an artifact itself. */
 export const ARTIFACT_INDEX = 'index.json';
 
+/**
+ * A job's folder, `<dataDir>/jobs/<jobId>/`: the one place that knows its layout. The worker writes it (guest
+ * API), the CLI on the worker's host and the operator API read it. The ID is validated: never a path.
+ */
+export function jobFolder(dataDir: string, jobId: string) {
+  if (!jobIdSchema.safeParse(jobId).success) throw new InvalidJobIdError(`job id "${jobId}" is not valid`);
+  const dir = join(dataDir, 'jobs', jobId);
+  const artifacts = join(dir, 'artifacts');
+  return {
+    dir,
+    /** The guest's log, as shipped by its runner. */
+    log: join(dir, 'agent.log'),
+    /** The runner's last heartbeat: its mtime is when the runner was last heard. */
+    heartbeat: join(dir, 'guest-heartbeat.json'),
+    artifacts,
+    artifactIndex: join(artifacts, ARTIFACT_INDEX),
+    artifact: (name: string) => join(artifacts, name),
+  };
+}
+
 /** Where the worker keeps a job's last guest heartbeat (its mtime is when the runner was last heard). */
-export const guestHeartbeatPath = (dataDir: string, jobId: string): string =>
-  join(dataDir, 'jobs', jobId, 'guest-heartbeat.json');
+export const guestHeartbeatPath = (dataDir: string, jobId: string): string => jobFolder(dataDir, jobId).heartbeat;
 
 /** What a guest may call an artifact: a plain file name, never a path, never the index. */
 export function isArtifactName(name: string): boolean {
@@ -41,13 +60,8 @@ export interface JobFilesReader {
 export class LocalJobFiles implements JobFilesReader {
   constructor(private readonly dataDir: string) {}
 
-  dir(jobId: string): string {
-    if (!jobIdSchema.safeParse(jobId).success) throw new InvalidJobIdError(`job id "${jobId}" is not valid`);
-    return join(this.dataDir, 'jobs', jobId);
-  }
-
   async readLogFrom(jobId: string, offset: number, maxBytes = Infinity): Promise<Buffer> {
-    const handle = await fs.open(join(this.dir(jobId), 'agent.log'), 'r').catch(() => undefined);
+    const handle = await fs.open(jobFolder(this.dataDir, jobId).log, 'r').catch(() => undefined);
     if (!handle) return Buffer.alloc(0);
     try {
       const { size } = await handle.stat();
@@ -62,7 +76,7 @@ export class LocalJobFiles implements JobFilesReader {
 
   /** Entries whose name is not an artifact name are dropped: the index is only trusted as far as that. */
   async listArtifacts(jobId: string): Promise<ArtifactRecord[]> {
-    const index = join(this.dir(jobId), 'artifacts', ARTIFACT_INDEX);
+    const index = jobFolder(this.dataDir, jobId).artifactIndex;
     if (!existsSync(index)) return [];
     let entries: unknown[];
     try {
@@ -80,6 +94,6 @@ export class LocalJobFiles implements JobFilesReader {
   async readArtifact(jobId: string, name: string): Promise<Buffer> {
     const artifact = (await this.listArtifacts(jobId)).find((a) => a.name === name);
     if (!artifact) throw new ArtifactNotFoundError(`job ${jobId} has no artifact ${name}`);
-    return fs.readFile(join(this.dir(jobId), 'artifacts', artifact.name));
+    return fs.readFile(jobFolder(this.dataDir, jobId).artifact(artifact.name));
   }
 }

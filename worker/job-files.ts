@@ -1,9 +1,9 @@
-// Bulk job data on the worker host: <dataDir>/jobs/<jobId>/ holds the guest log and the artifacts.
+// Bulk job data on the worker host, written into the job's folder (common/job-files.ts jobFolder): the guest
+// log and the artifacts.
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { ARTIFACT_INDEX, guestHeartbeatPath, isArtifactName } from '../common/job-files';
-import { jobIdSchema } from '../common/schemas';
+import { ARTIFACT_INDEX, isArtifactName, jobFolder } from '../common/job-files';
 
 export class JobFiles {
   /** Appends are serialised per job so concurrent log posts cannot interleave. */
@@ -12,17 +12,15 @@ export class JobFiles {
   constructor(private readonly dataDir: string) {}
 
   dir(jobId: string): string {
-    if (!jobIdSchema.safeParse(jobId).success) throw new Error(`invalid job id "${jobId}"`);
-    return join(this.dataDir, 'jobs', jobId);
+    return jobFolder(this.dataDir, jobId).dir;
   }
 
   logPath(jobId: string): string {
-    return join(this.dir(jobId), 'agent.log');
+    return jobFolder(this.dataDir, jobId).log;
   }
 
   heartbeatPath(jobId: string): string {
-    this.dir(jobId); // validates the ID
-    return guestHeartbeatPath(this.dataDir, jobId);
+    return jobFolder(this.dataDir, jobId).heartbeat;
   }
 
   private serialise<T>(jobId: string, work: () => Promise<T>): Promise<T> {
@@ -63,7 +61,7 @@ export class JobFiles {
     body: Buffer,
   ): Promise<{ name: string; size: number; sha256: string }> {
     if (!isArtifactName(name)) throw new Error(`invalid artifact name "${name}"`);
-    const dir = join(this.dir(jobId), 'artifacts');
+    const dir = jobFolder(this.dataDir, jobId).artifacts;
     await fs.mkdir(dir, { recursive: true });
     const sha256 = createHash('sha256').update(body).digest('hex');
     const tmp = join(dir, `.${name}.tmp`);
