@@ -140,9 +140,83 @@ describe('Temporal Web UI', () => {
       await page.getByRole('tab', { name: 'Memo' }).click();
       await waitForText(page, [`"repo": "${repo}"`, '"ref": "HEAD"', `"task": "${TASK}"`]);
     } catch (err) {
-      await page.screenshot({ path: join(ARTIFACTS, 'web-ui-failure.png'), fullPage: true }).catch(() => undefined);
-      writeFileSync(join(ARTIFACTS, 'web-ui-failure.html'), await page.content().catch(() => ''));
+      await saveFailure(page);
       throw err;
     }
   });
+
+  test("a running job's console: summary, current details and activity summaries; Send a Signal renews its lease", async () => {
+    const repo = await createExampleRepo(mkdtempSync(join(stack.home, 'console-')));
+    const jobId = `${JOB_ID}-console`;
+    const running = await stack.startSleepingJob(jobId, repo);
+    const vmid = running.vmid!;
+    try {
+      await page.goto(`${uiUrl()}/namespaces/default/workflows/${jobId}`);
+      // The timeline names each activity with its summary.
+      await waitForText(page, [
+        `cloneVm • create local sandbox ${vmid}`,
+        `configureVm • configure VM ${vmid}: bootstrap token and cloud-init`,
+        `startVm • start VM ${vmid}`,
+        'awaitGuestSilence • watch the guest runner',
+      ]);
+      // User Metadata: the fixed summary and details, and the current details the workflow keeps up to date.
+      // The UI renders each as markdown in a frame of its own.
+      await page.getByRole('tab', { name: 'User Metadata' }).click();
+      await waitForFrameText(page, [
+        `wait · ${repo}@HEAD · profile local`,
+        `repo: ${repo}`,
+        'task: wait',
+        'state: RUNNING, job RUNNING',
+        `VMID: ${vmid} on ${stack.node}`,
+        'lease until',
+      ]);
+      await page.screenshot({ path: join(ARTIFACTS, 'web-ui-user-metadata.png'), fullPage: true });
+
+      // More Actions → Send a Signal → renewLease {"ttl": "2h"}, as an operator would.
+      await page.getByRole('button', { name: 'More Actions' }).click();
+      await page.getByRole('menuitem', { name: 'Send a Signal' }).click();
+      // The signal names come from the workflow's own metadata query: renewLease is one it defines.
+      // (The page holds the Update dialog's select too, hidden: the visible one is the signal dialog's.)
+      await page.locator('[data-testid="signal-select-button"]:visible').click();
+      // Each option is the signal's name and its description (from the workflow's defineSignal).
+      await page.locator('li[role="option"]:visible', { hasText: /^\s*renewLease\s*Renew the lease/ }).click();
+      await page.getByRole('textbox', { name: 'Data' }).click();
+      // insertText, not typing: the JSON editor would close every bracket and quote typed.
+      await page.keyboard.insertText('{"ttl": "2h"}');
+      await page.screenshot({ path: join(ARTIFACTS, 'web-ui-send-signal.png') });
+      await page.getByRole('button', { name: 'Submit' }).click();
+
+      const renewed = await stack.waitForState(
+        jobId,
+        (d) => d.leaseExpiresAt! > Date.now() + 90 * 60_000,
+        'the Web UI signal to renew the lease to 2 h',
+        30_000,
+      );
+      expect(renewed.state).toBe('RUNNING');
+    } catch (err) {
+      await saveFailure(page);
+      throw err;
+    } finally {
+      await stack.cli(['sandbox', 'destroy', jobId, '--yes']);
+    }
+  });
 });
+
+async function saveFailure(page: Page): Promise<void> {
+  await page.screenshot({ path: join(ARTIFACTS, 'web-ui-failure.png'), fullPage: true }).catch(() => undefined);
+  writeFileSync(join(ARTIFACTS, 'web-ui-failure.html'), await page.content().catch(() => ''));
+}
+
+/** waitForText over every frame of the page: the UI renders user metadata (markdown) in frames. */
+async function waitForFrameText(page: Page, needles: string[], timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let text = '';
+  while (Date.now() < deadline) {
+    const texts = await Promise.all(page.frames().map((frame) => frame.innerText('body').catch(() => '')));
+    text = texts.join('\n');
+    if (needles.every((n) => text.includes(n))) return;
+    await page.waitForTimeout(250);
+  }
+  const missing = needles.filter((n) => !text.includes(n));
+  throw new Error(`${page.url()}: no frame shows ${JSON.stringify(missing)}\n${text}`);
+}
