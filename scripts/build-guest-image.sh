@@ -96,7 +96,7 @@ cd "$root"
 # docs or translations: nobody reads them in a throwaway VM. The customize hooks run on the host with the
 # root filesystem as $1 (chroot for commands that must run inside). The last ones make the image a template:
 # no hostname (cloud-init sets the meta-data's), an empty machine-id (systemd makes each clone its own at first
-# boot), and no file newer than SOURCE_DATE_EPOCH.
+# boot).
 # shellcheck disable=SC2016 # "$1" is the hook's argument, expanded by the shell mmdebstrap runs it in
 run mmdebstrap --variant=apt --architectures=amd64 --include="$packages" \
   --dpkgopt='path-exclude=/usr/share/man/*' \
@@ -117,10 +117,14 @@ run mmdebstrap --variant=apt --architectures=amd64 --include="$packages" \
   --customize-hook='chroot "$1" systemctl enable systemd-networkd.service systemd-resolved.service agent-runner.service' \
   --customize-hook='chroot "$1" dpkg-query --show --showformat="\${Package} \${Version}\n" >"$1/.packages.txt"' \
   --customize-hook='rm -f "$1/etc/hostname" "$1/var/lib/dbus/machine-id" && : >"$1/etc/machine-id"' \
-  --customize-hook='find "$1" -xdev -newermt "@$SOURCE_DATE_EPOCH" -print0 | xargs -0r touch --no-dereference --date="@$SOURCE_DATE_EPOCH"' \
   "$suite" "$rootfs" "$sources"
 
 run mv "$rootfs/.packages.txt" "$work/packages.txt"
+# No file newer than SOURCE_DATE_EPOCH (mmdebstrap clamps what dpkg unpacks, not what the hooks made). Here, not
+# in a hook: during the hooks /proc and /sys are mounted read-only in the tree.
+# shellcheck disable=SC2016 # expanded by that sh, from its arguments
+run sh -c 'find "$1" -newermt "@$2" -print0 | xargs -0r touch --no-dereference --date="@$2"' \
+  clamp-times "$rootfs" "$SOURCE_DATE_EPOCH"
 run sh -c 'cp "$1"/boot/vmlinuz-* "$2/vmlinuz" && cp "$1"/boot/initrd.img-* "$2/initrd.img"' copy-boot "$rootfs" "$work"
 # One ext4 filesystem, whole disk: no partition table, no bootloader (direct kernel boot). A fixed UUID and
 # hash seed and the epoch as the clock make the filesystem as reproducible as its content. No reserved
