@@ -2,7 +2,8 @@
 # Builds the QEMU guest image from Debian bookworm's packages (docs/qemu-guest.md): mmdebstrap makes the root
 # filesystem as a directory, mkfs.ext4 -d turns it into a raw disk (no loop device, no mount), qemu-img makes
 # that a qcow2; the kernel and initrd are copied beside it for -kernel/-initrd direct boot.
-# Output: <out>/<content hash>/{disk.qcow2,vmlinuz,initrd.img,packages.txt,image.json}; the hash covers
+# Output: <out>/<content hash>/{disk.qcow2,vmlinuz,initrd.img,packages.txt (name, version, KiB installed),
+# image.json}; the hash covers
 # every input, so an unchanged input reuses the image and a changed one builds a new directory.
 # The image's directory is the one line on stdout; progress goes to stderr. --dry-run prints the steps.
 set -euo pipefail
@@ -115,7 +116,7 @@ run mmdebstrap --variant=apt --architectures=amd64 --include="$packages" \
   --customize-hook="copy-in $runner_unit /etc/systemd/system" \
   --customize-hook='chroot "$1" useradd --create-home --shell /bin/bash agent' \
   --customize-hook='chroot "$1" systemctl enable systemd-networkd.service systemd-resolved.service agent-runner.service' \
-  --customize-hook='chroot "$1" dpkg-query --show --showformat="\${Package} \${Version}\n" >"$1/.packages.txt"' \
+  --customize-hook='chroot "$1" dpkg-query --show --showformat="\${Package} \${Version} \${Installed-Size}\n" >"$1/.packages.txt"' \
   --customize-hook='rm -f "$1/etc/hostname" "$1/var/lib/dbus/machine-id" && : >"$1/etc/machine-id"' \
   "$suite" "$rootfs" "$sources"
 
@@ -148,6 +149,10 @@ run sh -c 'cat >"$1/image.json"' write-manifest "$work" <<JSON
   "kernelCommandLine": "console=ttyS0 root=/dev/vda rw"
 }
 JSON
-run mv "$work" "$image_dir"
+# -T: never into a directory another build of the same inputs finished first; its image is as good as ours.
+if ! run mv -T "$work" "$image_dir" 2>/dev/null; then
+  [[ -f "$image_dir/image.json" ]] || { echo "could not move the image to $image_dir" >&2; exit 1; }
+  echo "guest image $content_hash: another build finished first; using it" >&2
+fi
 echo "guest image $content_hash: built" >&2
 echo "$image_dir"
