@@ -3,25 +3,26 @@
 # missing of the host packages (scripts/host-packages.txt; with apt-get, as root), the npm dependencies,
 # the pinned Temporal CLI and, for the tests, the pinned Node 24 (`npm run test:node24`). Changes nothing
 # and needs no network when everything is there.
-# Usage: scripts/ensure-deps.sh [--for demo|test|cluster|lint]  (demo, the default, also serves the worker;
-# test adds what the test suite runs; cluster what `npm run test:cluster` adds to that; lint needs the npm
-# dependencies alone)
+# Usage: scripts/ensure-deps.sh [--for demo|test|cluster|qemu|lint]  (demo, the default, also serves the
+# worker; test adds what the test suite runs, the QEMU guest's tools included; cluster what
+# `npm run test:cluster` adds to that; qemu what building and booting the QEMU guest image adds to demo;
+# lint needs the npm dependencies alone)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-usage="usage: scripts/ensure-deps.sh [--for demo|test|cluster|lint]"
+usage="usage: scripts/ensure-deps.sh [--for demo|test|cluster|qemu|lint]"
 purpose=demo
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --for) [[ $# -ge 2 ]] || { echo "--for expects demo, test, cluster or lint; $usage" >&2; exit 2; }; purpose="$2"; shift 2 ;;
+    --for) [[ $# -ge 2 ]] || { echo "--for expects demo, test, cluster, qemu or lint; $usage" >&2; exit 2; }; purpose="$2"; shift 2 ;;
     --for=*) purpose="${1#--for=}"; shift ;;
     *) echo "unexpected argument '$1'; $usage" >&2; exit 2 ;;
   esac
 done
 case "$purpose" in
-  demo | test | cluster | lint) ;;
-  *) echo "--for expects demo, test, cluster or lint, got '$purpose'" >&2; exit 2 ;;
+  demo | test | cluster | qemu | lint) ;;
+  *) echo "--for expects demo, test, cluster, qemu or lint, got '$purpose'" >&2; exit 2 ;;
 esac
 
 # Prints "package command" for each host package whose command is missing.
@@ -30,7 +31,7 @@ missing_host_packages() {
   while read -r who command package; do
     [[ -z "$who" || "$who" == \#* ]] && continue
     case "$who:$purpose" in
-      demo:* | test:test | test:cluster | cluster:cluster) ;;
+      demo:* | test:test | test:cluster | cluster:cluster | qemu:qemu | qemu:test | qemu:cluster) ;;
       *) continue ;;
     esac
     command -v "$command" >/dev/null || echo "$package $command"

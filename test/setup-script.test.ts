@@ -60,7 +60,7 @@ describe('scripts/ensure-deps.sh', () => {
   test('an unknown --for: exit 2 naming what it expects', async () => {
     const result = await execa('bash', [join(ROOT, 'scripts', 'ensure-deps.sh'), '--for', 'prod'], { reject: false });
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toContain("--for expects demo, test, cluster or lint, got 'prod'");
+    expect(result.stderr).toContain("--for expects demo, test, cluster, qemu or lint, got 'prod'");
   });
 
   test('PostgreSQL is asked for by `--for cluster` (npm run test:cluster) alone', async () => {
