@@ -4,8 +4,8 @@
 # the pinned Temporal CLI and, for the tests, the pinned Node 24 (`npm run test:node24`). Changes nothing
 # and needs no network when everything is there.
 # Usage: scripts/ensure-deps.sh [--for demo|test|cluster|qemu|lint]  (demo, the default, also serves the
-# worker; test adds what the test suite runs, the QEMU guest's tools included; cluster what
-# `npm run test:cluster` adds to that; qemu what building and booting the QEMU guest image adds to demo;
+# worker; test adds what the test suite runs; cluster what `npm run test:cluster` adds to that; qemu what
+# building and booting the QEMU guest image adds to demo (`npm run test:qemu`);
 # lint needs the npm dependencies alone)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,7 +31,7 @@ missing_host_packages() {
   while read -r who command package; do
     [[ -z "$who" || "$who" == \#* ]] && continue
     case "$who:$purpose" in
-      demo:* | test:test | test:cluster | cluster:cluster | qemu:qemu | qemu:test | qemu:cluster) ;;
+      demo:* | test:test | test:cluster | cluster:cluster | qemu:qemu) ;;
       *) continue ;;
     esac
     command -v "$command" >/dev/null || echo "$package $command"

@@ -1,0 +1,14 @@
+// `npm run test:qemu` (scripts/test-qemu.sh): the QEMU guest image booting for real (test/qemu/). No Temporal
+// server: the boot test stands in for the guest API itself.
+const base = require('./jest.config');
+
+/** @type {import('jest').Config} */
+module.exports = {
+  ...base,
+  testMatch: ['<rootDir>/test/qemu/**/*.test.ts'],
+  testPathIgnorePatterns: ['/node_modules/'],
+  globalSetup: undefined,
+  globalTeardown: undefined,
+  // TCG boots take about a minute here; the test's own deadlines are the real limits.
+  testTimeout: 900_000,
+};

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# `npm run test:qemu`: the QEMU guest image (docs/qemu-guest.md) built from Debian's packages, or taken from its
+# cache, and booted through cloud-init to the guest runner (test/qemu/). Installs what is missing first.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+bash scripts/ensure-deps.sh --for qemu
+npm run build --silent
+npx jest --config jest.qemu.config.js --runInBand "$@"
