@@ -72,6 +72,8 @@ export interface ResolvedProfile {
   templateVmid?: number;
   /** A parked sandbox continues as new past this many history events; absent in older histories. */
   continueAsNewAfterEvents?: number;
+  /** Operators' OpenSSH public keys for the guest's user (proxmox, through cloud-init); public, never a secret. */
+  sshAuthorizedKeys?: string[];
 }
 
 export interface Owner {
