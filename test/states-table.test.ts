@@ -54,4 +54,13 @@ describe('allowed operations', () => {
       }
     }
   });
+
+  test('a person gets in (shell, ssh) only where the guest is up: READY and RUNNING', () => {
+    for (const operation of ['shell', 'ssh'] as const) {
+      expect(statesAllowing(operation)).toEqual(['READY', 'RUNNING']);
+      expect(operationRejection('STOPPED', operation, { force: true })).toBe(
+        `cannot ${operation} sandbox in state STOPPED: ${operation} is allowed only in READY, RUNNING`,
+      );
+    }
+  });
 });
