@@ -28,9 +28,21 @@ export const jobDocumentSchema = z
         cleanSnapshot: z.boolean(),
       })
       .strict(),
-    // `signal`: an entry recording a Signal the rules refused (the state did not change).
+    // `signal`: an entry recording a Signal the rules refused (the state did not change); `access`: a person
+    // who got in (`sandbox shell`, `sandbox ssh`).
     timeline: z.array(
-      z.object({ state, at: isoTime, note: z.string().optional(), signal: z.string().optional() }).strict(),
+      z
+        .object({
+          state,
+          at: isoTime,
+          note: z.string().optional(),
+          signal: z.string().optional(),
+          access: z
+            .object({ kind: z.enum(['shell', 'ssh']), user: z.string(), host: z.string(), node: z.string() })
+            .strict()
+            .optional(),
+        })
+        .strict(),
     ),
   })
   .strict();
