@@ -1,6 +1,7 @@
 // The shapes of the CLI's --json documents: the contract scripts rely on, checked by the CLI tests.
 import { z } from 'zod';
 import { JOB_STATUSES, SANDBOX_STATES } from '../common/states';
+import { ACCESS_KINDS } from '../common/contract';
 
 const isoTime = z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 const state = z.enum(SANDBOX_STATES);
@@ -38,7 +39,7 @@ export const jobDocumentSchema = z
           note: z.string().optional(),
           signal: z.string().optional(),
           access: z
-            .object({ kind: z.enum(['shell', 'ssh']), user: z.string(), host: z.string(), node: z.string() })
+            .object({ kind: z.enum(ACCESS_KINDS), user: z.string(), host: z.string(), node: z.string() })
             .strict()
             .optional(),
         })

@@ -95,7 +95,8 @@ export interface TimelineEntry {
 }
 
 /** How a person gets into a sandbox: `sandbox shell` (local backend, its namespaces) or `sandbox ssh` (Proxmox). */
-export type AccessKind = 'shell' | 'ssh';
+export const ACCESS_KINDS = ['shell', 'ssh'] as const;
+export type AccessKind = (typeof ACCESS_KINDS)[number];
 
 /** Who asks to get in, as the CLI knows it: recorded on the timeline before they enter. */
 export interface AccessRequest {
@@ -111,7 +112,7 @@ export interface AccessRequest {
 export interface AccessGrant {
   vmid: number;
   node: string;
-  backend: ResolvedProfile['backend'];
+  backend: BackendKind;
   address?: string;
 }
 
@@ -149,7 +150,7 @@ export interface JobDescription {
   /** User snapshots, oldest first (`sandbox snapshot save`). */
   snapshots: SnapshotRecord[];
   /** The profile's backend, once resolved (absent before, and from workers that predate access). */
-  backend?: ResolvedProfile['backend'];
+  backend?: BackendKind;
 }
 
 /**

@@ -1,23 +1,24 @@
 // When a person may get into a sandbox (`sandbox shell`, `sandbox ssh`): the one rule the workflow's
 // validator and the CLI's --dry-run both read. Workflow code imports this module: no Node imports.
-import type { AccessKind, AccessRequest, ResolvedProfile } from './contract';
+import { ACCESS_KINDS, type AccessKind, type AccessRequest, type BackendKind } from './contract';
 import { operationRejection, type SandboxState } from './states';
 
 /** The backend each way in works on: a local sandbox has no sshd, a Proxmox VM has no namespaces on this host. */
-const BACKEND_OF: Record<AccessKind, ResolvedProfile['backend']> = { shell: 'local', ssh: 'proxmox' };
+const BACKEND_OF: Record<AccessKind, BackendKind> = { shell: 'local', ssh: 'proxmox' };
 
 export interface AccessedSandbox {
   jobId: string;
   state: SandboxState;
-  backend?: ResolvedProfile['backend'];
+  backend?: BackendKind;
   node?: string;
 }
 
 /** undefined when the person may get in; else why not, naming the state, the backend or the host. */
 export function accessRejection(sandbox: AccessedSandbox, request: AccessRequest): string | undefined {
   // A client other than agentlab's CLI may send anything: the timeline records only well-formed requests.
-  if (request.kind !== 'shell' && request.kind !== 'ssh')
-    return `kind: expected shell or ssh, got ${JSON.stringify(request.kind)}`;
+  if (!ACCESS_KINDS.includes(request.kind)) {
+    return `kind: expected one of ${ACCESS_KINDS.join(', ')}, got ${JSON.stringify(request.kind)}`;
+  }
   for (const field of ['user', 'host', 'node'] as const) {
     if (typeof request[field] !== 'string' || request[field] === '') return `${field}: expected a non-empty string`;
   }
