@@ -115,8 +115,8 @@ export function registerAccessCommands(sandbox: Command): void {
           const { dataDir, ssh: config } = ctx.config;
           return sshCommand({ address, jobId, dataDir, identityFile: config.identityFile, command: asList(command) });
         };
+        const argv = ssh(access.sandbox.address); // no address, no access to record
         if (options.dryRun) {
-          const argv = ssh(access.sandbox.address);
           if (ctx.json) printJson({ jobId, command: argv });
           else process.stdout.write(argv.map(shellQuote).join(' ') + '\n');
           return ExitCode.ok;
