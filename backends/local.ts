@@ -57,7 +57,7 @@ interface Faults {
 export const SANDBOX_SECRETS_DIR = '/run/agentlab/secrets';
 // Everything the sandbox gets of its own lives under /run, a tmpfs bwrap creates: mount points can be
 // made there whatever the host's (read-only) root looks like.
-const SANDBOX_WORK_DIR = '/run/sandbox/work';
+export const SANDBOX_WORK_DIR = '/run/sandbox/work';
 const SANDBOX_STATE_DIR = '/run/sandbox/state';
 const SANDBOX_CLOUD_INIT_DIR = '/run/cloud-init';
 /** The sandbox's copy of a local repository (read-only): the only repository of the host it sees. */
@@ -96,7 +96,7 @@ export class LocalBackend implements SandboxBackend {
   }
 
   private dir(vmid: number): string {
-    return join(this.root, String(vmid));
+    return sandboxDir(this.options.dataDir, vmid);
   }
 
   private async faults(): Promise<Faults> {
@@ -289,6 +289,9 @@ export class LocalBackend implements SandboxBackend {
         : '# no DNS for sandboxes (local.dns.enabled: false)\n',
       { mode: 0o644 },
     );
+    // /etc is the host's: its hostname file would name the host, not the sandbox.
+    const hostnameFile = join(dir, 'hostname');
+    await fs.writeFile(hostnameFile, `${sandboxHostname(vmid)}\n`, { mode: 0o644 });
     const hosts = join(dir, 'hosts');
     const hostHosts = await fs.readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1 localhost\n');
     await fs.writeFile(hosts, `${hostHosts.trimEnd()}\n127.0.1.1 ${sandboxHostname(vmid)}\n`, { mode: 0o644 });
@@ -296,6 +299,8 @@ export class LocalBackend implements SandboxBackend {
     const dnsBinds = [
       ...['--ro-bind', resolvConf, await fs.realpath('/etc/resolv.conf').catch(() => '/etc/resolv.conf')],
       ...['--ro-bind', hosts, await fs.realpath('/etc/hosts').catch(() => '/etc/hosts')],
+      // Only over a file the host has: bwrap cannot create one in the read-only /etc.
+      ...((await exists('/etc/hostname')) ? ['--ro-bind', hostnameFile, await fs.realpath('/etc/hostname')] : []),
     ];
     const agentsDir = this.options.agentsDir;
     const agentsBind =
@@ -516,6 +521,9 @@ export class LocalBackend implements SandboxBackend {
 }
 
 const sandboxHostname = (vmid: number) => `sandbox-${vmid}`;
+
+/** A sandbox's folder on its host: its owner mark, boot record and writable directories. */
+export const sandboxDir = (dataDir: string, vmid: number): string => join(dataDir, 'sandboxes', String(vmid));
 
 /** The per-sandbox directories a snapshot keeps: the ones the guest writes. */
 const SNAPSHOT_DIRS = ['work', 'state'] as const;

@@ -1,6 +1,7 @@
 // The shapes of the CLI's --json documents: the contract scripts rely on, checked by the CLI tests.
 import { z } from 'zod';
 import { JOB_STATUSES, SANDBOX_STATES } from '../common/states';
+import { ACCESS_KINDS } from '../common/contract';
 
 const isoTime = z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 const state = z.enum(SANDBOX_STATES);
@@ -28,9 +29,21 @@ export const jobDocumentSchema = z
         cleanSnapshot: z.boolean(),
       })
       .strict(),
-    // `signal`: an entry recording a Signal the rules refused (the state did not change).
+    // `signal`: an entry recording a Signal the rules refused (the state did not change); `access`: a person
+    // who got in (`sandbox shell`, `sandbox ssh`).
     timeline: z.array(
-      z.object({ state, at: isoTime, note: z.string().optional(), signal: z.string().optional() }).strict(),
+      z
+        .object({
+          state,
+          at: isoTime,
+          note: z.string().optional(),
+          signal: z.string().optional(),
+          access: z
+            .object({ kind: z.enum(ACCESS_KINDS), user: z.string(), host: z.string(), node: z.string() })
+            .strict()
+            .optional(),
+        })
+        .strict(),
     ),
   })
   .strict();

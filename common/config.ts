@@ -18,6 +18,13 @@ const loopbackHostPortSchema = z
   .string()
   .regex(/^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost):\d{1,5}$/, 'expected a loopback host:port, e.g. 127.0.0.1:9464');
 
+/** One authorized_keys line: a key type, its base64 blob and an optional comment (no options, one line). */
+const SSH_PUBLIC_KEY =
+  /^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\r\n]*)?$/;
+const authorizedKeysSchema = z.array(
+  z.string().regex(SSH_PUBLIC_KEY, 'expected an OpenSSH public key line, e.g. "ssh-ed25519 AAAAC3Nza… you@laptop"'),
+);
+
 const profileSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'expected lowercase letters, digits and "-"'),
@@ -78,6 +85,8 @@ const profileSchema = z
       .object({ attempts: z.number().int().min(1).max(100).prefault(10) })
       .strict()
       .prefault({ attempts: 10 }),
+    /** The keys this profile's Proxmox guests authorize for `sandbox ssh`; absent: the top-level `ssh.authorizedKeys`. */
+    ssh: z.object({ authorizedKeys: authorizedKeysSchema }).strict().optional(),
   })
   .strict()
   .superRefine((profile, ctx) => {
@@ -308,6 +317,14 @@ const fileSchema = z
       .object({ dir: z.string().startsWith('/', 'expected an absolute path').optional() })
       .strict()
       .prefault({}),
+    /** `sandbox ssh`: the operators' public keys every Proxmox guest authorizes, and the CLI's private key. */
+    ssh: z
+      .object({
+        authorizedKeys: authorizedKeysSchema.prefault([]),
+        identityFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
     profiles: z.array(z.unknown()).prefault([]),
   })
   .strict();
@@ -358,7 +375,9 @@ export interface AgentlabConfig {
     /** undefined: no forwarder; the upstreams otherwise (empty: the host's resolv.conf, read at start). */
     dnsUpstreams?: string[];
   };
+  /** Profiles with their `ssh.authorizedKeys` resolved (their own, else the top-level list). */
   profiles: Map<string, Profile>;
+  ssh: { authorizedKeys: string[]; identityFile?: string };
   /** With the secret resolved from AGENTLAB_PROXMOX_TOKEN_SECRET, tokenSecret or tokenSecretFile. */
   proxmox?: ProxmoxConfig;
 }
@@ -408,7 +427,7 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
     return result.data;
   });
   for (const profile of [...DEFAULT_PROFILES.map((p) => profileSchema.parse(p)), ...overrides]) {
-    profiles.set(profile.name, profile);
+    profiles.set(profile.name, { ...profile, ssh: profile.ssh ?? { authorizedKeys: file.ssh.authorizedKeys } });
   }
 
   const gateway = firstAddress(file.local.subnet);
@@ -468,6 +487,7 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
       dnsUpstreams: file.local.dns.enabled ? (file.local.dns.upstreams ?? []) : undefined,
     },
     profiles,
+    ssh: file.ssh,
     proxmox: file.proxmox && {
       ...file.proxmox,
       tokenSecret: env.AGENTLAB_PROXMOX_TOKEN_SECRET ?? file.proxmox.tokenSecret,
@@ -516,5 +536,6 @@ export function resolveProfile(profile: Profile, node: string): ResolvedProfile 
     memoryMb: profile.resources.memoryMb,
     ...(profile.resources.diskGb !== undefined ? { diskGb: profile.resources.diskGb } : {}),
     templateVmid: profile.templateVmid,
+    ...(profile.ssh?.authorizedKeys.length ? { sshAuthorizedKeys: profile.ssh.authorizedKeys } : {}),
   };
 }

@@ -72,6 +72,8 @@ export interface ResolvedProfile {
   templateVmid?: number;
   /** A parked sandbox continues as new past this many history events; absent in older histories. */
   continueAsNewAfterEvents?: number;
+  /** Operators' OpenSSH public keys for the guest's user (proxmox, through cloud-init); public, never a secret. */
+  sshAuthorizedKeys?: string[];
 }
 
 export interface Owner {
@@ -88,6 +90,30 @@ export interface TimelineEntry {
    * Signal has no answer, so this is where its sender (`sandbox show`, the Web UI) sees what became of it.
    */
   signal?: string;
+  /** Set on an entry that records a person getting into the sandbox (`sandbox shell`, `sandbox ssh`). */
+  access?: AccessRequest;
+}
+
+/** How a person gets into a sandbox: `sandbox shell` (local backend, its namespaces) or `sandbox ssh` (Proxmox). */
+export const ACCESS_KINDS = ['shell', 'ssh'] as const;
+export type AccessKind = (typeof ACCESS_KINDS)[number];
+
+/** Who asks to get in, as the CLI knows it: recorded on the timeline before they enter. */
+export interface AccessRequest {
+  kind: AccessKind;
+  /** The OS user running the CLI, and its machine's hostname. */
+  user: string;
+  host: string;
+  /** The agentlab node the CLI's config names: `shell` works only on the sandbox's own host. */
+  node: string;
+}
+
+/** Where to go once the access is recorded. */
+export interface AccessGrant {
+  vmid: number;
+  node: string;
+  backend: BackendKind;
+  address?: string;
 }
 
 export interface JobResult {
@@ -123,6 +149,8 @@ export interface JobDescription {
   continuedRuns?: number;
   /** User snapshots, oldest first (`sandbox snapshot save`). */
   snapshots: SnapshotRecord[];
+  /** The profile's backend, once resolved (absent before, and from workers that predate access). */
+  backend?: BackendKind;
 }
 
 /**
@@ -232,6 +260,8 @@ export const restoreUpdate = defineUpdate<
   { state: SandboxState },
   [{ name: string; force: boolean; restart: boolean }]
 >('restore');
+/** Records a person getting in (shell or ssh) on the timeline; refused, with the reason, where they may not. */
+export const recordAccessUpdate = defineUpdate<AccessGrant, [AccessRequest]>('recordAccess');
 export const reportResultSignal = defineSignal<[JobResult]>('reportResult');
 
 export const MEMO_TASK_SUMMARY_LENGTH = 120;

@@ -19,20 +19,21 @@ export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['COMPLETED', 'FAILED
 export const isTerminalJobStatus = (status: JobStatus): boolean => TERMINAL_JOB_STATUSES.includes(status);
 
 export type SandboxOperation =
-  'show' | 'logs' | 'destroy' | 'renew' | 'start' | 'stop' | 'revert' | 'snapshot' | 'restore';
+  'show' | 'logs' | 'destroy' | 'renew' | 'start' | 'stop' | 'revert' | 'snapshot' | 'restore' | 'shell' | 'ssh';
 
 /**
  * The seed's table. `stop` and `revert` are not in the seed's table but its daemon allowed stop from
  * READY and RUNNING, and revert (to the `clean` snapshot) wherever a VM exists and is not booting;
  * we keep both. `destroy` in any other live state needs `--force`. User snapshots (`snapshot` saves one,
  * `restore` rolls back to one) need STOPPED, as in the original system, or `--force` on a live VM.
+ * A person gets in (`shell` on the local backend, `ssh` on Proxmox) only where the guest runs and is up.
  */
 const ALLOWED: Record<SandboxState, readonly SandboxOperation[]> = {
   REQUESTED: ['show', 'logs'],
   PROVISIONING: ['show', 'logs'],
   BOOTING: ['show', 'logs'],
-  READY: ['show', 'logs', 'destroy', 'stop', 'revert'],
-  RUNNING: ['show', 'logs', 'destroy', 'renew', 'stop', 'revert'],
+  READY: ['show', 'logs', 'destroy', 'stop', 'revert', 'shell', 'ssh'],
+  RUNNING: ['show', 'logs', 'destroy', 'renew', 'stop', 'revert', 'shell', 'ssh'],
   STOPPED: ['show', 'logs', 'start', 'destroy', 'revert', 'snapshot', 'restore'],
   TIMEOUT: ['show', 'logs'],
   DESTROYED: ['show'],

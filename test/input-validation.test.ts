@@ -143,6 +143,34 @@ describe('profile agents and secrets', () => {
   });
 });
 
+describe('ssh.authorizedKeys (public keys for `sandbox ssh`)', () => {
+  const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAgentlabTestKeyAgentlabTestKeyAgentlab alice@laptop';
+  const RSA = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 bob';
+  const profileKeys = (raw: Record<string, unknown>, name = 'yolo-ephemeral') =>
+    resolveProfile(parseConfig(raw, 'c.yaml', {}).profiles.get(name)!, 'node1').sshAuthorizedKeys;
+
+  test('top-level keys reach every profile; a profile may set its own', () => {
+    expect(profileKeys({ ssh: { authorizedKeys: [KEY] } })).toEqual([KEY]);
+    expect(profileKeys({ ssh: { authorizedKeys: [KEY] } }, 'local')).toEqual([KEY]);
+    const own = { name: 'yolo-ephemeral', backend: 'proxmox', templateVmid: 9000, ssh: { authorizedKeys: [RSA] } };
+    expect(profileKeys({ ssh: { authorizedKeys: [KEY] }, profiles: [own] })).toEqual([RSA]);
+    expect(profileKeys({})).toBeUndefined(); // nothing travels without keys
+  });
+
+  test('each must look like an OpenSSH public key line; the error names the field and the index', () => {
+    const message = 'expected an OpenSSH public key line, e.g. "ssh-ed25519 AAAAC3Nza… you@laptop"';
+    for (const bad of ['-----BEGIN OPENSSH PRIVATE KEY-----', 'ssh-ed25519', 'AAAAC3Nza', `${KEY}\nssh-rsa AAAA x`]) {
+      expect(() => parseConfig({ ssh: { authorizedKeys: [KEY, bad] } }, 'c.yaml', {})).toThrow(
+        new ConfigError(`c.yaml: ssh.authorizedKeys.1: ${message}`),
+      );
+    }
+    const profile = { name: 'p', backend: 'local', ssh: { authorizedKeys: ['not a key'] } };
+    expect(() => parseConfig({ profiles: [profile] }, 'c.yaml', {})).toThrow(
+      new ConfigError(`c.yaml: profiles.0.ssh.authorizedKeys.0: ${message}`),
+    );
+  });
+});
+
 const VALID_REFS = ['main', 'HEAD', 'v1.2.0', 'feature/x', 'refs/heads/main', '0123abcd', 'a'.repeat(40), 'x-1_2'];
 
 const INVALID_REFS: [string, RegExp][] = [

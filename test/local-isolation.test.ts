@@ -277,4 +277,38 @@ describe('local backend isolation', () => {
     }
     await sleep(0);
   });
+
+  test('sandbox shell enters a RUNNING sandbox as the agent user, is on its timeline, and refuses it STOPPED', async () => {
+    const created = await cli(['sandbox', 'new', '--id', 'sbx-shell', '--json']);
+    expect(created.code).toBe(0);
+    const { vmid } = JSON.parse(created.stdout) as { vmid: number };
+    expect(await cli(['sandbox', 'shell', String(vmid), '--', 'cat', '/etc/hostname'])).toMatchObject({
+      code: 0,
+      stdout: `sandbox-${vmid}`, // execa strips the last newline
+    });
+    // Its namespaces (hostname, pid 1 is bwrap's, the sandbox's address) as the agent user; the exit code comes back.
+    const inside = await cli([
+      'sandbox',
+      'shell',
+      'sbx-shell',
+      '--',
+      'sh',
+      '-c',
+      'hostname; id -u; ip -4 -o addr show scope global | wc -l; exit 7',
+    ]);
+    expect(inside).toMatchObject({ code: 7, stdout: `sandbox-${vmid}\n${SANDBOX_AGENT.uid}\n1` });
+    const { timeline } = JSON.parse((await cli(['sandbox', 'show', 'sbx-shell', '--json'])).stdout) as {
+      timeline: { state: string; access?: { kind: string; user: string } }[];
+    };
+    expect(timeline.filter((t) => t.access)).toEqual([
+      expect.objectContaining({ state: 'RUNNING', access: expect.objectContaining({ kind: 'shell', user: 'root' }) }),
+      expect.objectContaining({ state: 'RUNNING', access: expect.objectContaining({ kind: 'shell', user: 'root' }) }),
+    ]);
+
+    expect((await cli(['sandbox', 'stop', 'sbx-shell'])).code).toBe(0);
+    const stopped = await cli(['sandbox', 'shell', 'sbx-shell', '--', 'true']);
+    expect(stopped.code).toBe(1);
+    expect(stopped.stderr).toContain('cannot shell sandbox in state STOPPED: shell is allowed only in READY, RUNNING');
+    expect((await cli(['sandbox', 'destroy', 'sbx-shell', '--yes'])).code).toBe(0);
+  });
 });

@@ -1,4 +1,5 @@
 // The seed's allowed-operations table, as both the workflow validators and the CLI read it.
+import { accessRejection } from '../common/operator-access';
 import { operationRejection, statesAllowing } from '../common/states';
 
 describe('allowed operations', () => {
@@ -53,5 +54,34 @@ describe('allowed operations', () => {
         expect(operationRejection(state, operation, { force: true })).toContain(`cannot ${operation}`);
       }
     }
+  });
+
+  test('a person gets in (shell, ssh) only where the guest is up: READY and RUNNING', () => {
+    for (const operation of ['shell', 'ssh'] as const) {
+      expect(statesAllowing(operation)).toEqual(['READY', 'RUNNING']);
+      expect(operationRejection('STOPPED', operation, { force: true })).toBe(
+        `cannot ${operation} sandbox in state STOPPED: ${operation} is allowed only in READY, RUNNING`,
+      );
+    }
+  });
+
+  test('access: the right backend for the way in, shell from the sandbox host only, well-formed requests', () => {
+    const local = { jobId: 'j1', state: 'RUNNING' as const, backend: 'local' as const, node: 'h1' };
+    const vm = { ...local, backend: 'proxmox' as const };
+    const shell = { kind: 'shell' as const, user: 'alice', host: 'laptop', node: 'h1' };
+    const ssh = { ...shell, kind: 'ssh' as const, node: 'elsewhere' };
+    expect(accessRejection(local, shell)).toBeUndefined();
+    expect(accessRejection(vm, ssh)).toBeUndefined(); // ssh goes over the network: from any node
+    expect(accessRejection(local, { ...shell, node: 'h2' })).toBe(
+      'sandbox of job j1 runs on node h1: `sandbox shell` enters its namespaces from that host only (this CLI is on node h2)',
+    );
+    expect(accessRejection(vm, shell)).toContain('use `agentlab sandbox ssh j1`');
+    expect(accessRejection(local, ssh)).toBe(
+      'sandbox of job j1 runs on the local backend, which has no sshd: use `agentlab sandbox shell j1` on its host h1',
+    );
+    expect(accessRejection(local, { ...shell, kind: 'telnet' as 'shell' })).toBe(
+      'kind: expected one of shell, ssh, got "telnet"',
+    );
+    expect(accessRejection(local, { ...shell, user: '' })).toBe('user: expected a non-empty string');
   });
 });

@@ -3,6 +3,7 @@ import { proxySinks, setCurrentDetails, upsertSearchAttributes, workflowInfo } f
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
   SearchAttributes,
+  type AccessRequest,
   type AgentlabSinks,
   type JobDescription,
   type JobOutcome,
@@ -13,6 +14,7 @@ import {
   type TimelineEntry,
 } from '../common/contract';
 import { currentDetails } from '../common/job-metadata';
+import { accessNote } from '../common/operator-access';
 import { isTerminalJobStatus, type JobStatus, type SandboxState } from '../common/states';
 
 const { metrics } = proxySinks<AgentlabSinks>();
@@ -89,6 +91,12 @@ export class JobState {
   /** A Signal the rules refused: recorded with the reason, the state unchanged (no search attribute changes). */
   signalRefused(signal: string, reason: string): void {
     this.timeline.push({ state: this.state, at: Date.now(), note: `${signal} signal refused: ${reason}`, signal });
+    this.refreshDetails();
+  }
+
+  /** A person got in (shell or ssh): who, from where, and when, the state unchanged. */
+  accessed(request: AccessRequest): void {
+    this.timeline.push({ state: this.state, at: Date.now(), note: accessNote(request), access: request });
     this.refreshDetails();
   }
 

@@ -19,6 +19,7 @@ import {
   claimBootstrapUpdate,
   describeQuery,
   destroyByNameSignal,
+  recordAccessUpdate,
   destroySignal,
   destroyUpdate,
   renewLeaseSignal,
@@ -48,6 +49,7 @@ import { userSnapshotNameProblem } from '../common/snapshot-names';
 import { formatDuration, ttlAboveMaximum } from '../common/duration';
 import { jobRequestProblem } from '../common/schemas';
 import { operationRejection } from '../common/states';
+import { accessRejection } from '../common/operator-access';
 import { utcMinute } from '../common/job-metadata';
 import { withSummaries } from './activity-summaries';
 import { JobState } from './job-state';
@@ -115,7 +117,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
   const jobScope = new CancellationScope();
 
   // ---- messages ---------------------------------------------------------------------------------
-  setHandler(describeQuery, () => job.describe());
+  setHandler(describeQuery, () => ({ ...job.describe(), ...(profile ? { backend: profile.backend } : {}) }));
   setHandler(runnerCredentialHashQuery, () => claimedCredentialHash);
 
   setHandler(
@@ -415,6 +417,27 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
           const hint = name === CLEAN_SNAPSHOT ? '; `sandbox revert` rolls back to it' : '';
           throw new Error(`sandbox has no snapshot ${name} (saved: ${saved})${hint}`);
         }
+      },
+    },
+  );
+
+  /**
+   * A person about to get in (`sandbox shell`, `sandbox ssh`): the CLI records it here first and enters only
+   * once accepted, so the timeline shows everyone who was inside, and the state rules live in one place.
+   * No older history carries this Update, so it replays either way; the marker tells histories that
+   * recorded accesses apart for a later change to this handler.
+   */
+  setHandler(
+    recordAccessUpdate,
+    (request) => {
+      if (patched('operator-access')) job.accessed(request);
+      return { vmid: job.vmid!, node: profile!.node, backend: profile!.backend, address: job.address };
+    },
+    {
+      validator: (request) => {
+        const sandbox = { jobId: owner.jobId, state: job.state, backend: profile?.backend, node: profile?.node };
+        const rejection = accessRejection(sandbox, request) ?? busyRejection();
+        if (rejection) throw new Error(rejection);
       },
     },
   );

@@ -298,7 +298,11 @@ export class ProxmoxBackend implements SandboxBackend {
       const config = await this.requireOurs(vmid);
       if (profile.diskGb !== undefined) await this.growBootDisk(vmid, config, profile, profile.diskGb);
       const token = randomBytes(32).toString('hex');
-      await writeSnippet(this.options.snippetsDir, { controllerUrl: job.controllerUrl, jobId: job.jobId, vmid, token });
+      await writeSnippet(
+        this.options.snippetsDir,
+        { controllerUrl: job.controllerUrl, jobId: job.jobId, vmid, token },
+        profile.sshAuthorizedKeys,
+      );
       await this.client.put(await this.vmPath(vmid, '/config'), {
         cores: profile.cores,
         memory: String(profile.memoryMb),

@@ -12,9 +12,18 @@ export interface Bootstrap {
 
 export const snippetName = (vmid: number): string => `agentlab-${vmid}.yaml`;
 
-/** cicustom replaces PVE's generated user-data, so this file is all cloud-init gets. */
-export function renderUserData(bootstrap: Bootstrap): string {
+/** The guest's user that the template creates (scripts/create_template.sh) and `sandbox ssh` logs in as. */
+export const GUEST_USER = 'agent';
+
+/**
+ * cicustom replaces PVE's generated user-data, so this file is all cloud-init gets. `authorizedKeys`:
+ * operators' public keys for GUEST_USER (`sandbox ssh`); the distro's default user stays as it was.
+ */
+export function renderUserData(bootstrap: Bootstrap, authorizedKeys: readonly string[] = []): string {
   const doc = {
+    ...(authorizedKeys.length
+      ? { users: ['default', { name: GUEST_USER, ssh_authorized_keys: [...authorizedKeys] }] }
+      : {}),
     write_files: [
       {
         path: '/etc/agentlab/bootstrap.json',
@@ -29,10 +38,14 @@ export function renderUserData(bootstrap: Bootstrap): string {
 }
 
 /** Written 0600 via a temp file and rename, so a guest never boots from a half-written token. */
-export async function writeSnippet(dir: string, bootstrap: Bootstrap): Promise<void> {
+export async function writeSnippet(
+  dir: string,
+  bootstrap: Bootstrap,
+  authorizedKeys: readonly string[] = [],
+): Promise<void> {
   const path = join(dir, snippetName(bootstrap.vmid));
   const temp = `${path}.tmp-${process.pid}`;
-  await fs.writeFile(temp, renderUserData(bootstrap), { mode: 0o600 });
+  await fs.writeFile(temp, renderUserData(bootstrap, authorizedKeys), { mode: 0o600 });
   await fs.rename(temp, path);
 }
 

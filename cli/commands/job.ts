@@ -168,6 +168,7 @@ export function jobDocument(d: JobDescription, placeInLine?: number) {
       at: formatTime(t.at),
       ...(t.note ? { note: t.note } : {}),
       ...(t.signal ? { signal: t.signal } : {}),
+      ...(t.access ? { access: t.access } : {}),
     })),
   };
 }

@@ -1,4 +1,5 @@
-// `agentlab sandbox new | list | show | destroy | start | stop | revert | snapshot | reconcile | prune | lease renew`.
+// `agentlab sandbox new | list | show | destroy | start | stop | revert | snapshot | shell | ssh | reconcile | prune |
+// lease renew`.
 import type { Command } from 'commander';
 import {
   CLEAN_SNAPSHOT,
@@ -21,6 +22,7 @@ import { runAction } from '../run-action';
 import { reconcileWorkflow } from '../../workflows/reconcile-workflow';
 import { buildJobRequest, jobDocument, startJob } from './job';
 import { registerSnapshotCommands } from './sandbox-snapshot';
+import { registerAccessCommands } from './sandbox-access';
 
 function sandboxDocument(d: JobDescription) {
   const doc = jobDocument(d);
@@ -199,6 +201,7 @@ export function registerSandboxCommands(program: Command): void {
     );
 
   registerSnapshotCommands(sandbox);
+  registerAccessCommands(sandbox);
 
   sandbox
     .command('reconcile')

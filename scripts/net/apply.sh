@@ -6,7 +6,8 @@ set -euo pipefail
 usage() {
   cat >&2 <<USAGE
 usage: $0 (--dry-run | --apply) [--bridge vmbr1] [--subnet 10.77.0.0/16] [--gateway 10.77.0.1]
-          [--guest-api-port 8844] [--uplink IFACE] [--port-prefix alv]
+          [--guest-api-port 8844] [--uplink IFACE] [--port-prefix alv] [--operator-iface IFACE]
+  --operator-iface: connections routed in on IFACE (e.g. tailscale0) may reach guests on port 22.
 USAGE
   exit 2
 }
@@ -18,6 +19,7 @@ gateway=""
 guest_api_port="8844"
 uplink=""
 port_prefix=""
+operator_iface=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --dry-run) mode="dry-run" ;;
@@ -28,6 +30,7 @@ while [[ $# -gt 0 ]]; do
     --guest-api-port) guest_api_port="${2:?}"; shift ;;
     --uplink) uplink="${2:?}"; shift ;;
     --port-prefix) port_prefix="${2:?}"; shift ;;
+    --operator-iface) operator_iface="${2:?}"; shift ;;
     *) usage ;;
   esac
   shift
@@ -49,10 +52,21 @@ if [[ -n "$uplink" ]]; then
 fi
 
 [[ -z "$port_prefix" || "$port_prefix" =~ ^[A-Za-z0-9_-]{1,8}$ ]] || { echo "--port-prefix: expected up to 8 letters or digits" >&2; exit 2; }
+# Operators routed in (sandbox ssh from a tailnet): new connections to port 22 only, and the guests'
+# answers to exactly those (the reply direction of a connection the other side opened), even to the
+# private and CGNAT ranges a guest may not open connections to. Nothing a guest starts changes.
+operator_replies="# no operator route (apply.sh --operator-iface)"
+operator_ssh="# no operator route (apply.sh --operator-iface)"
+if [[ -n "$operator_iface" ]]; then
+  [[ "$operator_iface" =~ ^[A-Za-z0-9_.-]{1,15}$ ]] || { echo "--operator-iface: invalid interface name" >&2; exit 2; }
+  operator_replies='iifname "'"$bridge"'" oifname "'"$operator_iface"'" ct direction reply ct state established accept'
+  operator_ssh='iifname "'"$operator_iface"'" oifname "'"$bridge"'" tcp dport 22 ct state new accept'
+fi
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ruleset="$(sed -e "s|@BRIDGE@|$bridge|g" -e "s|@SUBNET@|$subnet|g" -e "s|@GATEWAY@|$gateway|g" \
-  -e "s|@GUEST_API_PORT@|$guest_api_port|g" -e "s|@UPLINK_MATCH@|$uplink_match|g" "$here/agentlab.nft.tmpl")"
+  -e "s|@GUEST_API_PORT@|$guest_api_port|g" -e "s|@UPLINK_MATCH@|$uplink_match|g" \
+  -e "s|@OPERATOR_REPLIES@|$operator_replies|g" -e "s|@OPERATOR_SSH@|$operator_ssh|g" "$here/agentlab.nft.tmpl")"
 if [[ -n "$port_prefix" ]]; then
   ruleset+=$'\n'"$(sed -e "s|@PORT_PREFIX@|$port_prefix|g" "$here/bridge-ports.nft.tmpl")"
 fi

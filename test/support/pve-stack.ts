@@ -29,6 +29,8 @@ export async function startPveStack(
     nodes?: string[];
     /** The worker's node: its task queue, and the Proxmox node it drives (default: a fresh name). */
     node?: string;
+    /** Further top-level config sections (e.g. ssh). */
+    config?: Record<string, unknown>;
   } = {},
 ): Promise<PveStack> {
   const root = mkdtempSync(join(tmpdir(), 'agentlab-pve-'));
@@ -53,6 +55,7 @@ export async function startPveStack(
     node,
     backends: ['proxmox'],
     extraConfig: {
+      ...options.config,
       // No proxmox.node: the worker drives the node it runs on, its own `node`.
       proxmox: {
         url: sim.url,
