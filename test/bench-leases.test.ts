@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-const BENCH = join(__dirname, '..', 'dist', 'scripts', 'bench-leases.js');
+const BENCH = join(__dirname, '..', 'dist', 'bench', 'bench-leases.js');
 
 test('the leases benchmark prints one JSON line whose figures add up', async () => {
   const { stdout } = await promisify(execFile)(

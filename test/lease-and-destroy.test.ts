@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import execa from 'execa';
 import { createExampleRepo } from '../common/example-repo';
 import { temporalCliPath } from '../common/temporal-server';
-import { SCRIPTED_AGENT, TestStack, journal, liveSandboxes, setFaults, temporalAddress } from './support/stack';
+import {
+  SCRIPTED_AGENT,
+  TestStack,
+  eventually,
+  journal,
+  liveSandboxes,
+  setFaults,
+  temporalAddress,
+} from './support/stack';
 
 /** History JSON carries payloads base64-encoded: decode every "data" field to search the plain text. */
 function decodePayloads(historyJson: string): string {
@@ -52,6 +60,22 @@ describe('leases, renew and destroy', () => {
     ]);
     expect(result.code).toBe(0);
   };
+
+  /** A fact, not a pause: the history shows destroyVm failed for good (its retries are the server's). */
+  const teardownGaveUp = (jobId: string) =>
+    eventually(`${jobId}: teardown to give up`, async () => {
+      const events = (await stack.client.workflow.getHandle(jobId).fetchHistory()).events ?? [];
+      const destroys = new Set(
+        events
+          .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'destroyVm')
+          .map((e) => String(e.eventId)),
+      );
+      return events.some(
+        (e) =>
+          e.activityTaskFailedEventAttributes &&
+          destroys.has(String(e.activityTaskFailedEventAttributes.scheduledEventId)),
+      );
+    });
 
   test('lease expiry while the agent runs gives TIMEOUT, teardown, and exit code 4', async () => {
     const result = await stack.cli([
@@ -187,7 +211,7 @@ describe('leases, renew and destroy', () => {
     );
     expect(timedOut.jobStatus).toBe('TIMEOUT');
     // Teardown gave up (2 attempts) and the workflow waits for an operator.
-    await new Promise((resolve) => setTimeout(resolve, 4000));
+    await teardownGaveUp('job-timeout-force');
     expect(liveSandboxes(stack)).toContain(timedOut.vmid);
 
     const plain = await stack.cli(['sandbox', 'destroy', String(timedOut.vmid), '--yes']);
@@ -207,7 +231,7 @@ describe('leases, renew and destroy', () => {
     setFaults(stack, { failDestroy: true });
     await runDetached('job-prune', ['--ttl', '4s', '--agent-command', sleepyAgent(120)]);
     const timedOut = await stack.waitForState('job-prune', (d) => d.state === 'TIMEOUT', 'TIMEOUT');
-    await new Promise((resolve) => setTimeout(resolve, 4000)); // teardown gives up (2 attempts)
+    await teardownGaveUp('job-prune');
     setFaults(stack, {});
     const unconfirmed = await stack.cli(['sandbox', 'prune']);
     expect(unconfirmed.code).toBe(2);
@@ -226,7 +250,7 @@ describe('leases, renew and destroy', () => {
     const failed = await stack.waitForState('job-failed-force', (d) => d.state === 'FAILED', 'FAILED', 60_000);
     expect(failed.jobStatus).toBe('FAILED');
     expect(failed.message).toContain('did not report an address');
-    await new Promise((resolve) => setTimeout(resolve, 4000));
+    await teardownGaveUp('job-failed-force');
     expect(liveSandboxes(stack)).toContain(failed.vmid);
 
     setFaults(stack, {});
