@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import YAML from 'yaml';
 import { createExampleRepo } from '../common/example-repo';
 import { OUTSIDE_HOSTS, TestNetwork } from './support/netns';
-import { CLI, SCRIPTED_AGENT, sleep } from './support/stack';
+import { SCRIPTED_AGENT, sleep } from './support/stack';
 
 const GATEWAY = '10.78.0.1';
 const JOBS = 5;
@@ -20,10 +20,7 @@ describe('local backend chaos: worker SIGKILLs under isolated sandboxes', () => 
   const dataDir = join(home, 'data');
   const configPath = join(home, 'config.yaml');
   const env = { ...process.env, AGENTLAB_CONFIG: configPath };
-  const cli = async (args: string[]) => {
-    const result = await net.execIn(net.host, process.execPath, [CLI, ...args], { env, timeout: 120_000 });
-    return { code: result.exitCode, stdout: result.stdout, stderr: result.stderr };
-  };
+  const cli = (args: string[]) => net.cli(env, args);
   const show = async (jobId: string) => JSON.parse((await cli(['job', 'show', jobId, '--json'])).stdout);
 
   beforeAll(async () => {

@@ -9,7 +9,7 @@ import { SANDBOX_AGENT } from '../backends/local-host-view';
 import { AGENT_KINDS, AGENT_PACKAGES } from '../common/agents';
 import { createExampleRepo } from '../common/example-repo';
 import { HOST_UPLINK, OUTSIDE_HOSTS, TestNetwork } from './support/netns';
-import { CLI, SCRIPTED_AGENT, eventually, sleep } from './support/stack';
+import { SCRIPTED_AGENT, eventually, sleep } from './support/stack';
 
 const GATEWAY = '10.78.0.1';
 const ESCAPE_AGENT = join(__dirname, 'fixtures', 'agents', 'escape-agent.js');
@@ -46,10 +46,7 @@ describe('local backend isolation', () => {
     return file;
   };
 
-  const cli = async (args: string[]) => {
-    const result = await net.execIn(net.host, process.execPath, [CLI, ...args], { env, timeout: 120_000 });
-    return { code: result.exitCode, stdout: result.stdout, stderr: result.stderr };
-  };
+  const cli = (args: string[]) => net.cli(env, args);
   const show = async (jobId: string) => JSON.parse((await cli(['job', 'show', jobId, '--json'])).stdout);
 
   beforeAll(async () => {

@@ -14,7 +14,7 @@ import { temporalCliPath } from '../common/temporal-server';
 import { allFilesText } from './support/files';
 import { dumpAllHistories } from './support/histories';
 import { OUTSIDE_HOSTS, TestNetwork } from './support/netns';
-import { CLI, eventually } from './support/stack';
+import { eventually } from './support/stack';
 
 const GATEWAY = '10.78.0.1';
 const MODEL_API = `http://${OUTSIDE_HOSTS.internet}:8080`;
@@ -36,10 +36,7 @@ describe('real agents in isolated sandboxes, against the scripted model API', ()
   };
   let repo: string;
 
-  const cli = async (args: string[]) => {
-    const result = await net.execIn(net.host, process.execPath, [CLI, ...args], { env, timeout: 240_000 });
-    return { code: result.exitCode, stdout: result.stdout, stderr: result.stderr };
-  };
+  const cli = (args: string[]) => net.cli(env, args, 240_000);
   const run = (profile: string, id: string) =>
     cli([
       ...['job', 'run', '--profile', profile, '--id', id, '--repo', repo, '--json'],

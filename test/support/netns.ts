@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import execa from 'execa';
 import { devServerArgs, temporalCliPath } from '../../common/temporal-server';
-import { eventually, WORKER } from './stack';
+import { CLI, eventually, WORKER, type CliResult } from './stack';
 
 export const HOST_UPLINK = '192.0.2.2';
 export const OUTSIDE_ROUTER = '192.0.2.1';
@@ -58,6 +58,12 @@ export class TestNetwork {
 
   execIn(ns: string, command: string, args: string[], options: execa.Options = {}) {
     return execa('ip', ['netns', 'exec', ns, command, ...args], { reject: false, ...options });
+  }
+
+  /** The agentlab CLI inside the host namespace, with `env` (its AGENTLAB_CONFIG): as an operator on that host. */
+  async cli(env: NodeJS.ProcessEnv, args: string[], timeoutMs = 120_000): Promise<CliResult> {
+    const result = await this.execIn(this.host, process.execPath, [CLI, ...args], { env, timeout: timeoutMs });
+    return { code: result.exitCode, stdout: result.stdout, stderr: result.stderr };
   }
 
   /** An HTTP server answering "hello from <address it was reached on>". */
