@@ -28,20 +28,21 @@ function uiUrl(): string {
   return url;
 }
 
-// The page's `document`, in functions that run in the browser (tsconfig has no DOM lib).
-declare const document: { body: { innerText: string } };
-
-/** Waits until the page's visible text contains every needle; on timeout, names the missing ones. */
+/**
+ * Waits until the page's visible text, its frames' included, contains every needle (the UI renders user
+ * metadata, which is markdown, in frames of its own); on timeout, names the missing ones.
+ */
 async function waitForText(page: Page, needles: string[], timeoutMs = 20_000): Promise<void> {
-  try {
-    await page.waitForFunction((all) => all.every((n) => document.body.innerText.includes(n)), needles, {
-      timeout: timeoutMs,
-    });
-  } catch (err) {
-    const text = await page.innerText('body').catch(() => '');
-    const missing = needles.filter((n) => !text.includes(n));
-    throw new Error(`${page.url()}: missing ${JSON.stringify(missing)} (${(err as Error).message})\n${text}`);
+  const deadline = Date.now() + timeoutMs;
+  let text = '';
+  while (Date.now() < deadline) {
+    const texts = await Promise.all(page.frames().map((frame) => frame.innerText('body').catch(() => '')));
+    text = texts.join('\n');
+    if (needles.every((n) => text.includes(n))) return;
+    await page.waitForTimeout(250);
   }
+  const missing = needles.filter((n) => !text.includes(n));
+  throw new Error(`${page.url()}: missing ${JSON.stringify(missing)}\n${text}`);
 }
 
 describe('Temporal Web UI', () => {
@@ -162,7 +163,7 @@ describe('Temporal Web UI', () => {
       // User Metadata: the fixed summary and details, and the current details the workflow keeps up to date.
       // The UI renders each as markdown in a frame of its own.
       await page.getByRole('tab', { name: 'User Metadata' }).click();
-      await waitForFrameText(page, [
+      await waitForText(page, [
         `wait · ${repo}@HEAD · profile local`,
         `repo: ${repo}`,
         'task: wait',
@@ -205,18 +206,4 @@ describe('Temporal Web UI', () => {
 async function saveFailure(page: Page): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, 'web-ui-failure.png'), fullPage: true }).catch(() => undefined);
   writeFileSync(join(ARTIFACTS, 'web-ui-failure.html'), await page.content().catch(() => ''));
-}
-
-/** waitForText over every frame of the page: the UI renders user metadata (markdown) in frames. */
-async function waitForFrameText(page: Page, needles: string[], timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let text = '';
-  while (Date.now() < deadline) {
-    const texts = await Promise.all(page.frames().map((frame) => frame.innerText('body').catch(() => '')));
-    text = texts.join('\n');
-    if (needles.every((n) => text.includes(n))) return;
-    await page.waitForTimeout(250);
-  }
-  const missing = needles.filter((n) => !text.includes(n));
-  throw new Error(`${page.url()}: no frame shows ${JSON.stringify(missing)}\n${text}`);
 }
