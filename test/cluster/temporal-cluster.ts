@@ -4,7 +4,8 @@
 // registered with the Temporal CLI. Everything binds to one address given by the caller (a bridge the test's
 // network-namespace "hosts" reach), and everything lives under one directory, removed by stop().
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import execa from 'execa';
 import YAML from 'yaml';
@@ -49,11 +50,18 @@ export class TemporalCluster {
     this.figures.schemaSeconds = seconds(started);
     started = Date.now();
     const configFile = this.writeServerConfig(ports.services);
-    for (const service of SERVICES) {
+    const startService = (service: Service) =>
       this.spawnLogged(`temporal-${service}`, join(this.options.serverDir, 'temporal-server'), [
         ...['--config-file', configFile, '--allow-no-auth', 'start', '--service', service],
       ]);
-    }
+    // Each service writes the cluster's metadata on its first start; four at once race on that insert and the
+    // losers exit ("Failed to apply cluster metadata"). The frontend first, then the others once it listens.
+    startService('frontend');
+    await retry('the frontend to listen', 60_000, () => {
+      this.failIfAnyExited();
+      return tcpConnect(this.options.ip, ports.services.frontend.grpc);
+    });
+    for (const service of SERVICES.filter((s) => s !== 'frontend')) startService(service);
     await this.registerNamespace();
     this.figures.servicesReadySeconds = seconds(started);
   }
@@ -212,18 +220,14 @@ export class TemporalCluster {
 
   private spawnLogged(name: string, command: string, args: string[]): void {
     const logFile = join(this.options.dir, `${name}.log`);
-    const child = spawn('sh', ['-c', 'exec "$@" >>"$LOG" 2>&1', name, command, ...args], {
-      env: { ...process.env, LOG: logFile },
-      stdio: 'ignore',
-    });
+    const log = openSync(logFile, 'a');
+    const child = spawn(command, args, { stdio: ['ignore', log, log] });
+    closeSync(log); // the child holds its own copy
     child.once('exit', (code, signal) => {
-      if (!this.stopping(child)) console.error(`${name} exited (${signal ?? code}); its log: ${logFile}`);
+      // Only a death stop() did not ask for is news.
+      if (!child.killed) console.error(`${name} exited (${signal ?? code}); its log: ${logFile}`);
     });
     this.processes.push({ name, child });
-  }
-
-  private stopping(child: ChildProcess): boolean {
-    return child.killed;
   }
 }
 
@@ -250,6 +254,16 @@ function chownPostgres(...paths: string[]): void {
 }
 
 class GiveUp extends Error {}
+
+function tcpConnect(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port }, () => {
+      socket.end();
+      resolve();
+    });
+    socket.once('error', reject);
+  });
+}
 
 async function retry<T>(what: string, timeoutMs: number, attempt: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
