@@ -1,5 +1,6 @@
 // Host networking for the local backend: the sandbox bridge with agentlab's nftables policy, and one
 // network namespace per sandbox joined to the bridge by an isolated veth port.
+import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import execa from 'execa';
 import { packageRoot } from '../common/paths';
@@ -81,33 +82,91 @@ export class LocalNetwork {
     return this.hostReady;
   }
 
-  /** A fresh namespace with eth0 on the bridge; recreated whole if an earlier attempt left a part. */
+  /**
+   * A fresh namespace with eth0 on the bridge; recreated whole if an earlier attempt left a part.
+   * Two `ip -batch` processes instead of a dozen `ip` runs: each process the worker forks copies its page
+   * tables (~5 ms of CPU at 300 MB), which made spawning the largest single cost of a job in the worker.
+   */
   async createSandbox(vmid: number): Promise<void> {
     await this.ensureHost();
-    await this.destroySandbox(vmid);
+    if (await this.hasLeftovers(vmid)) await this.destroySandbox(vmid);
     const ns = sandboxNetns(vmid);
-    const ip = (...args: string[]) => execa('ip', args);
-    await ip('netns', 'add', ns);
-    await ip('link', 'add', hostPort(vmid), 'type', 'veth', 'peer', 'name', peerPort(vmid));
-    await ip('link', 'set', peerPort(vmid), 'netns', ns);
-    await ip('link', 'set', hostPort(vmid), 'master', this.options.bridge);
-    await execa('bridge', ['link', 'set', 'dev', hostPort(vmid), 'isolated', 'on']);
-    await ip('link', 'set', hostPort(vmid), 'up');
-    await ip('-n', ns, 'link', 'set', peerPort(vmid), 'name', 'eth0');
-    await ip('-n', ns, 'addr', 'add', `${this.address(vmid)}/${this.prefix}`, 'dev', 'eth0');
-    await ip('-n', ns, 'link', 'set', 'eth0', 'up');
-    await ip('-n', ns, 'link', 'set', 'lo', 'up');
-    await ip('-n', ns, 'route', 'add', 'default', 'via', this.gateway);
-    await execa('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1']);
+    await ipBatch(
+      ['-batch', '-'],
+      [
+        `netns add ${ns}`,
+        `link add ${hostPort(vmid)} type veth peer name ${peerPort(vmid)}`,
+        `link set ${peerPort(vmid)} netns ${ns}`,
+        `link set ${hostPort(vmid)} master ${this.options.bridge}`,
+        `link set dev ${hostPort(vmid)} type bridge_slave isolated on`,
+        `link set ${hostPort(vmid)} up`,
+      ],
+    );
+    // Inside the namespace: no IPv6 at all (the egress policy is written for IPv4), then eth0 and the route.
+    await ipBatch(
+      ['netns', 'exec', ns, 'sh', '-c', 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 && exec ip -batch -'],
+      [
+        `link set ${peerPort(vmid)} name eth0`,
+        `addr add ${this.address(vmid)}/${this.prefix} dev eth0`,
+        'link set eth0 up',
+        'link set lo up',
+        `route add default via ${this.gateway}`,
+      ],
+    );
   }
 
   async destroySandbox(vmid: number): Promise<void> {
-    await execa('ip', ['netns', 'del', sandboxNetns(vmid)], { reject: false });
-    await execa('ip', ['link', 'del', hostPort(vmid)], { reject: false });
+    // -force: go on after a failed line, so a half-made sandbox loses whatever part it has.
+    await execa('ip', ['-force', '-batch', '-'], {
+      input: `netns del ${sandboxNetns(vmid)}\nlink del ${hostPort(vmid)}\n`,
+      reject: false,
+    });
   }
 
+  /** Read from the files `ip` itself reads: no process to fork. */
   async sandboxExists(vmid: number): Promise<boolean> {
-    const { stdout } = await execa('ip', ['netns', 'list']);
-    return stdout.split('\n').some((line) => line.split(' ')[0] === sandboxNetns(vmid));
+    return exists(join(NETNS_DIR, sandboxNetns(vmid)));
+  }
+
+  /** Host pids of every process inside the sandbox's namespace (what `ip netns pids` does, without forking it). */
+  async sandboxPids(vmid: number): Promise<number[]> {
+    let netns: { dev: number; ino: number };
+    try {
+      netns = await fs.stat(join(NETNS_DIR, sandboxNetns(vmid)));
+    } catch {
+      return [];
+    }
+    const pids = (await fs.readdir('/proc')).filter((name) => /^\d+$/.test(name));
+    const inside = await Promise.all(
+      pids.map(async (pid) => {
+        try {
+          const ns = await fs.stat(`/proc/${pid}/ns/net`);
+          return ns.ino === netns.ino && ns.dev === netns.dev ? Number(pid) : undefined;
+        } catch {
+          return undefined; // exited meanwhile
+        }
+      }),
+    );
+    return inside.filter((pid): pid is number => pid !== undefined);
+  }
+
+  private async hasLeftovers(vmid: number): Promise<boolean> {
+    return (await this.sandboxExists(vmid)) || (await exists(join('/sys/class/net', hostPort(vmid))));
+  }
+}
+
+const NETNS_DIR = '/run/netns';
+
+/** One `ip` process for many commands, read from stdin; `ip -batch` stops at the first failing line and names it. */
+async function ipBatch(args: string[], lines: string[]): Promise<void> {
+  await execa('ip', args, { input: lines.join('\n') + '\n' });
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await fs.access(path);
+    return true;
+  } catch {
+    return false;
   }
 }

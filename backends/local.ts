@@ -514,9 +514,7 @@ export class LocalBackend implements SandboxBackend {
 
   /** Host pids of every process inside the sandbox's network namespace. */
   private async netnsPids(vmid: number): Promise<number[]> {
-    if (!this.isolated || !(await this.options.network!.sandboxExists(vmid))) return [];
-    const { stdout } = await execa('ip', ['netns', 'pids', sandboxNetns(vmid)], { reject: false });
-    return stdout.split('\n').filter(Boolean).map(Number);
+    return this.isolated ? this.options.network!.sandboxPids(vmid) : [];
   }
 }
 

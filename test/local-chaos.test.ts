@@ -47,7 +47,7 @@ describe('local backend chaos: worker SIGKILLs under isolated sandboxes', () => 
     const ids = Array.from({ length: JOBS }, (_, i) => `local-chaos-${i}`);
     for (const [i, id] of ids.entries()) {
       // Staggered lengths, so that the kills land in every phase: provisioning, boot, claim, run, teardown.
-      const agent = `SCRIPTED_AGENT_SLEEP=${10 + i * 3} ${SCRIPTED_AGENT}`;
+      const agent = `SCRIPTED_AGENT_SLEEP=${14 + i * 4} ${SCRIPTED_AGENT}`;
       const started = await cli(
         ['job', 'run', '--repo', repo, '--task', id, '--id', id, '--detach'].concat(['--agent-command', agent]),
       );
