@@ -5,9 +5,12 @@ import execa from 'execa';
 import { PermanentBackendError } from './types';
 
 /** The one branch of the copy; the guest runner checks the pinned commit out of it. */
-const COPY_BRANCH = 'refs/heads/agentlab-base';
+const COPY_BRANCH_NAME = 'agentlab-base';
+const COPY_BRANCH = `refs/heads/${COPY_BRANCH_NAME}`;
 
 async function holdsCommit(copy: string, commit: string): Promise<boolean> {
+  // No git process for the usual case, a first call: every fork of the worker costs it ~5 ms of CPU.
+  if (!(await fs.stat(copy).catch(() => undefined))) return false;
   const result = await execa('git', ['-C', copy, 'rev-parse', '--verify', '--quiet', `${COPY_BRANCH}^{commit}`], {
     reject: false,
   });
@@ -26,7 +29,8 @@ export async function copyRepository(source: { path: string; commit: string }, t
   await fs.rm(staging, { recursive: true, force: true });
   await fs.rm(target, { recursive: true, force: true });
   try {
-    await execa('git', ['init', '--quiet', '--bare', '--template=', staging]);
+    // HEAD names the copy's branch from the start (git init -b), rather than by a second git run.
+    await execa('git', ['init', '--quiet', '--bare', '--template=', `--initial-branch=${COPY_BRANCH_NAME}`, staging]);
     await execa('git', [
       '-C',
       staging,
@@ -38,7 +42,6 @@ export async function copyRepository(source: { path: string; commit: string }, t
       source.path,
       `${source.commit}:${COPY_BRANCH}`,
     ]);
-    await execa('git', ['-C', staging, 'symbolic-ref', 'HEAD', COPY_BRANCH]);
   } catch (err) {
     await fs.rm(staging, { recursive: true, force: true });
     const reason = String((err as execa.ExecaError).stderr || (err as Error).message).trim();
