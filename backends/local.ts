@@ -453,7 +453,10 @@ export class LocalBackend implements SandboxBackend {
     await fs.mkdir(join(this.dir(vmid), 'snapshots'), { recursive: true, mode: 0o700 });
     const staging = await fs.mkdtemp(join(this.dir(vmid), 'snapshots', `.${name}-`));
     try {
-      for (const sub of SNAPSHOT_DIRS) await copyTree(join(this.dir(vmid), sub), join(staging, sub));
+      await copyInto(
+        SNAPSHOT_DIRS.map((sub) => join(this.dir(vmid), sub)),
+        staging,
+      );
       await fs.rename(staging, target);
     } finally {
       await fs.rm(staging, { recursive: true, force: true });
@@ -532,6 +535,11 @@ const SNAPSHOT_DIRS = ['work', 'state'] as const;
  */
 async function copyTree(from: string, to: string): Promise<void> {
   await execa('cp', ['-a', '--reflink=auto', '--', from, to]);
+}
+
+/** copyTree of several trees into one folder, by one `cp` (each fork of the worker costs it ~5 ms of CPU). */
+async function copyInto(from: string[], folder: string): Promise<void> {
+  await execa('cp', ['-a', '--reflink=auto', '--target-directory', folder, '--', ...from]);
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
