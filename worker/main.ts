@@ -29,6 +29,17 @@ import { workflowSource } from './workflow-bundle';
 const { WorkflowExecutionStatus } = temporal.api.enums.v1;
 const GRPC_NOT_FOUND = 5; // grpc status code; @grpc/grpc-js is only a transitive dependency
 
+/**
+ * Every running sandbox holds one activity slot for its whole run (awaitGuestSilence, the guest's
+ * watchdog), and a sandbox needs at least one core, so the host admits at most `cores` of them: that many
+ * slots, plus room for the provisioning and teardown of the others. With the SDK's fixed 100, more than
+ * ~100 running sandboxes left provisioning and teardown waiting for a slot (200 jobs at once: 49 s p50).
+ */
+const PROVISIONING_SLOTS = 100;
+function hostActivitySlots(capacity: { cores: number }): number {
+  return capacity.cores + PROVISIONING_SLOTS;
+}
+
 async function run(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('agentlab-worker');
@@ -109,6 +120,7 @@ async function run(): Promise<void> {
     ...common,
     taskQueue: hostTaskQueue(config.node),
     activities: { ...hostActivities, requestAdmission },
+    maxConcurrentActivityTaskExecutions: hostActivitySlots(config.worker.admission.capacity),
   });
 
   const guestApi = new GuestApi({
