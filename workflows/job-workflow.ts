@@ -85,6 +85,10 @@ function hostActivities(profile: ResolvedProfile, overrides: Partial<ActivityOpt
   );
 }
 
+/** Attaching and detaching are quick: a worker that died during one is noticed within seconds. */
+const workspaceActivities = (profile: ResolvedProfile): Activities =>
+  hostActivities(profile, { heartbeatTimeout: '3s' });
+
 /** Why the job scope was interrupted from outside the main flow. */
 type Interruption = 'lease-expired' | 'destroy-requested';
 
@@ -493,7 +497,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
         }
         // After the clone, before the first boot: the guest finds it mounted from the start.
         if (workspace.ref) {
-          await activities.attachWorkspace({ vmid, owner, workspace: workspace.ref });
+          await workspaceActivities(p).attachWorkspace({ vmid, owner, workspace: workspace.ref });
           await workspace.attached(vmid);
         }
         bootstrap = {
@@ -666,7 +670,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     for (const vmid of [...created]) {
       try {
         // Never destroyed with the VM: a VM that still has it stays (and is retried) until it is off.
-        if (workspace.ref) await activities.detachWorkspace({ vmid, owner, workspace: workspace.ref });
+        if (workspace.ref) await workspaceActivities(p).detachWorkspace({ vmid, owner, workspace: workspace.ref });
         const outcome = await activities.destroyVm({ backend: p.backend, vmid, owner });
         if (outcome === 'not-ours') log.error('refused to destroy a VM we do not own', { vmid });
         created.splice(created.indexOf(vmid), 1);
