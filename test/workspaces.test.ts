@@ -6,6 +6,8 @@ import { workspaceDocumentSchema } from '../cli/json-schemas';
 import { jobStartOptions } from '../common/job-start';
 import { createExampleRepo } from '../common/example-repo';
 import { sandboxDir } from '../backends/local';
+import { workspaceWorkflowId } from '../common/workspace';
+import { recordHistoryIfAsked } from './support/histories';
 import { eventually, journal, liveSandboxes, SCRIPTED_AGENT, setFaults, TestStack } from './support/stack';
 
 describe('persistent workspaces (local backend)', () => {
@@ -75,10 +77,12 @@ describe('persistent workspaces (local backend)', () => {
     expect(readFileSync(join(folder('ws-two-jobs'), 'note.txt'), 'utf8')).toBe('first\n');
     expect((await cli(['workspace', 'list'])).stdout).toMatch(/ws-two-jobs +AVAILABLE +2G/);
 
+    await recordHistoryIfAsked('job-workspace-fetched', 'ws-second');
     // Destroy deletes it; the name is free again.
     await cli(['workspace', 'destroy', 'ws-two-jobs', '--yes']);
     expect(existsSync(folder('ws-two-jobs'))).toBe(false);
     expect((await show('ws-two-jobs')).status).toBe('DESTROYED');
+    await recordHistoryIfAsked('workspace-destroyed', workspaceWorkflowId('ws-two-jobs'));
     expect((await stack.cli(['job', 'run', '--repo', repo, '--task', 't', '--workspace', 'ws-two-jobs'])).code).toBe(1);
   }
 
@@ -141,6 +145,7 @@ describe('persistent workspaces (local backend)', () => {
     const holderDestroyed = holder.timeline.find((t) => t.state === 'DESTROYED')!.at;
     expect(Date.parse(d.attachments[1]!.grantedAt)).toBeGreaterThanOrEqual(Math.floor(holderDestroyed / 1000) * 1000);
     expect(d.holder).toBeNull();
+    await recordHistoryIfAsked('job-waited-for-workspace', 'ws-waiter');
   }
 
   test('a workspace outlives two jobs; a second attach waits for the holder, or fails at once with --no-wait', async () => {

@@ -190,7 +190,8 @@ export async function workspaceWorkflow(input: WorkspaceInput): Promise<Workspac
     await Promise.all(batch.map(send));
     if (batch.length > 0) continue; // a failed grant may have freed the workspace
     if (destroyRequested && !book.holder) break;
-    if (historyFull()) {
+    // Not while a destroy waits: its Update handler is only done once the storage is gone.
+    if (historyFull() && !destroyRequested) {
       await condition(allHandlersFinished);
       return continueAsNew<typeof workspaceWorkflow>({ ...input, carried: book.carried() });
     }
@@ -199,7 +200,7 @@ export async function workspaceWorkflow(input: WorkspaceInput): Promise<Workspac
         outbox.length > 0 ||
         (!book.holder && book.waiting.length > 0) ||
         (destroyRequested && !book.holder) ||
-        historyFull(),
+        (historyFull() && !destroyRequested),
     );
   }
 
