@@ -9,7 +9,14 @@ import {
   type ResolvedProfile,
 } from '../common/contract';
 import { resolveProfile, type AgentlabConfig } from '../common/config';
-import { PermanentBackendError, type DestroyOutcome, type GuestJob, type SandboxBackend } from '../backends/types';
+import {
+  PermanentBackendError,
+  type DestroyOutcome,
+  type GuestJob,
+  type SandboxBackend,
+  type WorkspaceStorage,
+} from '../backends/types';
+import type { WorkspaceRef } from '../common/workspace';
 import { loadBundle, secretsPaths, type SecretsPaths } from '../common/secrets';
 import { missingKeyProblem } from '../guest/agents';
 import { withHeartbeat } from './heartbeat';
@@ -36,6 +43,17 @@ export function createActivities({ config, backends, secrets = secretsPaths(), w
       );
     }
     return backend;
+  }
+
+  function workspacesOf(kind: ResolvedProfile['backend']): WorkspaceStorage {
+    const storage = backendFor(kind).workspaces;
+    if (!storage) {
+      throw ApplicationFailure.nonRetryable(
+        `the ${kind} backend on node ${config.node} has no persistent workspaces yet`,
+        'PermanentBackendError',
+      );
+    }
+    return storage;
   }
 
   /** Backend errors marked permanent become non-retryable failures that keep the backend's text. */
@@ -207,6 +225,25 @@ export function createActivities({ config, backends, secrets = secretsPaths(), w
         }
       }
       return report;
+    },
+
+    /** The workspace workflow's: its storage on this host. */
+    async createWorkspace(input: { workspace: WorkspaceRef }): Promise<void> {
+      await call(() => workspacesOf(input.workspace.backend).create(input.workspace));
+    },
+
+    async deleteWorkspace(input: { workspace: WorkspaceRef }): Promise<void> {
+      await call(() => workspacesOf(input.workspace.backend).delete(input.workspace));
+    },
+
+    /** The job workflow's, after the clone: the sandbox sees the workspace at /workspace from its first boot. */
+    async attachWorkspace(input: { vmid: number; owner: Owner; workspace: WorkspaceRef }): Promise<void> {
+      await call(() => workspacesOf(input.workspace.backend).attach(input.vmid, input.owner, input.workspace));
+    },
+
+    /** Before the VM is destroyed: the workspace must never go with it. */
+    async detachWorkspace(input: { vmid: number; owner: Owner; workspace: WorkspaceRef }): Promise<void> {
+      await call(() => workspacesOf(input.workspace.backend).detach(input.vmid, input.owner, input.workspace));
     },
 
     async destroyVm(input: {

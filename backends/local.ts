@@ -15,6 +15,8 @@ import { LocalNetwork, sandboxNetns } from './local-network';
 import { copyRepository } from './local-repository';
 import { PermanentBackendError, type DestroyOutcome, type GuestJob, type OwnedVm, type SandboxBackend } from './types';
 import { snapshotNameProblem } from '../common/snapshot-names';
+import { WORKSPACE_MOUNT } from '../common/workspace';
+import { LocalWorkspaces, readAttachedWorkspace } from './local-workspaces';
 
 export interface LocalBackendOptions {
   dataDir: string;
@@ -51,6 +53,8 @@ interface Faults {
   guestRunnerBroken?: boolean;
   /** Destroy fails (a backend outage during teardown). */
   failDestroy?: boolean;
+  /** Attaching or detaching a workspace takes this long (a window to crash the worker in). */
+  workspaceDelayMs?: number;
 }
 
 /** Secrets and credentials live here inside a sandbox: a tmpfs no other sandbox and no disk sees. */
@@ -69,11 +73,25 @@ export class LocalBackend implements SandboxBackend {
   readonly kind = 'local' as const;
   private readonly root: string;
   private readonly isolated: boolean;
+  readonly workspaces: LocalWorkspaces;
 
   constructor(private readonly options: LocalBackendOptions) {
     this.root = join(options.dataDir, 'sandboxes');
     this.isolated = (options.isolation ?? 'namespaces') === 'namespaces';
     if (this.isolated && !options.network) throw new Error('the namespaces isolation needs a network');
+    this.workspaces = new LocalWorkspaces({
+      dataDir: options.dataDir,
+      ownedSandboxDir: async (vmid, owner) => {
+        if (!(await this.readOwner(vmid))) return undefined;
+        await this.requireOwned(vmid, owner);
+        return this.dir(vmid);
+      },
+      stop: (vmid) => this.stop(vmid),
+      delay: async () => {
+        const ms = (await this.faults()).workspaceDelayMs;
+        if (ms) await sleep(ms);
+      },
+    });
   }
 
   /** Checks what isolation needs and sets up the bridge and ruleset; the worker calls it at start. */
@@ -180,6 +198,7 @@ export class LocalBackend implements SandboxBackend {
   async configure(vmid: number, _profile: ResolvedProfile, job: GuestJob): Promise<{ tokenHash: string }> {
     await this.requireOwned(vmid);
     if (job.localRepo) await copyRepository(job.localRepo, join(this.dir(vmid), 'repo.git'));
+    const workspace = await readAttachedWorkspace(this.dir(vmid));
     const token = randomBytes(32).toString('hex');
     const bootstrap = {
       controllerUrl: job.controllerUrl,
@@ -189,6 +208,8 @@ export class LocalBackend implements SandboxBackend {
       // A git server on the sandbox's own loopback (development and tests): nothing of the host's.
       allowLoopbackHttp: true,
       ...(job.localRepo ? { localRepo: this.isolated ? SANDBOX_REPO_DIR : join(this.dir(vmid), 'repo.git') } : {}),
+      // Where the guest finds its persistent workspace (unisolated, there is no /workspace: the host folder).
+      ...(workspace ? { workspace: this.isolated ? WORKSPACE_MOUNT : workspace.path } : {}),
     };
     const path = join(this.dir(vmid), 'cloud-init', 'bootstrap.json');
     await fs.writeFile(path, JSON.stringify(bootstrap), { mode: 0o600 });
@@ -310,6 +331,8 @@ export class LocalBackend implements SandboxBackend {
     const repoBind = (await exists(join(dir, 'repo.git')))
       ? ['--ro-bind', join(dir, 'repo.git'), SANDBOX_REPO_DIR]
       : [];
+    const workspace = await readAttachedWorkspace(dir);
+    const workspaceBind = workspace ? ['--bind', workspace.path, WORKSPACE_MOUNT] : [];
     const agentAccount = await agentAccountArgs(dir);
     const hostView = await hostViewArgs({
       // The runner (and the package's agent wrappers) wherever the package lives; Node wherever it is installed.
@@ -359,6 +382,7 @@ export class LocalBackend implements SandboxBackend {
       join(dir, 'cloud-init'),
       SANDBOX_CLOUD_INIT_DIR,
       ...repoBind,
+      ...workspaceBind,
       ...agentsBind,
       // Nothing of the host is writable, and the root is not either: only the tmpfs and binds above.
       '--remount-ro',

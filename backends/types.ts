@@ -1,5 +1,6 @@
 // The one interface every sandbox backend implements; the workflow never knows which one it drives.
 import type { BackendKind, Owner, ResolvedProfile } from '../common/contract';
+import type { WorkspaceRef } from '../common/workspace';
 
 export interface OwnedVm {
   vmid: number;
@@ -53,6 +54,22 @@ export interface SandboxBackend {
   snapshot(vmid: number, name: string, owner: Owner): Promise<void>;
   /** Puts the VM's disks back to snapshot `name`, leaving it stopped; only a VM carrying this owner's mark. */
   rollback(vmid: number, name: string, owner: Owner): Promise<void>;
+  /** Persistent workspaces (docs/workspaces.md); a backend without them leaves these out. */
+  workspaces?: WorkspaceStorage;
+}
+
+/**
+ * A workspace's storage on its node. Every call is idempotent (activities retry after a crash), and the
+ * storage carries the workspace workflow's mark: nothing else deletes it, and it deletes nothing else.
+ */
+export interface WorkspaceStorage {
+  create(workspace: WorkspaceRef): Promise<void>;
+  /** Deletes the storage (a missing one is success); never while a VM has it attached. */
+  delete(workspace: WorkspaceRef): Promise<void>;
+  /** Attaches it to a VM of this owner's (after the clone, before the first boot). */
+  attach(vmid: number, owner: Owner, workspace: WorkspaceRef): Promise<void>;
+  /** Detaches it from the VM, before the VM is destroyed; a VM without it (or gone) is success. */
+  detach(vmid: number, owner: Owner, workspace: WorkspaceRef): Promise<void>;
 }
 
 /** A failure retrying cannot fix (missing template, backend not available here). */

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { JOB_STATUSES, SANDBOX_STATES } from '../common/states';
 import { ACCESS_KINDS } from '../common/contract';
+import { WORKSPACE_STATUSES } from '../common/workspace';
 
 const isoTime = z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 const state = z.enum(SANDBOX_STATES);
@@ -18,6 +19,8 @@ export const jobDocumentSchema = z
     profile: z.string(),
     repo: z.string().nullable(),
     ref: z.string().nullable(),
+    /** The persistent workspace the job attaches at /workspace. */
+    workspace: z.string().nullable(),
     sandbox: z
       .object({
         vmid: z.number().int().nullable(),
@@ -115,5 +118,32 @@ export const statusSchema = z
     webUi: z.string(),
     sandboxes: z.record(z.string(), z.number().int()),
     recentFailures: z.array(z.object({ jobId: z.string(), state: state.optional(), startedAt: isoTime.optional() })),
+  })
+  .strict();
+
+/** `workspace show --json` and `workspace create --json`. */
+export const workspaceDocumentSchema = z
+  .object({
+    name: z.string(),
+    status: z.enum(WORKSPACE_STATUSES),
+    sizeGb: z.number().int().positive(),
+    node: z.string(),
+    backend: z.enum(['local', 'proxmox']),
+    profile: z.string(),
+    createdAt: isoTime,
+    holder: z.object({ jobId: z.string(), since: isoTime }).strict().nullable(),
+    waiting: z.array(z.object({ jobId: z.string(), since: isoTime }).strict()),
+    attachments: z.array(
+      z
+        .object({
+          jobId: z.string(),
+          vmid: z.number().int().nullable(),
+          grantedAt: isoTime,
+          releasedAt: isoTime.nullable(),
+          note: z.string().optional(),
+        })
+        .strict(),
+    ),
+    error: z.string().nullable(),
   })
   .strict();

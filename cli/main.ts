@@ -9,6 +9,7 @@ import { registerProfileCommands } from './commands/profile';
 import { registerSandboxCommands } from './commands/sandbox';
 import { registerSecretsCommands } from './commands/secrets';
 import { registerStackCommands } from './commands/stack';
+import { registerWorkspaceCommands } from './commands/workspace';
 import { ExitCode } from './errors';
 
 export function buildProgram(): Command {
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerStackCommands(program);
   registerJobCommands(program);
   registerSandboxCommands(program);
+  registerWorkspaceCommands(program);
   registerProfileCommands(program);
   registerAgentsCommands(program);
   registerSecretsCommands(program);

@@ -4,6 +4,7 @@ import { defineQuery, defineSignal, defineUpdate, type Sinks } from '@temporalio
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { AgentKind } from './agents';
 import type { JobStatus, SandboxState } from './states';
+import type { WorkspaceRef } from './workspace';
 
 export const WORKFLOW_TASK_QUEUE = 'agentlab';
 /** Host-bound activities (the backend) run on the task queue of the host that owns the sandbox. */
@@ -35,6 +36,8 @@ export interface JobRequest {
   agentCommand?: string;
   /** Pin the sandbox to a host; otherwise the profile's or the first worker's node. */
   node?: string;
+  /** A persistent workspace to attach at /workspace; `wait: false` fails at once while another sandbox holds it. */
+  workspace?: { name: string; wait?: boolean };
 }
 
 /** Where sandboxes run: the embedded namespace sandbox or a Proxmox VE node. */
@@ -151,6 +154,8 @@ export interface JobDescription {
   snapshots: SnapshotRecord[];
   /** The profile's backend, once resolved (absent before, and from workers that predate access). */
   backend?: BackendKind;
+  /** The persistent workspace the request names, and whether this sandbox holds it now. */
+  workspace?: { name: string; held: boolean };
 }
 
 /**
@@ -170,6 +175,8 @@ export interface SandboxHandOver {
   runs: number;
   /** The node whose admission slot this sandbox holds; absent in hand-overs from before admission. */
   admission?: { node: string };
+  /** The persistent workspace attached to this sandbox. */
+  workspace?: WorkspaceRef;
 }
 
 export interface JobStateSnapshot {

@@ -3,6 +3,9 @@ import { z } from 'zod';
 import { isCommitId, isLocalRepo, refProblem, repoUrlProblem } from '../guest/git-input';
 import { parseDuration } from './duration';
 import type { BackendKind } from './contract';
+import { WORKSPACE_NAME_PATTERN, WORKSPACE_NAME_RULE } from './workspace';
+
+export const workspaceNameSchema = z.string().regex(WORKSPACE_NAME_PATTERN, WORKSPACE_NAME_RULE);
 
 /** Repository URLs as a job request carries them: a local path only as an absolute path with a pinned commit. */
 export const repoUrlSchema = z.string().superRefine((repo, ctx) => {
@@ -48,6 +51,7 @@ export const jobRequestSchema = z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/)
       .optional(),
+    workspace: z.object({ name: workspaceNameSchema, wait: z.boolean().optional() }).strict().optional(),
   })
   .strict()
   .superRefine((req, ctx) => {
@@ -90,3 +94,14 @@ export function jobRequestProblem(request: unknown, backend: BackendKind): strin
   }
   return undefined;
 }
+
+/** A workspace's size: whole GiB as `20G`, `20GiB` or `20`, or TiB as `1T`; up to 16 TiB. */
+export const workspaceSizeSchema = z.string().transform((text, ctx) => {
+  const match = /^(\d{1,5})\s*(?:(G|GB|GiB)|(T|TB|TiB))?$/i.exec(text.trim());
+  const gib = match ? Number(match[1]) * (match[3] ? 1024 : 1) : NaN;
+  if (!(gib >= 1 && gib <= 16 * 1024)) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a size: expected whole GiB from 1G to 16T, e.g. 20G` });
+    return z.NEVER;
+  }
+  return gib;
+});

@@ -814,6 +814,7 @@ class Runner {
       allowLocalRepos: bootstrap.allowLocalRepos === true,
       allowLoopbackHttp: bootstrap.allowLoopbackHttp === true,
       localRepo: typeof bootstrap.localRepo === 'string' ? bootstrap.localRepo : null,
+      workspace: typeof bootstrap.workspace === 'string' ? bootstrap.workspace : null,
       runnerCredential: res.body.runnerCredential,
       job: res.body.job || null,
       secrets: res.body.secrets || null,
@@ -869,11 +870,41 @@ class Runner {
     return { url: job.repo, ref };
   }
 
+  /**
+   * A persistent workspace (mounted at /workspace) holds the checkout, so the next job finds it again: the
+   * agent's directory is then the workspace's `repo`, and the workspace itself the agent's to write.
+   */
+  useWorkspace(claim) {
+    if (!claim.workspace) return;
+    this.workspaceDir = claim.workspace;
+    this.repoDir = path.join(claim.workspace, 'repo');
+    if (this.agentUser) fs.chownSync(claim.workspace, this.agentUser.uid, this.agentUser.gid);
+  }
+
+  /**
+   * A checkout the workspace already holds is fetched into, not cloned again: tracked files go to the ref
+   * (the earlier job's changes are in its patch), untracked ones are removed, ignored ones (build output,
+   * dependencies) stay. The earlier agent's config was reduced to the bare minimum: the URL is given here.
+   */
+  async refreshCheckout(source) {
+    this.sanitizeRepoConfig(); // an agent killed with its sandbox left its config as it pleased
+    await git(['fetch', '--quiet', '--', source.url, source.ref], { cwd: this.repoDir });
+    await git(['checkout', '--quiet', '--force', '-B', 'agentlab', 'FETCH_HEAD'], { cwd: this.repoDir });
+    await git(['clean', '--quiet', '-d', '--force'], { cwd: this.repoDir });
+  }
+
   async prepareRepo(job, claim) {
     const source = this.cloneSource(job, claim);
+    if (this.workspaceDir && fs.existsSync(path.join(this.repoDir, '.git'))) {
+      await this.refreshCheckout(source);
+      if (this.agentUser) chownTree(this.repoDir, this.agentUser);
+      return (await git(['rev-parse', 'HEAD'], { cwd: this.repoDir })).trim();
+    }
     fs.rmSync(this.repoDir, { recursive: true, force: true }); // a half-done clone from an earlier attempt
     fs.mkdirSync(this.options.workDir, { recursive: true });
-    await git(['clone', '--no-checkout', '--quiet', '--', source.url, this.repoDir], { cwd: this.options.workDir });
+    await git(['clone', '--no-checkout', '--quiet', '--', source.url, this.repoDir], {
+      cwd: path.dirname(this.repoDir),
+    });
     await git(['fetch', '--quiet', '--', 'origin', source.ref], { cwd: this.repoDir });
     await git(['checkout', '--quiet', '-B', 'agentlab', 'FETCH_HEAD'], { cwd: this.repoDir });
     if (this.agentUser) {
@@ -1009,6 +1040,7 @@ class Runner {
           AGENTLAB_TASK: job.task,
           AGENTLAB_JOB_ID: job.jobId,
           AGENTLAB_REPO_DIR: this.repoDir,
+          ...(this.workspaceDir ? { AGENTLAB_WORKSPACE: this.workspaceDir } : {}),
         },
       });
     } finally {
@@ -1293,6 +1325,7 @@ class Runner {
       return;
     }
     const claim = await this.claim();
+    this.useWorkspace(claim);
     redactValues = secretValues(claim.secrets);
     const agentDir = prepareAgentDir(this.options.secretsDir, this.agentUser);
     const secretEnv = materializeSecrets(agentDir, claim.secrets);

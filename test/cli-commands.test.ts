@@ -215,7 +215,7 @@ describe('agentlab commands', () => {
     ]);
     expect(completed.stdout.split(' ')).toEqual(['renew', '--help']);
     const fish = await stack.cli(['completion', 'fish']);
-    expect(fish.stdout).toContain("-a 'up down status job sandbox profile agents secrets doctor completion'");
+    expect(fish.stdout).toContain("-a 'up down status job sandbox workspace profile agents secrets doctor completion'");
     expect((await stack.cli(['completion', 'tcsh'])).code).toBe(2);
   });
 

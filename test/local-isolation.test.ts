@@ -107,6 +107,30 @@ describe('local backend isolation', () => {
     expect(patch).toMatch(new RegExp(`\\+\\+\\+ b/whoami\\.txt\\n@@ -0,0 \\+1 @@\\n\\+${SANDBOX_AGENT.uid}\\n`));
   });
 
+  test('a workspace is bound at /workspace for the agent user, and the next sandbox finds what it wrote', async () => {
+    expect((await cli(['workspace', 'create', 'iso-ws', '--size', '1G'])).code).toBe(0);
+    const job = (id: string, agentCommand: string) =>
+      cli([
+        ...['job', 'run', '--repo', peerRepo, '--task', 't', '--id', id, '--workspace', 'iso-ws'],
+        ...['--agent-command', agentCommand],
+      ]);
+    const first = await job('iso-ws-1', 'test "$AGENTLAB_WORKSPACE" = /workspace && id -u > /workspace/writer');
+    expect(first.code).toBe(0);
+    // The next sandbox: the note is there, the checkout in /workspace/repo, and the host folder only there.
+    const second = await job(
+      'iso-ws-2',
+      'test "$(cat /workspace/writer)" = "$(id -u)" && test "$PWD" = /workspace/repo && test -d .git && ' +
+        `! ls ${JSON.stringify(dataDir)} 2>/dev/null`,
+    );
+    expect(second.code).toBe(0);
+    const hostFolder = join(dataDir, 'workspaces', 'iso-ws', 'data');
+    expect(readFileSync(join(hostFolder, 'writer'), 'utf8')).toBe(`${SANDBOX_AGENT.uid}\n`);
+    const shown = JSON.parse((await cli(['workspace', 'show', 'iso-ws', '--json'])).stdout);
+    expect(shown.attachments.map((a: { jobId: string }) => a.jobId)).toEqual(['iso-ws-1', 'iso-ws-2']);
+    expect((await cli(['workspace', 'destroy', 'iso-ws', '--yes'])).code).toBe(0);
+    expect(existsSync(hostFolder)).toBe(false);
+  });
+
   test('a job runs end to end, an escaping agent reaches only the Internet and the guest API, nothing is left', async () => {
     // A peer sandbox worth attacking: it serves HTTP and keeps a marker in its secrets tmpfs.
     const peerPlan = {

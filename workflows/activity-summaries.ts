@@ -27,6 +27,10 @@ const SUMMARIES: Summaries = {
   rollbackVm: ({ vmid, name }) => `roll VM ${vmid} back to snapshot ${name}`,
   reconcileOrphans: ({ backend }) => `destroy orphaned ${backend} VMs`,
   destroyVm: ({ vmid }) => `destroy VM ${vmid}`,
+  createWorkspace: ({ workspace }) => `create workspace ${workspace.name} (${workspace.sizeGb} GiB)`,
+  deleteWorkspace: ({ workspace }) => `delete workspace ${workspace.name}'s storage`,
+  attachWorkspace: ({ vmid, workspace }) => `attach workspace ${workspace.name} to VM ${vmid}`,
+  detachWorkspace: ({ vmid, workspace }) => `detach workspace ${workspace.name} from VM ${vmid}`,
 };
 
 /** The summary an activity call carries. */

@@ -2,3 +2,4 @@
 export { jobWorkflow } from './job-workflow';
 export { reconcileWorkflow } from './reconcile-workflow';
 export { admissionWorkflow } from './admission-workflow';
+export { workspaceWorkflow } from './workspace-workflow';

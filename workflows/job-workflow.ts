@@ -54,6 +54,7 @@ import { utcMinute } from '../common/job-metadata';
 import { withSummaries } from './activity-summaries';
 import { JobState } from './job-state';
 import { AdmissionTicket } from './admission-ticket';
+import { WorkspaceClaim } from './workspace-claim';
 import { destroySignalInput, renewSignalTtl, SIGNAL_DESCRIPTIONS } from './signal-input';
 
 /** A bootstrap token is good for this long after it was written into the VM (seed: 10 min). */
@@ -84,6 +85,10 @@ function hostActivities(profile: ResolvedProfile, overrides: Partial<ActivityOpt
   );
 }
 
+/** Attaching and detaching are quick: a worker that died during one is noticed within seconds. */
+const workspaceActivities = (profile: ResolvedProfile): Activities =>
+  hostActivities(profile, { heartbeatTimeout: '3s' });
+
 /** Why the job scope was interrupted from outside the main flow. */
 type Interruption = 'lease-expired' | 'destroy-requested';
 
@@ -113,11 +118,16 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
   /** Set when the main flow parks the sandbox for a fresh run instead of ending: no teardown then. */
   let handingOver = false;
   const admission = new AdmissionTicket(owner.workflowId, handOver?.admission);
+  const workspace = new WorkspaceClaim(owner.workflowId, request.jobId, request.workspace?.name, handOver?.workspace);
 
   const jobScope = new CancellationScope();
 
   // ---- messages ---------------------------------------------------------------------------------
-  setHandler(describeQuery, () => ({ ...job.describe(), ...(profile ? { backend: profile.backend } : {}) }));
+  setHandler(describeQuery, () => ({
+    ...job.describe(),
+    ...(profile ? { backend: profile.backend } : {}),
+    ...(request.workspace ? { workspace: { name: request.workspace.name, held: workspace.ref !== undefined } } : {}),
+  }));
   setHandler(runnerCredentialHashQuery, () => claimedCredentialHash);
 
   setHandler(
@@ -485,6 +495,11 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
           // Recorded as soon as the clone may have created something; destroy re-checks our mark.
           created.push(vmid);
         }
+        // After the clone, before the first boot: the guest finds it mounted from the start.
+        if (workspace.ref) {
+          await workspaceActivities(p).attachWorkspace({ vmid, owner, workspace: workspace.ref });
+          await workspace.attached(vmid);
+        }
         bootstrap = {
           ...(await activities.configureVm({
             vmid,
@@ -512,6 +527,16 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
         log.warn('provisioning attempt failed; destroying the VM and retrying', { attempt, vmid, reason });
         await destroyCreated(p, activities); // compensate before the next attempt
       }
+    }
+  }
+
+  async function acquireWorkspace(p: ResolvedProfile, asked: NonNullable<JobRequest['workspace']>): Promise<void> {
+    const ref = await workspace.acquire(asked.wait !== false);
+    if (ref.node !== p.node || ref.backend !== p.backend) {
+      throw ApplicationFailure.nonRetryable(
+        `workspace ${ref.name} is on node ${ref.node} (${ref.backend}); this sandbox runs on ${p.node} (${p.backend})`,
+        'InvalidRequest',
+      );
     }
   }
 
@@ -558,6 +583,8 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
       throw ApplicationFailure.nonRetryable(`profile ${profile.name} has no agent command`, 'InvalidProfile');
     }
     job.setProfile(profile, request.keepalive ?? profile.keepalive);
+    // The workspace first: waiting for another sandbox to let go must not hold an admission slot meanwhile.
+    if (request.workspace) await acquireWorkspace(profile, request.workspace);
     // The lease runs from admission: time spent waiting for capacity is not the sandbox's.
     const leaseStart = patched('admission') ? await admission.acquire(profile) : workflowInfo().startTime.getTime();
     job.setLease(leaseStart + ttlMs);
@@ -642,6 +669,8 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     let allGone = true;
     for (const vmid of [...created]) {
       try {
+        // Never destroyed with the VM: a VM that still has it stays (and is retried) until it is off.
+        if (workspace.ref) await workspaceActivities(p).detachWorkspace({ vmid, owner, workspace: workspace.ref });
         const outcome = await activities.destroyVm({ backend: p.backend, vmid, owner });
         if (outcome === 'not-ours') log.error('refused to destroy a VM we do not own', { vmid });
         created.splice(created.indexOf(vmid), 1);
@@ -711,6 +740,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
       await watcher;
       if (!handingOver) {
         await teardown();
+        await workspace.release(); // only once no VM of this job has it any more
         await admission.release(); // only once the VM is gone: until then it still uses the host
       }
     });
@@ -729,6 +759,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
       result,
       runs: job.continuedRuns + 1,
       admission: admission.handOver(),
+      ...(workspace.ref ? { workspace: workspace.ref } : {}),
     });
   }
   return job.outcome();

@@ -7,7 +7,9 @@ import { describeQuery, type JobDescription, type JobRequest } from '../../commo
 import { ttlAboveMaximum } from '../../common/duration';
 import { jobStartOptions } from '../../common/job-start';
 import type { Profile } from '../../common/config';
-import { describeIssues, durationSchema, jobRequestSchema } from '../../common/schemas';
+import { describeIssues, durationSchema, jobRequestSchema, workspaceNameSchema } from '../../common/schemas';
+import { heldByText } from '../../common/workspace';
+import { describeWorkspace } from './workspace';
 import { refProblem, repoUrlProblem } from '../../guest/git-input';
 import { isLocalPathInput, readLocalRepository } from '../local-repo';
 import { JOB_STATUSES, SANDBOX_STATES } from '../../common/states';
@@ -35,6 +37,9 @@ interface RunOptions {
   node?: string;
   id?: string;
   detach?: boolean;
+  workspace?: string;
+  /** `--no-wait`: a workspace another sandbox holds fails the request at once. */
+  wait?: boolean;
 }
 
 /** Builds and validates the request; nothing is created when this throws. */
@@ -80,6 +85,7 @@ export async function buildJobRequest(
     agentCommand: options.agentCommand,
     node: options.node,
     ...(await repositoryFields(options, profile)),
+    ...(options.workspace !== undefined ? await workspaceFields(ctx, options, profile) : {}),
   };
   const parsed = jobRequestSchema.safeParse(JSON.parse(JSON.stringify(request)));
   if (!parsed.success) {
@@ -93,6 +99,36 @@ export async function buildJobRequest(
     throw usageError(message);
   }
   return parsed.data;
+}
+
+/**
+ * `--workspace` as the request carries it, checked against the workspace as it is now (the workflow checks
+ * again when it asks for it): the sandbox runs on the workspace's node, and `--no-wait` fails here at once.
+ */
+async function workspaceFields(
+  ctx: CliContext,
+  options: Pick<RunOptions, 'workspace' | 'wait' | 'node'>,
+  profile: Profile,
+): Promise<Pick<JobRequest, 'workspace' | 'node'>> {
+  const name = workspaceNameSchema.safeParse(options.workspace);
+  if (!name.success) throw usageError(`--workspace: ${describeIssues(name.error)}`);
+  const ws = await describeWorkspace(await ctx.client(), name.data);
+  if (!['AVAILABLE', 'ATTACHED'].includes(ws.status))
+    throw rejected(`--workspace: workspace ${ws.name} is ${ws.status}`);
+  if (ws.backend !== profile.backend) {
+    throw usageError(
+      `--workspace: workspace ${ws.name} is for the ${ws.backend} backend, not ${profile.name}'s (${profile.backend})`,
+    );
+  }
+  const node = options.node ?? ws.node;
+  if (node !== ws.node || (profile.node !== undefined && profile.node !== ws.node)) {
+    throw usageError(
+      `--workspace: workspace ${ws.name} is on node ${ws.node}; the sandbox would run on ${profile.node ?? node}`,
+    );
+  }
+  const wait = options.wait !== false;
+  if (!wait && ws.holder) throw rejected(`--no-wait: ${heldByText(ws.name, ws.holder)}`);
+  return { node, workspace: { name: ws.name, ...(wait ? {} : { wait: false }) } };
 }
 
 /**
@@ -154,6 +190,7 @@ export function jobDocument(d: JobDescription, placeInLine?: number) {
     profile: d.profile,
     repo: d.repo ?? null,
     ref: d.ref ?? null,
+    workspace: d.workspace?.name ?? null,
     sandbox: {
       vmid: d.vmid ?? null,
       state: d.state,
@@ -193,6 +230,7 @@ function printJob(d: JobDescription, placeInLine?: number): void {
     ['Message', d.message],
     ['Profile', d.profile],
     ['Repo', d.repo ? `${d.repo} @ ${d.ref ?? 'HEAD'}` : undefined],
+    ['Workspace', d.workspace ? `${d.workspace.name}${d.workspace.held ? ' (attached)' : ''}` : undefined],
     ['Sandbox', d.vmid !== undefined ? `vmid ${d.vmid} on ${d.node ?? '?'}` : undefined],
     ['State', d.state],
     ['Address', d.address],
@@ -219,6 +257,8 @@ export function registerJobCommands(program: Command): void {
     .option('--keepalive', 'keep the sandbox after the job ends (until its lease expires)')
     .option('--agent-command <cmd>', "the agent command to run instead of the profile's")
     .option('--node <node>', 'run on this worker host')
+    .option('--workspace <name>', 'attach this persistent workspace at /workspace (the checkout goes there)')
+    .option('--no-wait', 'with --workspace: fail at once while another sandbox holds it, instead of waiting')
     .option('--id <jobId>', 'choose the job id')
     .option('--detach', 'start the job and return at once')
     .option('--json', 'print one JSON document')

@@ -38,12 +38,25 @@ export function registerSandboxCommands(program: Command): void {
     .option('--profile <name>', 'sandbox profile', 'local')
     .option('--ttl <duration>', "lease, e.g. 30m or 2h (default: the profile's)")
     .option('--node <node>', 'run on this worker host')
+    .option('--workspace <name>', 'attach this persistent workspace at /workspace')
+    .option('--no-wait', 'with --workspace: fail at once while another sandbox holds it, instead of waiting')
     .option('--id <id>', 'choose the id')
     .option('--detach', 'return at once')
     .option('--json', 'print one JSON document')
     .action(
       runAction(
-        async (ctx, options: { profile: string; ttl?: string; node?: string; id?: string; detach?: boolean }) => {
+        async (
+          ctx,
+          options: {
+            profile: string;
+            ttl?: string;
+            node?: string;
+            id?: string;
+            detach?: boolean;
+            workspace?: string;
+            wait?: boolean;
+          },
+        ) => {
           const request = await buildJobRequest(ctx, { ...options, requireTask: false });
           await startJob(ctx, request);
           if (options.detach) {

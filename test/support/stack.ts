@@ -288,6 +288,7 @@ export interface Faults {
   neverReady?: boolean;
   guestRunnerBroken?: boolean;
   failDestroy?: boolean;
+  workspaceDelayMs?: number;
 }
 
 /** Sets the local backend's fault injection file (read on every backend operation). */
