@@ -9,7 +9,7 @@ import { LocalNetwork } from '../backends/local-network';
 import { QemuBackend } from '../backends/qemu/backend';
 import { seedFiles, staticNetwork } from '../backends/qemu/nocloud-seed';
 import { macFor, vmFiles } from '../backends/qemu/vm-dir';
-import { runningQemu } from '../backends/qemu/vm-process';
+import { qemuProcessesOf, runningQemu } from '../backends/qemu/vm-process';
 import type { ResolvedProfile } from '../common/contract';
 
 const RANGE = { min: 7100, max: 7103 };
@@ -38,6 +38,7 @@ describe('qemu backend parts', () => {
       await new Promise((resolve) => setTimeout(resolve, 300));
       writeFileSync(pidFile, `${ours.pid}\n`);
       expect(await runningQemu(pidFile, vmDir)).toBe(ours.pid);
+      expect(await qemuProcessesOf(vmDir)).toEqual([ours.pid]); // found without the pidfile too
       writeFileSync(pidFile, `${other.pid}\n`); // another VM's QEMU
       expect(await runningQemu(pidFile, vmDir)).toBeUndefined();
       writeFileSync(pidFile, `${process.pid}\n`); // a reused pid: not QEMU at all

@@ -30,7 +30,7 @@ import {
   type VmFiles,
   type VmSettings,
 } from './vm-dir';
-import { killQemu, runningQemu } from './vm-process';
+import { killQemu, qemuProcessesOf, runningQemu } from './vm-process';
 
 export interface QemuBackendOptions {
   dataDir: string;
@@ -250,8 +250,7 @@ export class QemuBackend implements SandboxBackend {
 
   private async powerOff(vmid: number): Promise<void> {
     const files = this.files(vmid);
-    const pid = await runningQemu(files.pid, files.dir);
-    if (pid) await killQemu(pid);
+    for (const pid of await qemuProcessesOf(files.dir)) await killQemu(pid);
     for (const file of [files.pid, files.qmp, files.qga]) await fs.rm(file, { force: true });
     await deleteTap(vmid);
   }
