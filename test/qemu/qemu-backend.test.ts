@@ -136,7 +136,11 @@ describe('qemu backend', () => {
     );
     const runningMs = Date.now() - startedMs;
     const running = await show(JOB);
-    expect(running).toMatchObject({ status: 'RUNNING', sandbox: { state: 'RUNNING', address: '10.78.0.2' } });
+    // The clean snapshot was taken of the running disk (QMP), as every sandbox gets one after first boot.
+    expect(running).toMatchObject({
+      status: 'RUNNING',
+      sandbox: { state: 'RUNNING', address: '10.78.0.2', cleanSnapshot: true },
+    });
     const vmid = running.sandbox.vmid as number;
     const vmDir = join(dataDir, 'qemu', String(vmid));
     expect(await qemuPids()).toHaveLength(1);
