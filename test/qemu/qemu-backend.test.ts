@@ -4,7 +4,7 @@
 // ports, a private-range host, the metadata address), and its patch comes back. Mid-job the worker is SIGKILLed
 // and started again: it finds the VM by its pidfile and starts no second one; the job still ends COMPLETED, and
 // no QEMU process, tap device or VM file is left.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import execa from 'execa';
@@ -109,6 +109,8 @@ describe('qemu backend', () => {
     await net.destroy();
     // A failed run must not leave a VM behind: the worker that would have destroyed it is gone.
     for (const pid of await qemuPids()) process.kill(Number(pid), 'SIGKILL');
+    // A 600 MB base image is shared, but each run's overlay, repository and Temporal data are its own.
+    if (!process.env.AGENTLAB_KEEP_TEST_DIRS) rmSync(home, { recursive: true, force: true });
   });
 
   test('a job runs in a QEMU VM through a worker SIGKILL; it reaches only the Internet and the guest API', async () => {
