@@ -1,5 +1,6 @@
-// `npm run test:qemu` (scripts/test-qemu.sh): the QEMU guest image booting for real (test/qemu/). No Temporal
-// server: the boot test stands in for the guest API itself.
+// `npm run test:qemu` (scripts/test-qemu.sh): the QEMU guest image booting for real (test/qemu/). No shared
+// Temporal server: the boot test stands in for the guest API itself, and the backend test starts its own
+// inside the network namespaces it builds.
 const base = require('./jest.config');
 
 /** @type {import('jest').Config} */

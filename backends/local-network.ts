@@ -48,6 +48,15 @@ export class LocalNetwork {
     return intToIpv4(this.base + 2 + (vmid - this.vmidRange.min));
   }
 
+  /** The address with the subnet's prefix length, as an interface is configured with it. */
+  cidr(vmid: number): string {
+    return `${this.address(vmid)}/${this.prefix}`;
+  }
+
+  get bridge(): string {
+    return this.options.bridge;
+  }
+
   /** Bridge and ruleset, through the same scripts an operator runs on a Proxmox host. Once per process. */
   ensureHost(): Promise<void> {
     this.hostReady ??= (async () => {

@@ -13,6 +13,7 @@ import execa from 'execa';
 import { agentAccountArgs, hostViewArgs, nodeInstallation, parentsOpenToAll, SANDBOX_AGENT } from './local-host-view';
 import { LocalNetwork, sandboxNetns } from './local-network';
 import { copyRepository } from './local-repository';
+import { vmFiles } from './qemu/vm-dir';
 import { PermanentBackendError, type DestroyOutcome, type GuestJob, type OwnedVm, type SandboxBackend } from './types';
 import { snapshotNameProblem } from '../common/snapshot-names';
 import { WORKSPACE_MOUNT } from '../common/workspace';
@@ -158,11 +159,15 @@ export class LocalBackend implements SandboxBackend {
       for (let vmid = this.options.vmidRange.min; vmid <= this.options.vmidRange.max; vmid++) {
         try {
           await fs.rename(staging, this.dir(vmid));
-          return vmid;
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
-          if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+          if (code === 'ENOTEMPTY' || code === 'EEXIST') continue;
+          throw err;
         }
+        // A QEMU VM may hold this VMID (and so its address on the shared bridge): checked after our reservation,
+        // as the qemu backend checks after its own, so of two racing backends at least one sees the other.
+        if (!(await exists(vmFiles(this.options.dataDir, vmid).dir))) return vmid;
+        await fs.rename(this.dir(vmid), staging);
       }
     } finally {
       await fs.rm(staging, { recursive: true, force: true });

@@ -7,6 +7,7 @@
 # own network namespace too). nsenter, not `ip netns exec`: the latter mounts a fresh /sys without the cgroup
 # filesystem the job benchmark accounts CPU with. `npm run bench -- leases [--n N] [--ttl D] [--renew-ttl D] [--json]`
 # runs only the leases benchmark (bare sandboxes on the Proxmox simulator, all on loopback: no namespace needed).
+# `npm run bench -- qemu [--n N] [--json]` runs only the qemu backend's (real VMs; in its own namespace too).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # The leases and chaos runs need no namespace: all they run is on loopback.
@@ -22,6 +23,11 @@ ns="agentlab-bench-$$"
 ip netns add "$ns"
 trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
 ip -n "$ns" link set lo up
+if [[ "${1:-}" == qemu ]]; then
+  shift
+  ip netns exec "$ns" node "$root/dist/bench/bench-qemu.js" "$@"
+  exit
+fi
 if [[ "${1:-}" == jobs ]]; then
   shift
   nsenter --net="/run/netns/$ns" node "$root/dist/bench/bench-jobs.js" "$@"

@@ -36,7 +36,7 @@ const profileSchema = z
       .object({
         cores: z.number().int().positive().prefault(2),
         memoryMb: z.number().int().positive().prefault(2048),
-        /** The root disk's size in GiB (proxmox: the clone's boot disk is grown to it); absent: the template's. */
+        /** The root disk's size in GiB (proxmox: the clone's boot disk; qemu: the overlay); absent: the template's or image's. */
         diskGb: z
           .number({ error: 'expected a whole number of GiB, e.g. 32' })
           .int('expected a whole number of GiB, e.g. 32')
@@ -99,7 +99,7 @@ const profileSchema = z
   });
 export type Profile = z.output<typeof profileSchema>;
 
-/** The seed's three Proxmox profiles and the embedded `local` one. A config file may override any. */
+/** The seed's three Proxmox profiles, the embedded `local` one and `qemu-ephemeral`. A config file may override any. */
 const DEFAULT_PROFILES: z.input<typeof profileSchema>[] = [
   {
     name: 'yolo-ephemeral',
@@ -135,6 +135,14 @@ const DEFAULT_PROFILES: z.input<typeof profileSchema>[] = [
     description: 'Sandbox on this host (the embedded default)',
     backend: 'local',
     ttl: '1h',
+    agent: { kind: 'claude' },
+  },
+  {
+    name: 'qemu-ephemeral',
+    description: 'One-shot job in a throwaway QEMU VM on this host (worker.backends must include qemu)',
+    backend: 'qemu',
+    resources: { cores: 2, memoryMb: 2048, diskGb: 4 },
+    ttl: '3h',
     agent: { kind: 'claude' },
   },
 ];
@@ -312,6 +320,16 @@ const fileSchema = z
       .strict()
       .prefault({}),
     proxmox: proxmoxSchema.optional(),
+    /** The qemu backend (worker.backends: [qemu]): VMs on the `local` section's bridge and subnet. */
+    qemu: z
+      .object({
+        /** A guest image directory (scripts/build-guest-image.sh prints it); absent: built or taken from the cache. */
+        imageDir: z.string().startsWith('/', 'expected an absolute path').optional(),
+        /** `auto`: KVM when a kernel really boots under it (probed once per host boot), else TCG. */
+        accelerator: z.enum(['auto', 'kvm', 'tcg']).prefault('auto'),
+      })
+      .strict()
+      .prefault({}),
     /** The agent CLIs' tools directory (`agentlab agents install`), shown read-only to local sandboxes. */
     agents: z
       .object({ dir: z.string().startsWith('/', 'expected an absolute path').optional() })
@@ -380,6 +398,7 @@ export interface AgentlabConfig {
   ssh: { authorizedKeys: string[]; identityFile?: string };
   /** With the secret resolved from AGENTLAB_PROXMOX_TOKEN_SECRET, tokenSecret or tokenSecretFile. */
   proxmox?: ProxmoxConfig;
+  qemu: { imageDir?: string; accelerator: 'auto' | 'kvm' | 'tcg' };
 }
 
 export class ConfigError extends Error {
@@ -431,7 +450,9 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
   }
 
   const gateway = firstAddress(file.local.subnet);
-  const defaultListen = `${file.local.isolation === 'namespaces' ? gateway : '127.0.0.1'}:8844`;
+  // Sandboxes on the bridge (isolated local ones, QEMU VMs) reach the guest API on its gateway.
+  const onBridge = file.local.isolation === 'namespaces' || file.worker.backends.includes('qemu');
+  const defaultListen = `${onBridge ? gateway : '127.0.0.1'}:8844`;
   const [host, port] = (file.guestApi.listen ?? defaultListen).split(':') as [string, string];
   const address = env.TEMPORAL_ADDRESS ?? file.temporal.address ?? '127.0.0.1:7233';
   const uiUrl = env.AGENTLAB_TEMPORAL_UI_URL ?? file.temporal.uiUrl ?? 'http://127.0.0.1:8233';
@@ -488,6 +509,7 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
     },
     profiles,
     ssh: file.ssh,
+    qemu: file.qemu,
     proxmox: file.proxmox && {
       ...file.proxmox,
       tokenSecret: env.AGENTLAB_PROXMOX_TOKEN_SECRET ?? file.proxmox.tokenSecret,

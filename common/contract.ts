@@ -40,8 +40,8 @@ export interface JobRequest {
   workspace?: { name: string; wait?: boolean };
 }
 
-/** Where sandboxes run: the embedded namespace sandbox or a Proxmox VE node. */
-export const BACKEND_KINDS = ['local', 'proxmox'] as const;
+/** Where sandboxes run: the embedded namespace sandbox, a Proxmox VE node, or a QEMU VM on the worker's host. */
+export const BACKEND_KINDS = ['local', 'proxmox', 'qemu'] as const;
 export type BackendKind = (typeof BACKEND_KINDS)[number];
 
 /** The profile as the workflow needs it, resolved on a worker from its config. */
@@ -70,7 +70,7 @@ export interface ResolvedProfile {
   teardownAttempts: number;
   cores: number;
   memoryMb: number;
-  /** The boot disk's size in GiB (proxmox only; absent: the template's, and in older histories). */
+  /** The boot disk's size in GiB (proxmox and qemu; absent: the template's or image's, and in older histories). */
   diskGb?: number;
   templateVmid?: number;
   /** A parked sandbox continues as new past this many history events; absent in older histories. */

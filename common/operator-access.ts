@@ -24,6 +24,10 @@ export function accessRejection(sandbox: AccessedSandbox, request: AccessRequest
   }
   const stateRejection = operationRejection(sandbox.state, request.kind);
   if (stateRejection) return stateRejection;
+  if (sandbox.backend === 'qemu') {
+    // The guest image has no SSH server, and a VM has no namespaces on its host to enter.
+    return `sandbox of job ${sandbox.jobId} runs on the qemu backend, which has no \`sandbox ${request.kind}\` yet`;
+  }
   if (sandbox.backend && sandbox.backend !== BACKEND_OF[request.kind]) {
     return request.kind === 'shell'
       ? `sandbox of job ${sandbox.jobId} runs on the ${sandbox.backend} backend: \`sandbox shell\` enters local sandboxes only; use \`agentlab sandbox ssh ${sandbox.jobId}\``

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm run test:qemu`: the QEMU guest image (docs/qemu-guest.md) built from Debian's packages, or taken from its
-# cache, and booted through cloud-init to the guest runner (test/qemu/). Installs what is missing first.
+# cache, and booted through cloud-init to the guest runner; then a real job on the qemu backend (test/qemu/).
+# Installs what is missing first.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

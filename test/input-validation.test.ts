@@ -94,9 +94,25 @@ describe('config', () => {
     );
   });
 
-  test('embedded defaults carry the seed profiles and the local one', () => {
+  test('embedded defaults carry the seed profiles, the local one and qemu-ephemeral', () => {
     const config = parseConfig({}, 'embedded defaults', {});
-    expect([...config.profiles.keys()]).toEqual(['yolo-ephemeral', 'yolo-workspace', 'interactive-dev', 'local']);
+    expect([...config.profiles.keys()]).toEqual([
+      'yolo-ephemeral',
+      'yolo-workspace',
+      'interactive-dev',
+      'local',
+      'qemu-ephemeral',
+    ]);
+    expect(config.profiles.get('qemu-ephemeral')).toMatchObject({
+      backend: 'qemu',
+      resources: { cores: 2, memoryMb: 2048, diskGb: 4 },
+    });
+    expect(config.qemu).toEqual({ accelerator: 'auto' });
+    // QEMU VMs reach the guest API on the bridge's gateway, as isolated local sandboxes do.
+    const qemuOnly = parseConfig({ worker: { backends: ['qemu'] }, local: { isolation: 'none' } }, 'c.yaml', {});
+    expect(qemuOnly.guestApi.url).toBe('http://10.78.0.1:8844');
+    expect(() => parseConfig({ qemu: { accelerator: 'hvf' } }, 'c.yaml', {})).toThrow(/c\.yaml: qemu\.accelerator/);
+    expect(() => parseConfig({ qemu: { imageDir: 'relative' } }, 'c.yaml', {})).toThrow(/expected an absolute path/);
     expect(config.profiles.get('yolo-ephemeral')).toMatchObject({
       backend: 'proxmox',
       templateVmid: 9000,

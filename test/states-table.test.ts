@@ -72,6 +72,9 @@ describe('allowed operations', () => {
     const ssh = { ...shell, kind: 'ssh' as const, node: 'elsewhere' };
     expect(accessRejection(local, shell)).toBeUndefined();
     expect(accessRejection(vm, ssh)).toBeUndefined(); // ssh goes over the network: from any node
+    expect(accessRejection({ ...vm, backend: 'qemu' }, ssh)).toMatch(
+      /runs on the qemu backend, which has no `sandbox ssh` yet/,
+    );
     expect(accessRejection(local, { ...shell, node: 'h2' })).toBe(
       'sandbox of job j1 runs on node h1: `sandbox shell` enters its namespaces from that host only (this CLI is on node h2)',
     );

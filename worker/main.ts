@@ -15,6 +15,7 @@ import { ensureReconcileSchedule } from './reconcile-schedule';
 import { LocalBackend } from '../backends/local';
 import { LocalNetwork } from '../backends/local-network';
 import { createProxmoxBackend } from '../backends/proxmox/create';
+import { QemuBackend } from '../backends/qemu/backend';
 import type { SandboxBackend } from '../backends/types';
 import { loadConfig } from '../common/config';
 import { hostTaskQueue, type BackendKind } from '../common/contract';
@@ -55,38 +56,56 @@ async function run(): Promise<void> {
 
   const backends: Partial<Record<BackendKind, SandboxBackend>> = {};
   let dnsForwarder: DnsForwarder | undefined;
-  if (config.worker.backends.includes('local')) {
-    const { local } = config;
-    const isolated = local.isolation === 'namespaces';
-    const network = isolated
+  const { local } = config;
+  const wantsLocal = config.worker.backends.includes('local');
+  const wantsQemu = config.worker.backends.includes('qemu');
+  const isolated = local.isolation === 'namespaces';
+  // One bridge and ruleset for isolated local sandboxes and QEMU VMs alike.
+  const network =
+    (wantsLocal && isolated) || wantsQemu
       ? new LocalNetwork(
           { bridge: local.bridge, subnet: local.subnet, guestApiPort: config.guestApi.port, uplink: local.uplink },
           config.vmidRange,
         )
       : undefined;
+  const nameserver = network && local.dnsUpstreams ? local.gateway : undefined;
+  if (wantsLocal) {
     const localBackend = new LocalBackend({
       dataDir: config.dataDir,
       vmidRange: config.vmidRange,
       cloneDelayMs: local.cloneDelayMs,
       bootDelayMs: local.bootDelayMs,
       isolation: local.isolation,
-      network,
-      nameserver: isolated && local.dnsUpstreams ? local.gateway : undefined,
+      network: isolated ? network : undefined,
+      nameserver: isolated ? nameserver : undefined,
       maskPaths: local.maskPaths,
       agentsDir: config.agents.dir,
     });
     // The guest API listens on the bridge's gateway: the bridge must exist first.
     await localBackend.prepareHost();
     backends.local = localBackend;
-    if (isolated && local.dnsUpstreams) {
-      const upstreams = local.dnsUpstreams.length > 0 ? local.dnsUpstreams : hostNameservers();
-      if (upstreams.length === 0) {
-        logger.warn('no IPv4 nameserver in /etc/resolv.conf: sandboxes get no DNS (set local.dns.upstreams)');
-      } else {
-        dnsForwarder = new DnsForwarder({ listenHost: local.gateway, subnet: local.subnet, upstreams }, logger);
-        await dnsForwarder.listen();
-        logger.info({ listen: `${local.gateway}:53`, upstreams }, 'DNS forwarder for sandboxes');
-      }
+  }
+  if (wantsQemu) {
+    const qemuBackend = new QemuBackend({
+      dataDir: config.dataDir,
+      vmidRange: config.vmidRange,
+      network: network!,
+      nameserver,
+      imageDir: config.qemu.imageDir,
+      accelerator: config.qemu.accelerator,
+    });
+    const host = await qemuBackend.prepareHost();
+    logger.info({ image: host.image.dir, accelerator: host.accelerator, reason: host.reason }, 'qemu backend ready');
+    backends.qemu = qemuBackend;
+  }
+  if (nameserver && local.dnsUpstreams) {
+    const upstreams = local.dnsUpstreams.length > 0 ? local.dnsUpstreams : hostNameservers();
+    if (upstreams.length === 0) {
+      logger.warn('no IPv4 nameserver in /etc/resolv.conf: sandboxes get no DNS (set local.dns.upstreams)');
+    } else {
+      dnsForwarder = new DnsForwarder({ listenHost: local.gateway, subnet: local.subnet, upstreams }, logger);
+      await dnsForwarder.listen();
+      logger.info({ listen: `${local.gateway}:53`, upstreams }, 'DNS forwarder for sandboxes');
     }
   }
   if (config.worker.backends.includes('proxmox')) backends.proxmox = createProxmoxBackend(config);

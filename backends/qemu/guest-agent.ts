@@ -89,8 +89,9 @@ export interface GuestInterface {
 }
 
 /** The guest's IPv4 addresses on its non-loopback interfaces, as the Proxmox backend reads them from its agent. */
-export async function guestIpv4Addresses(socketPath: string): Promise<string[]> {
-  const interfaces = (await guestAgentCommand<GuestInterface[]>(socketPath, 'guest-network-get-interfaces')) ?? [];
+export async function guestIpv4Addresses(socketPath: string, timeoutMs?: number): Promise<string[]> {
+  const interfaces =
+    (await guestAgentCommand<GuestInterface[]>(socketPath, 'guest-network-get-interfaces', { timeoutMs })) ?? [];
   return interfaces
     .filter((iface) => iface.name !== 'lo')
     .flatMap((iface) => iface['ip-addresses'] ?? [])

@@ -20,8 +20,27 @@ export function dhcpNetwork(mac: string): NetworkConfig {
   return { version: 2, ethernets: { eth0: { match: { macaddress: mac }, 'set-name': 'eth0', dhcp4: true } } };
 }
 
+/**
+ * A fixed address on the agent bridge: the backend picks it by VMID, so it is known before the guest boots and
+ * no DHCP server is needed. `nameservers` empty: no DNS (the gateway's forwarder is off).
+ */
+export function staticNetwork(
+  mac: string,
+  address: { cidr: string; gateway: string; nameservers: string[] },
+): NetworkConfig {
+  const eth0: Record<string, unknown> = {
+    match: { macaddress: mac },
+    'set-name': 'eth0',
+    addresses: [address.cidr],
+    routes: [{ to: '0.0.0.0/0', via: address.gateway }],
+  };
+  if (address.nameservers.length > 0) eth0.nameservers = { addresses: address.nameservers };
+  return { version: 2, ethernets: { eth0 } };
+}
+
 export interface SeedContent {
-  bootstrap: Bootstrap;
+  /** Absent: a spent seed, the same instance and network without the token (the VM may boot again). */
+  bootstrap?: Bootstrap;
   /** cloud-init runs its once-per-instance modules again whenever this changes: one per VM. */
   instanceId: string;
   hostname: string;
@@ -32,7 +51,7 @@ export interface SeedContent {
 /** The three files of the seed, by name; the user-data is renderUserData's, the snippet Proxmox writes. */
 export function seedFiles(content: SeedContent): Record<'user-data' | 'meta-data' | 'network-config', string> {
   return {
-    'user-data': renderUserData(content.bootstrap),
+    'user-data': content.bootstrap ? renderUserData(content.bootstrap) : '#cloud-config\n{}\n',
     'meta-data': YAML.stringify({ 'instance-id': content.instanceId, 'local-hostname': content.hostname }),
     'network-config': YAML.stringify(content.network),
   };

@@ -49,7 +49,14 @@ export interface GuestVm {
   mac: string;
   /** QEMU's -netdev; the default is user-mode networking (no root, the host at 10.0.2.2). */
   netdev?: string;
+  /** The process's name in ps and /proc (default `agentlab`). */
+  name?: string;
+  /** Run detached from the caller (-daemonize), its pid written here: the VM outlives whoever started it. */
+  daemon?: { pidFile: string; qmpSocket: string };
 }
+
+/** The overlay's block device name, for QMP commands such as blockdev-snapshot-internal-sync. */
+export const DISK_ID = 'disk0';
 
 /**
  * The arguments of qemu-system-x86_64 for one VM. Direct kernel boot (-kernel/-initrd) skips firmware menus and
@@ -59,7 +66,7 @@ export interface GuestVm {
 export function qemuArgs(vm: GuestVm): string[] {
   // prettier-ignore
   return [
-    '-name', `agentlab,debug-threads=on`,
+    '-name', `${vm.name ?? 'agentlab'},debug-threads=on`,
     '-machine', 'q35',
     '-accel', vm.accelerator,
     // KVM passes the host's CPU through; TCG emulates the most it can.
@@ -71,7 +78,7 @@ export function qemuArgs(vm: GuestVm): string[] {
     '-kernel', vm.image.kernel,
     '-initrd', vm.image.initrd,
     '-append', vm.image.kernelCommandLine,
-    '-drive', `file=${vm.overlay},format=qcow2,if=virtio,discard=unmap`,
+    '-drive', `id=${DISK_ID},file=${vm.overlay},format=qcow2,if=virtio,discard=unmap`,
     // The seed as a read-only virtio disk: cloud-init finds the cidata label with blkid, no CD-ROM needed.
     '-drive', `file=${vm.seed},format=raw,if=virtio,readonly=on`,
     '-netdev', vm.netdev ?? 'user,id=net0',
@@ -81,5 +88,7 @@ export function qemuArgs(vm: GuestVm): string[] {
     '-device', 'virtserialport,chardev=qga0,name=org.qemu.guest_agent.0',
     // Entropy for the guest's early boot (TLS, machine-id), which otherwise waits on a quiet VM.
     '-device', 'virtio-rng-pci',
+    // QMP on a socket: snapshots of a running disk; no -monitor, so nothing else listens.
+    ...(vm.daemon ? ['-qmp', `unix:${vm.daemon.qmpSocket},server=on,wait=off`, '-daemonize', '-pidfile', vm.daemon.pidFile] : []),
   ];
 }

@@ -14,6 +14,7 @@ import { checkKey, loadBundle, SecretsError, secretsPaths } from '../../common/s
 import { ExitCode } from '../errors';
 import { printJson, printTable } from '../output';
 import { runAction } from '../run-action';
+import { qemuChecks } from './doctor-qemu';
 import { temporalConnectionCheck, temporalTlsCheck } from './doctor-temporal';
 
 type Status = 'ok' | 'warn' | 'fail' | 'skip';
@@ -339,6 +340,7 @@ export function registerDoctorCommand(program: Command): void {
           ...(config.worker.backends.includes('local') ? await localChecks(config) : []),
           ...(config.worker.backends.includes('local') ? await agentChecks(config) : []),
           ...(config.worker.backends.includes('proxmox') ? await proxmoxChecks(config) : []),
+          ...(config.worker.backends.includes('qemu') ? await qemuChecks(config) : []),
           ...(await commonChecks(config)),
         ];
         const failed = checks.some((c) => c.status === 'fail');
