@@ -7,5 +7,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 bash scripts/ensure-deps.sh --for qemu
+# The image first (cached unless its inputs changed): a worker whose qemu backend had to build it at start
+# would not be ready within the tests' deadlines.
+bash scripts/build-guest-image.sh >/dev/null
 npm run build --silent
 npx jest --config jest.qemu.config.js --runInBand "$@"
