@@ -3,7 +3,7 @@
 import execa from 'execa';
 import { jobDocumentSchema } from '../cli/json-schemas';
 import { temporalCliPath } from '../common/temporal-server';
-import { recordHistoryIfAsked } from './support/histories';
+import { activityFailed, recordHistoryIfAsked } from './support/histories';
 import { TestStack, eventually, liveSandboxes, setFaults, temporalAddress } from './support/stack';
 
 /** `temporal workflow signal --workflow-id <job> --name <name> --input '<json>'`, the command the docs show. */
@@ -104,7 +104,7 @@ describe('renewLease and destroy Signals', () => {
     setFaults(stack, { failDestroy: true });
     const sandbox = await newSandbox('sig-destroy', '4s');
     await stack.waitForState('sig-destroy', (d) => d.state === 'TIMEOUT', 'TIMEOUT');
-    await new Promise((resolve) => setTimeout(resolve, 4000)); // teardown gives up (2 attempts) and waits
+    await activityFailed(stack.client, 'sig-destroy', 'destroyVm'); // teardown gave up (2 attempts) and waits
 
     await signal('sig-destroy', 'destroy', '{"force":false,"reason":"clean up"}');
     await signal('sig-destroy', 'destroy', '{"force":"yes"}');
