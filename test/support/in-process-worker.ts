@@ -171,11 +171,16 @@ export class InProcessStack {
     return this.handle(jobId).query(describeQuery);
   }
 
+  /** In-process, every state is seconds away: a broken workflow fails in half a minute, not the e2e suites' one. */
   waitForState(jobId: string, predicate: (d: JobDescription) => boolean, what: string): Promise<JobDescription> {
-    return eventually(`job ${jobId}: ${what}`, async () => {
-      const d = await this.describe(jobId);
-      return predicate(d) ? d : undefined;
-    });
+    return eventually(
+      `job ${jobId}: ${what}`,
+      async () => {
+        const d = await this.describe(jobId);
+        return predicate(d) ? d : undefined;
+      },
+      30_000,
+    );
   }
 
   /** What the guest runner does at boot: claims the bootstrap with the token its VM was given; the job RUNS. */
