@@ -204,6 +204,12 @@ export class InProcessStack {
     return activityFailed(this.client, jobId, activity);
   }
 
+  /** The activities the server holds for the job now (scheduled, running or between retries). */
+  async pendingActivities(jobId: string): Promise<string[]> {
+    const { raw } = await this.handle(jobId).describe();
+    return (raw.pendingActivities ?? []).map((a) => a.activityType?.name ?? '?');
+  }
+
   /** Terminates what is still open, stops both Workers and removes the data directory. */
   async close(): Promise<void> {
     for (const jobId of this.started) {

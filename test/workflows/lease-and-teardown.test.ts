@@ -89,6 +89,7 @@ describe('leases and teardown (in-process worker)', () => {
     const handle = await stack.startJob({ jobId: 'fast-timeout-force', ttlMs: 1000 });
     const timedOut = await stack.waitForState('fast-timeout-force', (d) => d.state === 'TIMEOUT', 'TIMEOUT');
     await stack.activityFailed('fast-timeout-force', 'destroyVm'); // both attempts spent: waiting for an operator
+    expect(await stack.pendingActivities('fast-timeout-force')).toEqual([]); // waiting, not retrying
     expect(stack.backend.live()).toContain(timedOut.vmid);
     expect(stack.backend.ops('fast-timeout-force', 'destroy')).toEqual(['destroy', 'destroy']);
 
