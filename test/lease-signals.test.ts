@@ -2,6 +2,7 @@
 // and a Signal the rules refuse leaves a timeline entry with the reason instead of vanishing.
 import execa from 'execa';
 import { jobDocumentSchema } from '../cli/json-schemas';
+import { destroyUpdate } from '../common/contract';
 import { temporalCliPath } from '../common/temporal-server';
 import { activityFailed, recordHistoryIfAsked } from './support/histories';
 import { TestStack, eventually, liveSandboxes, setFaults, temporalAddress } from './support/stack';
@@ -53,6 +54,10 @@ describe('renewLease and destroy Signals', () => {
     expect(update.code).toBe(0);
     expect(Date.parse(JSON.parse(update.stdout).leaseExpiresAt)).toBeLessThan(Date.now() + HOUR);
     await recordHistoryIfAsked('sbx-signals-renewed', 'sig-renew');
+    // Not left running: its guest runner would outlive the stack (and its directory) by the lease's 30 minutes.
+    await stack.client.workflow.getHandle('sig-renew').executeUpdate(destroyUpdate, { args: [{ force: false }] });
+    await stack.waitForClose('sig-renew');
+    expect(liveSandboxes(stack)).not.toContain(before.vmid);
   });
 
   test('a refused renewLease Signal changes nothing and leaves a timeline entry with the reason', async () => {
