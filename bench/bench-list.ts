@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { SearchAttributes } from '../common/contract';
 import { packageRoot } from '../common/paths';
@@ -27,7 +28,7 @@ async function connect(address: string): Promise<Client> {
       return new Client({ connection: await Connection.connect({ address, connectTimeout: '1s' }) });
     } catch (err) {
       if (i > 60) throw err;
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
     }
   }
 }
@@ -77,7 +78,7 @@ async function run(): Promise<void> {
     }
     console.log(`seeded ${JOBS} finished jobs in ${((performance.now() - seeded) / 1000).toFixed(1)} s`);
     const env = { ...process.env, TEMPORAL_ADDRESS: address, AGENTLAB_CONFIG: '', XDG_STATE_HOME: dataDir };
-    await new Promise((r) => setTimeout(r, 1500)); // visibility is eventually consistent
+    await sleep(1500); // visibility is eventually consistent
     for (const [label, args] of [
       [`job list --limit ${JOBS} --json`, ['job', 'list', '--limit', String(JOBS), '--json']],
       ['job list (default 50, table)', ['job', 'list']],

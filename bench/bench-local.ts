@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalBackend } from '../backends/local';
 import { LocalNetwork } from '../backends/local-network';
 import type { Owner, ResolvedProfile } from '../common/contract';
@@ -35,7 +36,7 @@ async function createReady(backend: LocalBackend, index: number): Promise<{ vmid
   await backend.clone(vmid, profile, owner);
   await backend.configure(vmid, profile, { jobId: owner.jobId, controllerUrl: 'http://10.78.0.1:8844' });
   await backend.start(vmid);
-  while (!(await backend.guestAddress(vmid))) await new Promise((resolve) => setTimeout(resolve, 10));
+  while (!(await backend.guestAddress(vmid))) await sleep(10);
   return { vmid, owner, ms: performance.now() - started };
 }
 

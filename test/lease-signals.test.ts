@@ -2,8 +2,9 @@
 // and a Signal the rules refuse leaves a timeline entry with the reason instead of vanishing.
 import execa from 'execa';
 import { jobDocumentSchema } from '../cli/json-schemas';
+import { destroyUpdate } from '../common/contract';
 import { temporalCliPath } from '../common/temporal-server';
-import { recordHistoryIfAsked } from './support/histories';
+import { activityFailed, recordHistoryIfAsked } from './support/histories';
 import { TestStack, eventually, liveSandboxes, setFaults, temporalAddress } from './support/stack';
 
 /** `temporal workflow signal --workflow-id <job> --name <name> --input '<json>'`, the command the docs show. */
@@ -53,6 +54,10 @@ describe('renewLease and destroy Signals', () => {
     expect(update.code).toBe(0);
     expect(Date.parse(JSON.parse(update.stdout).leaseExpiresAt)).toBeLessThan(Date.now() + HOUR);
     await recordHistoryIfAsked('sbx-signals-renewed', 'sig-renew');
+    // Not left running: its guest runner would outlive the stack (and its directory) by the lease's 30 minutes.
+    await stack.client.workflow.getHandle('sig-renew').executeUpdate(destroyUpdate, { args: [{ force: false }] });
+    await stack.waitForClose('sig-renew');
+    expect(liveSandboxes(stack)).not.toContain(before.vmid);
   });
 
   test('a refused renewLease Signal changes nothing and leaves a timeline entry with the reason', async () => {
@@ -104,7 +109,7 @@ describe('renewLease and destroy Signals', () => {
     setFaults(stack, { failDestroy: true });
     const sandbox = await newSandbox('sig-destroy', '4s');
     await stack.waitForState('sig-destroy', (d) => d.state === 'TIMEOUT', 'TIMEOUT');
-    await new Promise((resolve) => setTimeout(resolve, 4000)); // teardown gives up (2 attempts) and waits
+    await activityFailed(stack.client, 'sig-destroy', 'destroyVm'); // teardown gave up (2 attempts) and waits
 
     await signal('sig-destroy', 'destroy', '{"force":false,"reason":"clean up"}');
     await signal('sig-destroy', 'destroy', '{"force":"yes"}');

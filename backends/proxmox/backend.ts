@@ -1,5 +1,6 @@
 // The `proxmox` backend: a sandbox is a linked clone of a cloud-init template, marked as ours by tags and description.
 import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Owner, ResolvedProfile } from '../../common/contract';
 import {
   PermanentBackendError,
@@ -241,7 +242,7 @@ export class ProxmoxBackend implements SandboxBackend {
     let config = await this.config(vmid);
     for (let i = 0; config?.lock === 'clone' && i < 600; i++) {
       this.options.onPoll?.();
-      await new Promise((resolve) => setTimeout(resolve, this.options.pollIntervalMs ?? 500));
+      await sleep(this.options.pollIntervalMs ?? 500);
       config = await this.config(vmid);
     }
     return config;

@@ -1,5 +1,6 @@
 // VM config: GET/PUT/POST config and pending, with qemu-server's split between changes a running VM takes at
 // once and those left pending, new MACs on write, and the cloud-init record behind GET cloudinit.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { NET_FORMAT, parsePropertyString, printPropertyString } from '../../common/property-string';
 import { Access, type Route, type RouteContext } from './access';
 import { paramError, SimHttpError } from './errors';
@@ -167,8 +168,7 @@ export function createConfigRoutes(state: SimState): Route[] {
     if (params.background_delay) {
       // Wait up to background_delay for the task: null when it finished OK, its error when it failed.
       const end = Date.now() + Number(params.background_delay) * 1000;
-      while (Date.now() < end && state.tasks.get(upid)!.status === 'running')
-        await new Promise((r) => setTimeout(r, 20));
+      while (Date.now() < end && state.tasks.get(upid)!.status === 'running') await sleep(20);
       const task = state.tasks.get(upid)!;
       if (task.status === 'stopped') {
         if (task.exitstatus === 'OK') return null;

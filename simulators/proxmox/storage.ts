@@ -1,6 +1,7 @@
 // Simulated storages: each node's local ones, their volume names and features, and the storage lock, held
 // only around the volume steps pve-storage takes it for (data/storage-locks.json, with the evidence).
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { simulatorData } from './data';
 import { storageFlockTimeout } from './errors';
 import type { FlockTable } from './tasks';
@@ -51,7 +52,7 @@ export async function volumeStep(
   step: VolumeStep,
   ms: number,
 ): Promise<void> {
-  const work = () => new Promise<void>((resolve) => setTimeout(resolve, ms));
+  const work = () => sleep(ms);
   if (!stepIsLocked(step)) return work();
   // A local storage's lock is a flock on the node doing the work; a shared one is the cluster's.
   const key = storage.shared ? `storage-${storage.id}` : `${ctx.node}/storage-${storage.id}`;

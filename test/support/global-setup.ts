@@ -1,11 +1,15 @@
 // Starts ONE real Temporal dev server for the whole test run, with agentlab's search attributes and
 // its Web UI (test/web-ui.test.ts drives it in headless Chromium).
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { installAgents } from '../../common/agent-tools';
 import { parseConfig } from '../../common/config';
 import { ALL_SEARCH_ATTRIBUTES } from '../../common/contract';
 import { temporalCliPath } from '../../common/temporal-server';
 import { freePort } from './stack';
+import { BUNDLE_DIR_ENV, staleBuiltBundleSources } from './workflow-bundle';
 
 declare global {
   var agentlabTestEnv: TestWorkflowEnvironment | undefined;
@@ -23,6 +27,14 @@ export default async function globalSetup(): Promise<void> {
   if (await installAgents(parseConfig({}, 'embedded defaults', {}).agents.dir)) {
     console.log(`installed the agent CLIs in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
+  // Spawned workers run the build's bundle: an edit since the build would go untested by every end-to-end suite.
+  const stale = staleBuiltBundleSources();
+  if (stale.length > 0) {
+    throw new Error(`dist/workflow-bundle.js is older than ${stale.join(', ')}: run \`npm run build\` first`);
+  }
+  // The first test file that needs the workflow bundle (replay, the in-process worker) builds it there; the rest
+  // read it: one bundle from the sources per run (global teardown removes the directory).
+  process.env[BUNDLE_DIR_ENV] = mkdtempSync(join(tmpdir(), 'agentlab-bundle-'));
   let lastError: unknown;
   // The SDK gives the server 5 s to come up; a loaded 2-core CI machine occasionally needs a second try.
   for (let attempt = 1; attempt <= 3; attempt++) {

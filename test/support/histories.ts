@@ -1,9 +1,10 @@
 // Workflow histories as `temporal workflow show --output json` prints them, with every payload decoded.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
 import execa from 'execa';
 import { temporalCliPath } from '../../common/temporal-server';
-import { temporalAddress } from './stack';
+import { eventually, temporalAddress } from './stack';
 
 /** Every payload in a history JSON, decoded, next to the raw text: a secret must be in neither. */
 export function historyText(raw: string): string {
@@ -60,4 +61,24 @@ export async function showHistory(workflowId: string, runId?: string): Promise<s
 export async function recordHistoryIfAsked(name: string, workflowId: string, runId?: string): Promise<void> {
   const dir = process.env.AGENTLAB_RECORD_HISTORIES;
   if (dir) writeFileSync(join(dir, `${name}.json`), await showHistory(workflowId, runId));
+}
+
+/**
+ * Waits for a fact in a workflow's history, never a fixed time: an `activity` it scheduled failed for good (its
+ * retries, the server's, all spent), e.g. a teardown's destroyVm before the workflow waits for an operator's --force.
+ */
+export function activityFailed(client: Client, workflowId: string, activity: string): Promise<true> {
+  return eventually(`${workflowId}: ${activity} to fail`, async () => {
+    const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+    const scheduled = new Set(
+      events
+        .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activity)
+        .map((e) => String(e.eventId)),
+    );
+    return events.some(
+      (e) =>
+        e.activityTaskFailedEventAttributes &&
+        scheduled.has(String(e.activityTaskFailedEventAttributes.scheduledEventId)),
+    );
+  });
 }
