@@ -6,17 +6,20 @@
 # Usage: scripts/ensure-deps.sh [--for demo|test|cluster|qemu|lint]  (demo, the default, also serves the
 # worker; test adds what the test suite runs; cluster what `npm run test:cluster` adds to that; qemu what
 # building and booting the QEMU guest image adds to demo (`npm run test:qemu`);
-# lint needs the npm dependencies alone)
+# lint needs the npm dependencies alone). --host-only installs the host packages and nothing else: for a
+# script that runs after `npm run setup` and must not reinstall node_modules (the qemu demo).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-usage="usage: scripts/ensure-deps.sh [--for demo|test|cluster|qemu|lint]"
+usage="usage: scripts/ensure-deps.sh [--for demo|test|cluster|qemu|lint] [--host-only]"
 purpose=demo
+host_only=false
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --for) [[ $# -ge 2 ]] || { echo "--for expects demo, test, cluster, qemu or lint; $usage" >&2; exit 2; }; purpose="$2"; shift 2 ;;
     --for=*) purpose="${1#--for=}"; shift ;;
+    --host-only) host_only=true; shift ;;
     *) echo "unexpected argument '$1'; $usage" >&2; exit 2 ;;
   esac
 done
@@ -79,6 +82,7 @@ ensure_host_packages() {
 }
 
 [[ "$purpose" == lint ]] || ensure_host_packages
+$host_only && exit 0
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "installing npm dependencies (npm ci)" >&2
   npm ci --no-audit --no-fund

@@ -57,6 +57,24 @@ describe('scripts/ensure-deps.sh', () => {
     expect(result.exitCode).toBe(0);
   });
 
+  test('--host-only: the host packages and nothing else (the qemu demo runs it after `npm run setup`)', async () => {
+    // A checkout without node_modules: anything past the host packages would run npm ci here.
+    const checkout = mkdtempSync(join(tmpdir(), 'agentlab-checkout-'));
+    mkdirSync(join(checkout, 'scripts'));
+    for (const file of ['scripts/ensure-deps.sh', 'scripts/install-temporal.sh', 'scripts/host-packages.txt']) {
+      copyFileSync(join(ROOT, file), join(checkout, file));
+    }
+    for (const file of ['package.json', 'package-lock.json']) copyFileSync(join(ROOT, file), join(checkout, file));
+    const result = await execa('bash', [join(checkout, 'scripts', 'ensure-deps.sh'), '--for', 'demo', '--host-only'], {
+      env: noInstall(),
+      extendEnv: false,
+      reject: false,
+    });
+    expect(result.stderr).not.toMatch(/missing|installing/);
+    expect(result.exitCode).toBe(0);
+    expect(readdirSync(checkout).sort()).toEqual(['package-lock.json', 'package.json', 'scripts']);
+  });
+
   test('an unknown --for: exit 2 naming what it expects', async () => {
     const result = await execa('bash', [join(ROOT, 'scripts', 'ensure-deps.sh'), '--for', 'prod'], { reject: false });
     expect(result.exitCode).toBe(2);
