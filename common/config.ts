@@ -6,12 +6,12 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { AGENT_COMMANDS, AGENT_KINDS } from './agents';
 import { firstAddress } from './ipv4';
-import { BACKEND_KINDS, WORKFLOW_TASK_QUEUE, type BackendKind, type ResolvedProfile } from './contract';
+import { BACKEND_KINDS, WORKFLOW_TASK_QUEUE, type ResolvedProfile } from './contract';
 import type { Capacity } from './admission';
 import { describeIssues, durationSchema } from './schemas';
 import { BUNDLE_NAME_PATTERN } from './secrets';
 import { packageRoot } from './paths';
-import { apiKeyFileSchema, temporalTlsSchema, type TemporalTls } from './temporal-tls';
+import { apiKeyFileSchema, temporalTlsSchema } from './temporal-tls';
 
 const hostPortSchema = z.string().regex(/^[^:\s]+:\d{1,5}$/, 'expected host:port');
 const loopbackHostPortSchema = z
@@ -347,59 +347,12 @@ const fileSchema = z
   })
   .strict();
 
-export interface AgentlabConfig {
-  source: string;
-  node: string;
-  dataDir: string;
-  temporal: {
-    address: string;
-    namespace: string;
-    taskQueue: string;
-    uiUrl: string;
-    tls?: TemporalTls;
-    apiKeyFile?: string;
-    codec?: { keyFile: string; endpointListen: string; previousKeyFiles: string[] };
-    continueAsNewAfterEvents: number;
-  };
-  worker: {
-    backends: BackendKind[];
-    shutdownGraceTimeMs: number;
-    metricsListen: string;
-    sdkMetricsListen: string;
-    /** undefined: no reconcile Schedule. */
-    reconcileIntervalMs?: number;
-    /** What sandboxes on this host may hold at once, overcommit applied. */
-    admission: { capacity: Capacity; reclaimIntervalMs: number };
-  };
-  operatorApi?: { listen?: string; tokenFile: string; urls: Record<string, string> };
-  guestApi: {
-    host: string;
-    port: number;
-    url: string;
-    maxArtifactBytes: number;
-    bootstrapRateLimit: { burst: number; perMinute: number };
-  };
-  vmidRange: { min: number; max: number };
-  agents: { dir: string };
-  local: {
-    cloneDelayMs: number;
-    bootDelayMs: number;
-    isolation: 'namespaces' | 'none';
-    bridge: string;
-    subnet: string;
-    gateway: string;
-    uplink?: string;
-    maskPaths: string[];
-    /** undefined: no forwarder; the upstreams otherwise (empty: the host's resolv.conf, read at start). */
-    dnsUpstreams?: string[];
-  };
-  /** Profiles with their `ssh.authorizedKeys` resolved (their own, else the top-level list). */
-  profiles: Map<string, Profile>;
-  ssh: { authorizedKeys: string[]; identityFile?: string };
-  /** With the secret resolved from AGENTLAB_PROXMOX_TOKEN_SECRET, tokenSecret or tokenSecretFile. */
-  proxmox?: ProxmoxConfig;
-  qemu: { imageDir?: string; accelerator: 'auto' | 'kvm' | 'tcg' };
-}
+/**
+ * What the rest of agentlab reads: the file's schema, transformed against the environment (its overrides,
+ * the Proxmox secret) and the machine (hostname, cores, memory). Declared by the transform alone, so the
+ * type cannot drift from what parsing produces.
+ */
+export type AgentlabConfig = ReturnType<typeof resolveConfig>;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -435,10 +388,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentlabConfig
 }
 
 export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv = process.env): AgentlabConfig {
-  const parsed = fileSchema.safeParse(raw);
+  const parsed = fileSchema.transform((file) => resolveConfig(file, source, env)).safeParse(raw);
   if (!parsed.success) throw new ConfigError(`${source}: ${describeIssues(parsed.error)}`);
-  const file = parsed.data;
+  return parsed.data;
+}
 
+/** The file's settings with every default filled in; profiles checked one by one, so errors name their index. */
+function resolveConfig(file: z.output<typeof fileSchema>, source: string, env: NodeJS.ProcessEnv) {
   const profiles = new Map<string, Profile>();
   const overrides = file.profiles.map((p, i) => {
     const result = profileSchema.safeParse(p);
@@ -479,7 +435,9 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
       shutdownGraceTimeMs: file.worker.shutdownGraceTime,
       metricsListen: file.worker.metricsListen,
       sdkMetricsListen: file.worker.sdkMetricsListen,
+      /** undefined: no reconcile Schedule. */
       reconcileIntervalMs: file.worker.reconcileInterval === 'off' ? undefined : file.worker.reconcileInterval,
+      /** What sandboxes on this host may hold at once, overcommit applied. */
       admission: {
         capacity: hostCapacity(file.worker.admission),
         reclaimIntervalMs: file.worker.admission.reclaimInterval,
@@ -505,11 +463,14 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
       gateway,
       uplink: file.local.uplink,
       maskPaths: file.local.maskPaths,
+      /** undefined: no forwarder; the upstreams otherwise (empty: the host's resolv.conf, read at start). */
       dnsUpstreams: file.local.dns.enabled ? (file.local.dns.upstreams ?? []) : undefined,
     },
+    /** Profiles with their `ssh.authorizedKeys` resolved (their own, else the top-level list). */
     profiles,
     ssh: file.ssh,
     qemu: file.qemu,
+    /** With the secret resolved from AGENTLAB_PROXMOX_TOKEN_SECRET, tokenSecret or tokenSecretFile. */
     proxmox: file.proxmox && {
       ...file.proxmox,
       tokenSecret: env.AGENTLAB_PROXMOX_TOKEN_SECRET ?? file.proxmox.tokenSecret,
