@@ -99,7 +99,10 @@ describe('persistent workspaces (local backend)', () => {
     expect(noWait.code).toBe(1);
     expect(noWait.stderr).toContain('workspace ws-held is attached to the sandbox of job ws-holder');
     expect(destroyRefused.code).toBe(1);
-    expect(destroyRefused.stderr).toContain('attached to the sandbox of job ws-holder');
+    // The workflow's own validator names the workspace (its argument once shadowed the workspace's input).
+    expect(destroyRefused.stderr).toContain(
+      'workspace ws-held is attached to the sandbox of job ws-holder: destroy that sandbox first',
+    );
 
     // The same refusal from the workflow itself, for a client that skips the CLI's check.
     await stack.client.workflow.start(

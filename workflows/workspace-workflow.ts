@@ -21,6 +21,7 @@ import { hostTaskQueue, PERMANENT_ERROR_TYPES, SearchAttributes } from '../commo
 import {
   describeWorkspaceQuery,
   destroyWorkspaceUpdate,
+  heldByText,
   releaseWorkspaceSignal,
   requestWorkspaceSignal,
   workspaceAttachedSignal,
@@ -108,14 +109,12 @@ export async function workspaceWorkflow(input: WorkspaceInput): Promise<Workspac
       return { status: book.status };
     },
     {
-      validator: (input) => {
-        const parsed = destroyInputSchema.safeParse(input ?? {});
+      validator: (args) => {
+        const parsed = destroyInputSchema.safeParse(args ?? {});
         if (!parsed.success) throw new Error(describeIssues(parsed.error));
         if (destroyRequested || book.status === 'DESTROYING') throw new Error(`workspace ${input.name} is DESTROYING`);
         if (book.holder) {
-          throw new Error(
-            `workspace ${input.name} is attached to the sandbox of job ${book.holder.jobId}: destroy that sandbox first`,
-          );
+          throw new Error(`${heldByText(input.name, book.holder)}: destroy that sandbox first`);
         }
         if (book.waiting.length > 0) {
           throw new Error(`workspace ${input.name} is awaited by job ${book.waiting[0]!.jobId}: cancel it first`);
