@@ -1,7 +1,14 @@
 // Everything one run of a sandbox's workflow knows, in one object: the observable state (every change mirrored
 // into search attributes so the Web UI and `list` see it) and the rest the handlers and the main flow share.
 // A continued run is built from `handOver()`, so continue-as-new carries every field by construction.
-import { patched, proxySinks, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  patched,
+  proxySinks,
+  setCurrentDetails,
+  upsertSearchAttributes,
+  workflowInfo,
+  type CancellationScope,
+} from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
   SearchAttributes,
@@ -20,6 +27,7 @@ import {
 } from '../common/contract';
 import { currentDetails } from '../common/job-metadata';
 import { accessNote } from '../common/operator-access';
+import type { Activities } from '../activities';
 import { isTerminalJobStatus, type JobStatus, type SandboxState } from '../common/states';
 import { AdmissionTicket } from './admission-ticket';
 import { WorkspaceClaim } from './workspace-claim';
@@ -28,6 +36,16 @@ const { metrics } = proxySinks<AgentlabSinks>();
 const seconds = (ms: number): number => ms / 1000;
 /** Timeline entries a continued run keeps after the provisioning ones: a long-lived sandbox's stops and starts. */
 const TIMELINE_TAIL = 100;
+
+/** What the handlers, provisioning and teardown share with the main flow: the request, the sandbox, and how to act. */
+export interface Run {
+  readonly request: JobRequest;
+  readonly sandbox: Sandbox;
+  /** Power and disk operations run in it: a lease expiry or destroy cancels it, and them with it. */
+  readonly jobScope: CancellationScope;
+  /** The profile's host activities: set once the profile is resolved (from the start in a continued run). */
+  host: Activities | undefined;
+}
 
 /** Every key of T present (optional ones possibly undefined): a field added to T and not carried fails to compile. */
 type Complete<T> = { [K in keyof Required<T>]: T[K] };
