@@ -1,6 +1,5 @@
 // jobWorkflow: one durable workflow per job (or per bare sandbox): provision, run, always tear down.
 import {
-  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
   condition,
@@ -10,18 +9,14 @@ import {
   patched,
   workflowInfo,
 } from '@temporalio/workflow';
-import { type JobOutcome, type JobRequest, type ResolvedProfile, type SandboxHandOver } from '../common/contract';
-import { formatDuration, ttlAboveMaximum } from '../common/duration';
-import { jobRequestProblem } from '../common/schemas';
-import { utcMinute } from '../common/job-metadata';
+import type { JobOutcome, JobRequest, SandboxHandOver } from '../common/contract';
+import { formatDuration } from '../common/duration';
 import { setHandlers } from './handlers';
-import { controlPlane, failureMessage, hostActivities } from './host-activities';
-import { acquireWorkspace, provision, takeCleanSnapshot } from './provision';
+import { failureMessage, hostActivities } from './host-activities';
+import { acquireWorkspace, provision, resolveProfile, takeCleanSnapshot } from './provision';
 import { Sandbox, type Run } from './sandbox';
 import { teardown } from './teardown';
-
-/** Why the job scope was interrupted from outside the main flow. */
-type Interruption = 'lease-expired' | 'destroy-requested';
+import { awaitResultOrSilence, park, watchLeaseAndDestroy, type Interruption } from './waits';
 
 /**
  * `handOver` is absent when an operator starts the job; a parked sandbox whose history grew large passes it to
@@ -38,48 +33,9 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
   const run: Run = { request, sandbox, jobScope, host };
   setHandlers(run);
 
-  /**
-   * A bare sandbox, or a keepalive one after its job, waits for its lease or an operator. Renewals, stops and
-   * starts grow its history without bound, so past the profile's limit (or Temporal's suggestion) it returns
-   * for a hand-over, between operations only: no update may be cut off half way.
-   */
-  async function park(p: ResolvedProfile): Promise<void> {
-    // Histories from before hand-overs existed wait as they did (forever), so they replay as they ran.
-    const mayHandOver = patched('continue-as-new');
-    const historyFull = () => {
-      const info = workflowInfo();
-      return info.continueAsNewSuggested || info.historyLength >= (p.continueAsNewAfterEvents ?? Infinity);
-    };
-    await condition(() => mayHandOver && historyFull() && sandbox.busy === undefined && allHandlersFinished());
-    const lease = sandbox.leaseExpiresAt;
-    // The watcher is ending this run (lease or destroy) in this very activation: let it.
-    if (sandbox.destroyRequested || (lease !== undefined && Date.now() >= lease)) await condition(() => false);
-    sandbox.handingOver = true;
-  }
-
   async function mainFlow(): Promise<void> {
-    if (handOver) return park(handOver.profile); // a continued run: the sandbox is parked already
-    const profile = (sandbox.profile = await controlPlane.resolveProfile({
-      name: request.profile,
-      node: request.node,
-      // A job that runs the profile's agent needs that agent's key in the bundle: checked before any VM exists.
-      checkAgentKeys: sandbox.hasJob && !request.agentCommand,
-    }));
-    // The CLI checks every field; a request from another client (Temporal's CLI, the Web UI) meets the same rules.
-    if (patched('validate-request')) {
-      const problem = jobRequestProblem(request, profile.backend);
-      if (problem) throw ApplicationFailure.nonRetryable(`invalid job request: ${problem}`, 'InvalidRequest');
-    }
-    const ttlMs = request.ttlMs ?? profile.ttlMs;
-    if (ttlMs > profile.maxTtlMs) {
-      throw ApplicationFailure.nonRetryable(
-        `ttl ${ttlAboveMaximum(formatDuration(ttlMs), profile.maxTtlMs, profile.name)}`,
-        'InvalidProfile',
-      );
-    }
-    if (sandbox.hasJob && !(request.agentCommand ?? profile.agentCommand)) {
-      throw ApplicationFailure.nonRetryable(`profile ${profile.name} has no agent command`, 'InvalidProfile');
-    }
+    if (handOver) return park(sandbox, handOver.profile); // a continued run: the sandbox is parked already
+    const { profile, ttlMs } = await resolveProfile(run);
     sandbox.setProfile(profile, request.keepalive ?? profile.keepalive);
     // The workspace first: waiting for another sandbox to let go must not hold an admission slot meanwhile.
     if (request.workspace) await acquireWorkspace(sandbox, profile, request.workspace);
@@ -95,7 +51,7 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     if (!sandbox.hasJob) {
       sandbox.transition('RUNNING');
       sandbox.setJobStatus('RUNNING');
-      return park(profile); // a bare sandbox lives until its lease expires or it is destroyed
+      return park(sandbox, profile); // a bare sandbox lives until its lease expires or it is destroyed
     }
 
     const claimDeadline = `the guest claims its bootstrap within ${formatDuration(profile.bootstrapTimeoutMs)}`;
@@ -113,61 +69,21 @@ export async function jobWorkflow(request: JobRequest, handOver?: SandboxHandOve
     await host.deleteBootstrapSnippet({ backend: profile.backend, vmid: sandbox.vmid! });
 
     const silence = profile.guestSilenceMs !== undefined && patched('guest-silence') ? profile.guestSilenceMs : 0;
-    const silent = silence > 0 ? await awaitResultOrSilence(profile, silence) : undefined;
+    const silent = silence > 0 ? await awaitResultOrSilence(run, profile, silence) : undefined;
     if (silent !== undefined) {
       sandbox.finish(
         'FAILED',
         `the guest runner went silent: no heartbeat for ${formatDuration(silent)} (its VM died?)`,
       );
-      if (sandbox.keepalive) await park(profile);
+      if (sandbox.keepalive) await park(sandbox, profile);
       return;
     }
     sandbox.finish(sandbox.result!.status, sandbox.result!.message, sandbox.result!.exitCode);
-    if (sandbox.keepalive) await park(profile); // the sandbox outlives the job until lease or destroy
-  }
-
-  /**
-   * Waits for the runner's result while a host activity watches its heartbeats; returns how long it was
-   * silent when that came first (a VM that crashed or lost its runner would otherwise hold the job until
-   * its lease ends), or undefined once the result is in.
-   */
-  async function awaitResultOrSilence(p: ResolvedProfile, silenceMs: number): Promise<number | undefined> {
-    const watchdog = hostActivities(p, {
-      startToCloseTimeout: p.maxTtlMs + 60 * 60_000,
-      retry: { initialInterval: '1s', maximumInterval: '10s' },
-    });
-    let silentForMs: number | undefined;
-    await CancellationScope.cancellable(async () => {
-      const watching = watchdog.awaitGuestSilence({ jobId: request.jobId, silenceMs }).then(
-        (outcome) => {
-          silentForMs = outcome.silentForMs;
-        },
-        (err: unknown) => {
-          if (!isCancellation(err)) throw err;
-        },
-      );
-      await condition(() => sandbox.result !== undefined || silentForMs !== undefined);
-      if (sandbox.result !== undefined) CancellationScope.current().cancel();
-      await watching;
-    });
-    return sandbox.result === undefined ? silentForMs : undefined;
-  }
-
-  /** Ends the job scope when the lease expires or an operator destroys the sandbox. */
-  async function watchLeaseAndDestroy(): Promise<Interruption | undefined> {
-    for (;;) {
-      if (sandbox.mainFlowDone) return undefined;
-      if (sandbox.destroyRequested) return 'destroy-requested';
-      const lease = sandbox.leaseExpiresAt;
-      if (lease !== undefined && Date.now() >= lease) return 'lease-expired';
-      const changed = () => sandbox.mainFlowDone || sandbox.destroyRequested || sandbox.leaseExpiresAt !== lease;
-      if (lease === undefined) await condition(changed);
-      else await condition(changed, lease - Date.now(), { summary: `lease until ${utcMinute(lease, Date.now())}` });
-    }
+    if (sandbox.keepalive) await park(sandbox, profile); // the sandbox outlives the job until lease or destroy
   }
 
   let interruption: Interruption | undefined;
-  const watcher = watchLeaseAndDestroy().then(
+  const watcher = watchLeaseAndDestroy(sandbox).then(
     (reason) => {
       interruption = reason;
       if (reason) jobScope.cancel();

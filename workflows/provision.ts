@@ -1,11 +1,43 @@
-// Provisioning a sandbox: the workspace it asks for, its VM (clone, configure, first boot, retried on a fresh
+// Provisioning a sandbox: its profile, checked against the request; the workspace it asks for, its VM (clone, configure, first boot, retried on a fresh
 // VM), and the clean snapshot right after.
-import { ApplicationFailure, isCancellation, log } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation, log, patched } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { CLEAN_SNAPSHOT, PERMANENT_ERROR_TYPES, type JobRequest, type ResolvedProfile } from '../common/contract';
-import { failureMessage, hostActivities, isPermanent, workspaceActivities } from './host-activities';
+import { formatDuration, ttlAboveMaximum } from '../common/duration';
+import { jobRequestProblem } from '../common/schemas';
+import { controlPlane, failureMessage, hostActivities, isPermanent, workspaceActivities } from './host-activities';
 import type { Run, Sandbox } from './sandbox';
 import { destroyCreated } from './teardown';
+
+/**
+ * The request's profile, resolved by the control plane, and the request checked against it (before any VM
+ * exists); the sandbox holds the profile from here on.
+ */
+export async function resolveProfile(run: Run): Promise<{ profile: ResolvedProfile; ttlMs: number }> {
+  const { request, sandbox } = run;
+  const profile = (sandbox.profile = await controlPlane.resolveProfile({
+    name: request.profile,
+    node: request.node,
+    // A job that runs the profile's agent needs that agent's key in the bundle: checked before any VM exists.
+    checkAgentKeys: sandbox.hasJob && !request.agentCommand,
+  }));
+  // The CLI checks every field; a request from another client (Temporal's CLI, the Web UI) meets the same rules.
+  if (patched('validate-request')) {
+    const problem = jobRequestProblem(request, profile.backend);
+    if (problem) throw ApplicationFailure.nonRetryable(`invalid job request: ${problem}`, 'InvalidRequest');
+  }
+  const ttlMs = request.ttlMs ?? profile.ttlMs;
+  if (ttlMs > profile.maxTtlMs) {
+    throw ApplicationFailure.nonRetryable(
+      `ttl ${ttlAboveMaximum(formatDuration(ttlMs), profile.maxTtlMs, profile.name)}`,
+      'InvalidProfile',
+    );
+  }
+  if (sandbox.hasJob && !(request.agentCommand ?? profile.agentCommand)) {
+    throw ApplicationFailure.nonRetryable(`profile ${profile.name} has no agent command`, 'InvalidProfile');
+  }
+  return { profile, ttlMs };
+}
 
 /**
  * PROVISIONING → BOOTING → READY: a VMID, a clone, the workspace, the bootstrap token, the first boot; a failed
