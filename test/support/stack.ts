@@ -196,7 +196,7 @@ export class TestStack {
     await eventually(
       'the worker to serve its guest API',
       async () => (await fetch(`${this.guestApiUrl}/healthz`)).ok,
-      30_000,
+      60_000, // a loaded 2-core machine has taken over 30 s
     );
     return worker;
   }
