@@ -19,6 +19,8 @@ import { AGENT_FORMAT, isCloudInitVolume, NET_FORMAT } from '../../common/proper
 import { bootDisk, driveEntries, GIB, readProperty, templateDiskStorage, type VmConfig } from './drives';
 import { snapshotNameProblem } from '../../common/snapshot-names';
 import { removeSnippet, snippetName, writeSnippet } from './snippet';
+import { isWorkspaceDrive, ProxmoxWorkspaces, WORKSPACE_DISK } from './workspaces';
+import { WORKSPACE_MOUNT } from '../../common/workspace';
 
 export interface ProxmoxBackendOptions {
   client: ProxmoxClient;
@@ -76,9 +78,21 @@ export class ProxmoxBackend implements SandboxBackend {
    * The waiting activity keeps heartbeating (activities/heartbeat.ts), so it is never taken for dead.
    */
   private readonly cloneSlots: KeyedSemaphore;
+  /** Persistent workspaces: a volume kept by a never-started holder VM between jobs (workspaces.ts). */
+  readonly workspaces: ProxmoxWorkspaces;
 
   constructor(private readonly options: ProxmoxBackendOptions) {
     this.cloneSlots = new KeyedSemaphore(options.cloneConcurrency ?? 2);
+    this.workspaces = new ProxmoxWorkspaces({
+      client: options.client,
+      node: options.node,
+      storage: options.storage ?? 'local-lvm',
+      wait: (upid) => this.wait(upid),
+      // The holder's VMID is allocated as a job's is, keyed by the workspace workflow.
+      freeVmid: (workspace) =>
+        this.allocate({ jobId: `workspace-${workspace.name}`, workflowId: workspace.workflowId }, 0),
+      forgetVmid: (vmid) => this.pending.delete(vmid),
+    });
   }
 
   private get client(): ProxmoxClient {
@@ -299,9 +313,11 @@ export class ProxmoxBackend implements SandboxBackend {
       const config = await this.requireOurs(vmid);
       if (profile.diskGb !== undefined) await this.growBootDisk(vmid, config, profile, profile.diskGb);
       const token = randomBytes(32).toString('hex');
+      // attachWorkspace ran before configure: the workspace's disk is in the config from the first boot.
+      const workspace = isWorkspaceDrive(config[WORKSPACE_DISK]) ? { workspace: WORKSPACE_MOUNT } : {};
       await writeSnippet(
         this.options.snippetsDir,
-        { controllerUrl: job.controllerUrl, jobId: job.jobId, vmid, token },
+        { controllerUrl: job.controllerUrl, jobId: job.jobId, vmid, token, ...workspace },
         profile.sshAuthorizedKeys,
       );
       await this.client.put(await this.vmPath(vmid, '/config'), {

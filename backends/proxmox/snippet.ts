@@ -8,7 +8,12 @@ export interface Bootstrap {
   jobId: string;
   vmid: number;
   token: string;
+  /** Where the persistent workspace's disk is mounted, when the VM has one (the runner's checkout goes there). */
+  workspace?: string;
 }
+
+/** The workspace disk by its serial (WORKSPACE_SERIAL in workspaces.ts), as udev names a virtio-scsi disk. */
+const WORKSPACE_DEVICE = '/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_agentlab-workspace';
 
 export const snippetName = (vmid: number): string => `agentlab-${vmid}.yaml`;
 
@@ -33,6 +38,13 @@ export function renderUserData(bootstrap: Bootstrap, authorizedKeys: readonly st
       },
     ],
     package_upgrade: false,
+    // A new workspace's disk is blank: ext4 on first use (overwrite: false keeps an existing filesystem).
+    ...(bootstrap.workspace
+      ? {
+          fs_setup: [{ device: WORKSPACE_DEVICE, filesystem: 'ext4', label: 'agentlab-ws', overwrite: false }],
+          mounts: [[WORKSPACE_DEVICE, bootstrap.workspace, 'ext4', 'defaults,nofail', '0', '2']],
+        }
+      : {}),
   };
   return `#cloud-config\n${YAML.stringify(doc)}`;
 }

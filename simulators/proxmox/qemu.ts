@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { DRIVE_FORMAT, parsePropertyString, printPropertyString } from '../../common/property-string';
 import { Access, type PowerHooks, type Route, type RouteContext } from './access';
 import { withMacs } from './config';
-import { DRIVE_KEY, drives, formatSize, runVolumeStep } from './drives';
+import { DRIVE_KEY, drives, formatSize, runVolumeStep, type Drive } from './drives';
 import { SimHttpError } from './errors';
 import { sizeBytes, vmStatus } from './power';
 import type { ConfigValue, SimState } from './state';
@@ -33,6 +33,19 @@ const VM_SUBDIRS = [
   'mtunnel',
   'remote_migrate',
 ];
+
+/** The `unusedN` entries: volumes detached from the VM but still its own (their name says its VMID). */
+function unusedDrives(state: SimState, config: Record<string, ConfigValue>): Drive[] {
+  return Object.keys(config)
+    .filter((key) => /^unused\d+$/.test(key))
+    .flatMap((key) => {
+      const [id, volname] = String(config[key]).split(/:(.*)/s);
+      const storage = state.storage(id ?? '');
+      return storage && volname
+        ? [{ key, values: { file: String(config[key]) }, storage, volname, cloudinit: false }]
+        : [];
+    });
+}
 
 export function createQemuRoutes(state: SimState, hooks: PowerHooks): Route[] {
   const access = new Access(state);
@@ -156,7 +169,8 @@ export function createQemuRoutes(state: SimState, hooks: PowerHooks): Route[] {
       await access.underConfigFlock(vmid, async () => {
         const current = access.vmInTask(node, vmid);
         if (current.config.lock !== 'suspended') access.checkLock(current);
-        const own = drives(state, current.config);
+        // destroy_vm frees every volume the config names, the detached (`unusedN`) ones too.
+        const own = [...drives(state, current.config), ...unusedDrives(state, current.config)];
         if (current.config.template) {
           for (const drive of own) {
             const volid = `${drive.storage.id}:${drive.volname}`;
@@ -169,9 +183,15 @@ export function createQemuRoutes(state: SimState, hooks: PowerHooks): Route[] {
         for (const drive of own) {
           const ms = state.latency.storageSteps[drive.storage.type].freeImageMs;
           await runVolumeStep(state, node, drive.storage, 'vdisk_free', ms);
+          await state.freeVolumeData(`${drive.storage.id}:${drive.volname}`);
         }
         state.vms.delete(vmid); // the config goes last: the VMID is free only now
-        state.ledger.push({ op: 'destroy', vmid, description: current.config.description as string | undefined });
+        state.ledger.push({
+          op: 'destroy',
+          vmid,
+          description: current.config.description as string | undefined,
+          volumes: own.map((d) => `${d.storage.id}:${d.volname}`),
+        });
         hooks.onDestroy?.(vmid);
       });
     });

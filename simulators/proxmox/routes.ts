@@ -5,6 +5,7 @@ import { createCloneRoutes } from './clone';
 import { createCloudInitRoutes } from './cloudinit';
 import { createClusterRoutes } from './cluster';
 import { createConfigRoutes } from './config';
+import { createMoveDiskRoutes } from './move-disk';
 import { createPowerRoutes } from './power';
 import { createQemuRoutes } from './qemu';
 import { createSnapshotRoutes } from './snapshots';
@@ -25,6 +26,7 @@ export function createRoutes(state: SimState, options: RouteOptions): Route[] {
     ...createClusterRoutes(state, options.fingerprint),
     ...createQemuRoutes(state, options.hooks),
     ...createCloneRoutes(state),
+    ...createMoveDiskRoutes(state),
     ...createConfigRoutes(state),
     ...createCloudInitRoutes(state),
     ...createPowerRoutes(state, options.hooks),

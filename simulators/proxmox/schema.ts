@@ -22,9 +22,17 @@ type Schema = { paths: Record<string, Record<string, MethodSpec>> };
 /** A decoded form value: repeated keys become a list, as pve-http-server's decode_urlencoded makes them. */
 export type ParamValue = string | string[];
 
+/** Methods transcribed from qemu-server beside the apidata.js digest (provenance in each file's `_source`). */
+const SUPPLEMENTS = ['move-disk.schema.json'];
+
 let schema: Schema | undefined;
 export function loadSchema(): Schema {
-  schema ??= JSON.parse(readFileSync(simulatorData('pve-8.4-endpoints.compact.json'), 'utf8')) as Schema;
+  if (!schema) {
+    const read = (file: string) => JSON.parse(readFileSync(simulatorData(file), 'utf8')) as Schema;
+    const digest = read('pve-8.4-endpoints.compact.json');
+    for (const file of SUPPLEMENTS) Object.assign(digest.paths, read(file).paths);
+    schema = digest;
+  }
   return schema;
 }
 

@@ -1,7 +1,8 @@
 // The Proxmox VE API simulator: HTTP(S) server, token auth, routing, both error formats, fault injection and
 // a JSONL request log. The cluster has one or more nodes; every `/nodes/{node}/…` call is answered as that node.
 import { X509Certificate } from 'node:crypto';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { DRIVE_FORMAT, parsePropertyString } from '../../common/property-string';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +13,7 @@ import { Envelope, type Route } from './access';
 import { flockTimeout, SimHttpError, unknownNode } from './errors';
 import { GuestRunners, type GuestRunnerOptions } from './guests';
 import { decodeBody, decodeUrlencoded, selfSignedCertificate } from './http';
+import { DRIVE_KEY } from './drives';
 import { createRoutes } from './routes';
 import { validateParams, type ParamValue } from './schema';
 import type { Upload } from './storage-routes';
@@ -44,6 +46,11 @@ export interface PveSimOptions {
   onStart?: (event: StartEvent) => void;
   /** Run the real guest runner for every started VM whose cloud-init snippet carries a bootstrap. */
   launchGuestRunner?: GuestRunnerOptions;
+  /**
+   * Gives volumes contents: one folder per volume under this directory, moved with move_disk and removed when
+   * the volume is freed. A launched guest whose bootstrap names a workspace gets its workspace disk's folder.
+   */
+  volumeDataDir?: string;
   /** Append one JSON line per request (time, method, path, status, duration, user) to this file. */
   requestLog?: string;
 }
@@ -81,6 +88,7 @@ export class PveSim {
     this.tokenId = options.tokenId ?? 'agentlab@pve!ci';
     this.tokenSecret = options.tokenSecret ?? '5e3c51e4-1a2b-4c3d-8e9f-0a1b2c3d4e5f';
     this.errorFormat = options.errorFormat ?? 'modern';
+    this.state.volumeDataRoot = options.volumeDataDir;
     if (options.launchGuestRunner) {
       this.guests = new GuestRunners(options.launchGuestRunner);
       this.state.guestNet = 'loopback';
@@ -200,9 +208,29 @@ export class PveSim {
       }
     }
     if (this.guests && bootstrap && typeof bootstrap === 'object') {
-      this.guests.launch(vmid, bootstrap as Record<string, unknown>, this.state.latency.bootMs);
+      this.guests.launch(
+        vmid,
+        this.withWorkspaceDisk(vm, bootstrap as Record<string, unknown>),
+        this.state.latency.bootMs,
+      );
     }
     this.options.onStart?.({ vmid, node: vm.node, bootstrap });
+  }
+
+  /**
+   * The guest mounts its workspace disk (found by its serial) where the bootstrap says; a guest that is a host
+   * process sees the folder of that volume instead, so what one job writes is there for the next.
+   */
+  private withWorkspaceDisk(vm: SimVm, bootstrap: Record<string, unknown>): Record<string, unknown> {
+    if (typeof bootstrap.workspace !== 'string') return bootstrap;
+    const disk = Object.entries(vm.config)
+      .filter(([key]) => DRIVE_KEY.test(key))
+      .map(([, value]) => parsePropertyString(String(value), DRIVE_FORMAT, { lenient: true }))
+      .find((drive) => drive.serial === 'agentlab-workspace' && drive.file);
+    const dir = disk && this.state.volumeDir(disk.file!);
+    if (!dir) return bootstrap; // no disk, or volumes without contents: the runner finds no mount and says so
+    mkdirSync(dir, { recursive: true });
+    return { ...bootstrap, workspace: dir };
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

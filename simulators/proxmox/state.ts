@@ -1,5 +1,7 @@
 // The simulated cluster: its nodes and storages, the VMs, tasks and locks, and the timings and faults a test can change.
 import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
 import { defaultStorages, type SimStorage, type StorageType } from './storage';
 import { FlockTable, TaskTable } from './tasks';
 
@@ -102,9 +104,15 @@ export interface Faults {
 
 /** A clone that finished or a destroy that removed a VM: what a test counts per owner after chaos. */
 export interface LedgerEntry {
-  op: 'clone' | 'destroy';
+  op: 'clone' | 'destroy' | 'move-disk';
   vmid: number;
   description?: string;
+  /** destroy: the volumes freed with the VM. */
+  volumes?: string[];
+  /** move-disk: the VM the volume went to, its volume id before and after the rename. */
+  target?: number;
+  volume?: string;
+  renamedTo?: string;
 }
 
 const FAST_STEPS: VolumeStepLatency = { cloneImageMs: 5, allocImageMs: 5, freeImageMs: 5 };
@@ -188,6 +196,11 @@ export class SimState {
   readonly stats = { storageLockTimeouts: 0, storageLockHeldMs: 0, requests: 0, injectedFaults: 0 };
   /** Every clone that completed and every destroy that removed a VM, in order. */
   readonly ledger: LedgerEntry[] = [];
+  /**
+   * Where a volume's contents live when a test wants disks with data (off by default: disks are names):
+   * one folder per volume id, renamed with the volume (move_disk) and removed when it is freed.
+   */
+  volumeDataRoot?: string;
   /** Where guests' eth0 addresses come from; `loopback` when guests are host processes (GuestRunners). */
   guestNet: 'bridge' | 'loopback' = 'bridge';
   /** Interfaces every guest reports before eth0 once booted, as a host with Docker would. */
@@ -209,6 +222,24 @@ export class SimState {
 
   storage(id: string): SimStorage | undefined {
     return this.storages.find((s) => s.id === id);
+  }
+
+  /** The folder standing for volume `volid`'s contents (undefined without volumeDataRoot). */
+  volumeDir(volid: string): string | undefined {
+    return this.volumeDataRoot && join(this.volumeDataRoot, volid.replace(/[:/]/g, '_'));
+  }
+
+  async renameVolumeData(from: string, to: string): Promise<void> {
+    const [a, b] = [this.volumeDir(from), this.volumeDir(to)];
+    if (!a || !b) return;
+    await fs.rename(a, b).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err; // a volume nothing was ever written to
+    });
+  }
+
+  async freeVolumeData(volid: string): Promise<void> {
+    const dir = this.volumeDir(volid);
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
   }
 
   digest(vm: SimVm): string {

@@ -46,6 +46,8 @@ export async function startPveStack(
     authFailureDelayMs: 10,
     // Jobs clone over git:// (serveRepo): the CLI allows a path only for local-backend profiles.
     launchGuestRunner: { runnerPath: agentRunnerPath(), workRoot: join(root, 'guests') },
+    // Volumes with contents: a workspace's data survives the VMs it moves between.
+    volumeDataDir: join(root, 'volumes'),
     ...options.sim,
   });
   await sim.listen();
