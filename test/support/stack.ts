@@ -274,12 +274,31 @@ export class TestStack {
   async close(): Promise<void> {
     await this.killWorkers('SIGTERM');
     await this.client?.connection.close();
+    killSandboxGroups(this.dataDir);
     // A run leaves hundreds of these otherwise (~6 MB each: data dir, repositories, sandboxes' files).
     if (process.env.AGENTLAB_KEEP_TEST_DIRS) return;
     try {
       rmSync(this.home, { recursive: true, force: true, maxRetries: 3 });
     } catch (err) {
       console.warn(`could not remove ${this.home}: ${(err as Error).message}`);
+    }
+  }
+}
+
+/**
+ * A test that ends with a sandbox still up (a keepalive or bare one, a job cut short) would leave its runner
+ * behind once the worker is gone: its boot shell leads a process group of its own, so that group goes.
+ */
+function killSandboxGroups(dataDir: string): void {
+  const sandboxes = join(dataDir, 'sandboxes');
+  if (!existsSync(sandboxes)) return;
+  for (const entry of readdirSync(sandboxes)) {
+    try {
+      const { pid } = JSON.parse(readFileSync(join(sandboxes, entry, 'boot.json'), 'utf8')) as { pid: number };
+      // Only the boot shell itself: a recorded pid may have been reused since.
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('sandbox-boot')) process.kill(-pid, 'SIGKILL');
+    } catch {
+      // no boot record, or the sandbox is gone already
     }
   }
 }
