@@ -9,6 +9,7 @@ import {
   Client,
   Connection,
   WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
   type WorkflowHandle,
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
@@ -39,7 +40,7 @@ import { AgentlabMetrics } from '../../worker/metrics';
 import type { jobWorkflow } from '../../workflows/job-workflow';
 import { activityFailed } from './histories';
 import { MemoryBackend } from './memory-backend';
-import { eventually, temporalAddress } from './stack';
+import { eventually, temporalAddress, TEST_LOCAL_PROFILE } from './stack';
 import { sourceWorkflowBundle } from './workflow-bundle';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -107,16 +108,7 @@ export class InProcessStack {
           ...(options.continueAsNewAfterEvents ? { continueAsNewAfterEvents: options.continueAsNewAfterEvents } : {}),
         },
         worker: { admission: { cores: 256, memoryMb: 512 * 1024, cpuOvercommit: 1 } },
-        profiles: [
-          {
-            name: 'local',
-            backend: 'local',
-            ttl: '10m',
-            provisioning: { attempts: 3, bootTimeout: '20s', bootstrapTimeout: '60s' },
-            teardown: { attempts: 2 },
-          },
-          ...(options.profiles ?? []),
-        ],
+        profiles: [TEST_LOCAL_PROFILE, ...(options.profiles ?? [])],
       },
       'in-process test stack',
       {},
@@ -238,4 +230,15 @@ async function isOpen(client: Client, workflowId: string): Promise<boolean> {
     if (err instanceof WorkflowNotFoundError) return false;
     throw err;
   }
+}
+
+/** An Update's refusal as the CLI prints it (undefined if it was accepted). */
+export function updateRefusal(update: Promise<unknown>): Promise<string | undefined> {
+  return update.then(
+    () => undefined,
+    (err: unknown) => {
+      if (!(err instanceof WorkflowUpdateFailedError)) throw err;
+      return err.cause?.message;
+    },
+  );
 }

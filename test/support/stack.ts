@@ -140,16 +140,7 @@ export class TestStack {
       // These suites test the workflow, not isolation: the unisolated sandbox keeps them fast and
       // independent of the host's network (test/local-isolation.test.ts covers namespaces).
       local: { isolation: 'none', ...this.options.local },
-      profiles: [
-        {
-          name: 'local',
-          backend: 'local',
-          ttl: '10m',
-          provisioning: { attempts: 3, bootTimeout: '20s', bootstrapTimeout: '60s' },
-          teardown: { attempts: 2 },
-        },
-        ...(this.options.profiles ?? []),
-      ],
+      profiles: [TEST_LOCAL_PROFILE, ...(this.options.profiles ?? [])],
       ...this.options.extraConfig,
     };
     writeFileSync(this.configPath, YAML.stringify(config));
@@ -302,6 +293,15 @@ function killSandboxGroups(dataDir: string): void {
     }
   }
 }
+
+/** The `local` profile every test stack (end-to-end or in-process) starts from: quick to fail, quick to boot. */
+export const TEST_LOCAL_PROFILE = {
+  name: 'local',
+  backend: 'local',
+  ttl: '10m',
+  provisioning: { attempts: 3, bootTimeout: '20s', bootstrapTimeout: '60s' },
+  teardown: { attempts: 2 },
+};
 
 export interface Faults {
   neverReady?: boolean;

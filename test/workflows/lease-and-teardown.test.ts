@@ -1,8 +1,7 @@
 // Leases and teardown, in-process: lease expiry ends a running job TIMEOUT and tears down; a teardown that
 // cannot destroy waits for an operator's --force (Update or Signal), and a plain destroy is refused meanwhile.
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { destroyByNameSignal, destroyUpdate, renewLeaseUpdate } from '../../common/contract';
-import { InProcessStack } from '../support/in-process-worker';
+import { InProcessStack, updateRefusal } from '../support/in-process-worker';
 
 const REPO = 'https://git.example.com/demo.git';
 const AGENT = 'sleep 120';
@@ -27,16 +26,6 @@ describe('leases and teardown (in-process worker)', () => {
     stack.backend.faults = {};
   });
   afterAll(() => stack?.close());
-
-  /** The Update's refusal, as the CLI prints it (undefined if it was accepted). */
-  const refusal = (update: Promise<unknown>): Promise<string | undefined> =>
-    update.then(
-      () => undefined,
-      (err: unknown) => {
-        if (!(err instanceof WorkflowUpdateFailedError)) throw err;
-        return err.cause?.message;
-      },
-    );
 
   test('lease expiry while the agent runs: TIMEOUT, teardown, and the TIMEOUT outcome', async () => {
     const handle = await stack.startJob({
@@ -72,7 +61,7 @@ describe('leases and teardown (in-process worker)', () => {
     const running = await stack.waitForState('fast-renew', (d) => d.state === 'RUNNING', 'RUNNING');
     const { leaseExpiresAt } = await handle.executeUpdate(renewLeaseUpdate, { args: [{ ttlMs: 10 * 60_000 }] });
     expect(leaseExpiresAt).toBeGreaterThan(running.leaseExpiresAt! + 60_000);
-    expect(await refusal(handle.executeUpdate(renewLeaseUpdate, { args: [{ ttlMs: 25 * 3_600_000 }] }))).toBe(
+    expect(await updateRefusal(handle.executeUpdate(renewLeaseUpdate, { args: [{ ttlMs: 25 * 3_600_000 }] }))).toBe(
       'ttl 25h is above the maximum 24h of profile local',
     );
     // The lease timer moved with the renewal: the history's timers say so without waiting out the old one.
@@ -93,7 +82,7 @@ describe('leases and teardown (in-process worker)', () => {
     expect(stack.backend.live()).toContain(timedOut.vmid);
     expect(stack.backend.ops('fast-timeout-force', 'destroy')).toEqual(['destroy', 'destroy']);
 
-    expect(await refusal(handle.executeUpdate(destroyUpdate, { args: [{ force: false }] }))).toBe(
+    expect(await updateRefusal(handle.executeUpdate(destroyUpdate, { args: [{ force: false }] }))).toBe(
       'cannot destroy sandbox in state TIMEOUT: destroy is allowed only in READY, RUNNING, STOPPED; use --force to override',
     );
     stack.backend.faults = {};

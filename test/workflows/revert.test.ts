@@ -1,8 +1,7 @@
 // Revert to the clean snapshot, in-process: the states table's refusals change nothing on the backend; a forced
 // revert under a running job ends it FAILED; a clean snapshot that failed is not fatal, but revert is refused.
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { destroyUpdate, revertUpdate } from '../../common/contract';
-import { InProcessStack } from '../support/in-process-worker';
+import { InProcessStack, updateRefusal } from '../support/in-process-worker';
 
 describe('revert (in-process worker)', () => {
   let stack: InProcessStack;
@@ -14,16 +13,6 @@ describe('revert (in-process worker)', () => {
     stack.backend.faults = {};
   });
   afterAll(() => stack?.close());
-
-  /** The Update's refusal, as the CLI prints it (undefined if it was accepted). */
-  const refusal = (update: Promise<unknown>): Promise<string | undefined> =>
-    update.then(
-      () => undefined,
-      (err: unknown) => {
-        if (!(err instanceof WorkflowUpdateFailedError)) throw err;
-        return err.cause?.message;
-      },
-    );
 
   test('--no-restart rolls back to STOPPED, --restart boots again; the clean snapshot is taken after first boot', async () => {
     const handle = await stack.startJob({ jobId: 'fast-rev' });
@@ -58,7 +47,7 @@ describe('revert (in-process worker)', () => {
     const release = stack.backend.holdClones();
     const early = await stack.startJob({ jobId: 'fast-rev-early' });
     await stack.waitForState('fast-rev-early', (d) => d.state === 'PROVISIONING' && d.vmid !== undefined, 'cloning');
-    expect(await refusal(early.executeUpdate(revertUpdate, { args: [{ force: true, restart: true }] }))).toBe(
+    expect(await updateRefusal(early.executeUpdate(revertUpdate, { args: [{ force: true, restart: true }] }))).toBe(
       'cannot revert sandbox in state PROVISIONING: revert is allowed only in READY, RUNNING, STOPPED',
     );
     release();
@@ -73,7 +62,7 @@ describe('revert (in-process worker)', () => {
     });
     const running = await stack.claimAsGuest('fast-rev-job');
     const callsBefore = stack.backend.calls.length;
-    expect(await refusal(job.executeUpdate(revertUpdate, { args: [{ force: false, restart: true }] }))).toBe(
+    expect(await updateRefusal(job.executeUpdate(revertUpdate, { args: [{ force: false, restart: true }] }))).toBe(
       'cannot revert sandbox in state RUNNING while its job is RUNNING: the agent would lose its work; use --force to override',
     );
     expect(stack.backend.calls.length).toBe(callsBefore); // refused by the validator: no activity ran
@@ -96,7 +85,7 @@ describe('revert (in-process worker)', () => {
     const d = await stack.waitForState('fast-rev-nosnap', (x) => x.state === 'RUNNING', 'RUNNING');
     expect(d).toMatchObject({ cleanSnapshot: false, cleanSnapshotError: 'VM is locked (backup)' });
     expect(stack.backend.ops('fast-rev-nosnap', 'snapshot')).toHaveLength(3); // the snapshot's own retry policy
-    expect(await refusal(handle.executeUpdate(revertUpdate, { args: [{ force: false, restart: true }] }))).toBe(
+    expect(await updateRefusal(handle.executeUpdate(revertUpdate, { args: [{ force: false, restart: true }] }))).toBe(
       'sandbox has no clean snapshot to revert to (taking it failed: VM is locked (backup))',
     );
     expect(stack.backend.ops('fast-rev-nosnap', 'rollback')).toEqual([]);
