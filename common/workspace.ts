@@ -64,13 +64,9 @@ export interface WorkspaceInput {
   carried?: WorkspaceCarried;
 }
 
-export interface WorkspaceDescription extends WorkspaceCarried {
-  name: string;
-  backend: BackendKind;
-  profile: string;
-  node: string;
-  sizeGb: number;
-  createdAt: number;
+/** What `workspace show` and the Web UI see: the workspace as created, its book, and its last error. */
+export interface WorkspaceDescription
+  extends WorkspaceCarried, Pick<WorkspaceInput, 'name' | 'backend' | 'profile' | 'node' | 'sizeGb' | 'createdAt'> {
   error?: string;
 }
 
