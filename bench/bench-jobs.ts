@@ -28,12 +28,24 @@ async function run(): Promise<void> {
     options: {
       n: { type: 'string', default: '50' },
       'agent-seconds': { type: 'string', default: '5' },
+      // `all` admits every job at once; `host` lets the worker admit by this machine's capacity (the default
+      // configuration), each sandbox declaring `--sandbox-cores` and `--sandbox-memory-mb`.
+      admission: { type: 'string', default: 'all' },
+      'sandbox-cores': { type: 'string', default: '1' },
+      'sandbox-memory-mb': { type: 'string', default: '512' },
       json: { type: 'boolean', default: false },
     },
   });
   const jobs = Number(values.n);
   const agentSeconds = Number(values['agent-seconds']);
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 900) throw new Error('--n: expected 1 to 900 jobs');
+  if (values.admission !== 'all' && values.admission !== 'host') throw new Error('--admission: expected all or host');
+  const byHost = values.admission === 'host';
+  const resources = { cores: Number(values['sandbox-cores']), memoryMb: Number(values['sandbox-memory-mb']) };
+  if (!Number.isInteger(resources.cores) || resources.cores < 1)
+    throw new Error('--sandbox-cores: expected a whole number ≥ 1');
+  if (!Number.isInteger(resources.memoryMb) || resources.memoryMb < 1)
+    throw new Error('--sandbox-memory-mb: expected a whole number ≥ 1');
   const home = mkdtempSync(join(tmpdir(), 'agentlab-bench-jobs-'));
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
@@ -57,7 +69,7 @@ async function run(): Promise<void> {
         temporal: { address },
         vmidRange: { min: 7000, max: 7999 },
         worker: {
-          admission: ADMIT_ALL,
+          ...(byHost ? {} : { admission: ADMIT_ALL }),
           reconcileInterval: 'off',
           metricsListen: `127.0.0.1:${await freePort()}`,
           sdkMetricsListen: `127.0.0.1:${await freePort()}`,
@@ -68,6 +80,7 @@ async function run(): Promise<void> {
             name: 'bench',
             backend: 'local',
             ttl: '2h',
+            resources,
             provisioning: { attempts: 3, bootTimeout: '10m', bootstrapTimeout: '20m' },
           },
         ],
@@ -149,6 +162,8 @@ async function run(): Promise<void> {
       overheadP50Ms: timeAt('overheadMs', 0.5),
       overheadP90Ms: timeAt('overheadMs', 0.9),
       queueWaitP50Ms: timeAt('queueWaitMs', 0.5),
+      admissionWaitP50Ms: timeAt('admissionWaitMs', 0.5),
+      admissionWaitMaxMs: Math.round(Math.max(...times.map((t) => t.admissionWaitMs))),
       backendP50Ms: timeAt('backendMs', 0.5),
       agentP50Ms: timeAt('agentMs', 0.5),
       cpuSecondsPerJob: Number((cpu / jobs).toFixed(3)),
@@ -158,7 +173,9 @@ async function run(): Promise<void> {
     if (values.json) console.log(JSON.stringify(result));
     else {
       console.log(
-        `jobs (local backend, isolation, agent "sleep ${agentSeconds}"): ${completed}/${jobs} COMPLETED in ` +
+        `jobs (local backend, isolation, agent "sleep ${agentSeconds}", ` +
+          `${byHost ? `admitted by host capacity, ${resources.cores} core / ${resources.memoryMb} MB each` : 'all admitted at once'}): ` +
+          `${completed}/${jobs} COMPLETED in ` +
           `${(elapsedMs / 1000).toFixed(1)} s = ${result.jobsPerMinute} jobs/minute`,
       );
       console.log(
@@ -166,7 +183,8 @@ async function run(): Promise<void> {
       );
       console.log(
         `  orchestration:   p50 ${result.overheadP50Ms} ms, p90 ${result.overheadP90Ms} ms (of which waiting ` +
-          `in task queues p50 ${result.queueWaitP50Ms} ms); backend p50 ${result.backendP50Ms} ms; agent p50 ${result.agentP50Ms} ms`,
+          `in task queues p50 ${result.queueWaitP50Ms} ms); backend p50 ${result.backendP50Ms} ms; agent p50 ${result.agentP50Ms} ms; ` +
+          `waiting for capacity p50 ${result.admissionWaitP50Ms} ms, max ${result.admissionWaitMaxMs} ms`,
       );
       console.log(
         `  CPU ${result.cpuSecondsPerJob} s per job (worker ${cpuSplit.worker}, sandboxes and tools ` +

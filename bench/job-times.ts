@@ -25,7 +25,9 @@ export interface JobTimes {
   /** Every activity and workflow task, from scheduled to started: time spent waiting for a worker. */
   queueWaitMs: number;
   agentMs: number;
-  /** Wall minus backend minus agent: Temporal, the worker and the guest runner around the agent. */
+  /** From asking its host for a slot to being granted one: waiting for capacity, not orchestration. */
+  admissionWaitMs: number;
+  /** Wall minus backend, agent and admission: Temporal, the worker and the guest runner around the agent. */
   overheadMs: number;
   events: number;
 }
@@ -35,7 +37,13 @@ export function jobTimes(history: History, agentMs: number): JobTimes {
   const scheduledAt = new Map<string, { at: number; backend: boolean }>();
   let backendMs = 0;
   let queueWaitMs = 0;
+  let admissionAskedAt: number | undefined;
+  let admissionWaitMs = 0;
   for (const event of events) {
+    if (event.activityTaskScheduledEventAttributes?.activityType?.name === 'requestAdmission')
+      admissionAskedAt ??= at(event);
+    if (event.workflowExecutionSignaledEventAttributes?.signalName === 'slotGranted' && admissionAskedAt !== undefined)
+      admissionWaitMs = Math.max(0, at(event) - admissionAskedAt);
     const id = String(event.eventId);
     const activity = event.activityTaskScheduledEventAttributes;
     if (activity)
@@ -56,5 +64,13 @@ export function jobTimes(history: History, agentMs: number): JobTimes {
     if (begun) backendMs += at(event) - begun.at;
   }
   const wallMs = events.length > 1 ? at(events[events.length - 1]!) - at(events[0]!) : 0;
-  return { wallMs, backendMs, queueWaitMs, agentMs, overheadMs: wallMs - backendMs - agentMs, events: events.length };
+  return {
+    wallMs,
+    backendMs,
+    queueWaitMs,
+    agentMs,
+    admissionWaitMs,
+    overheadMs: wallMs - backendMs - agentMs - admissionWaitMs,
+    events: events.length,
+  };
 }
