@@ -3,8 +3,8 @@
 # ruleset never touch this machine's network); the job-list and Proxmox benchmarks run their own dev server
 # on loopback (the Proxmox one against the simulator, whose guests need no network namespace).
 # `npm run bench -- chaos [--n N] [--json]` runs only the chaos run (Proxmox simulator, on loopback).
-# `npm run bench -- jobs [--n N] [--agent-seconds S] [--json]` runs only the whole-job benchmark (in its
-# own network namespace too). nsenter, not `ip netns exec`: the latter mounts a fresh /sys without the cgroup
+# `npm run bench -- jobs [--n N] [--agent-seconds S] [--admission all|host] [--sandbox-cores C]
+# [--sandbox-memory-mb M] [--json]` runs only the whole-job benchmark (in its own network namespace too). nsenter, not `ip netns exec`: the latter mounts a fresh /sys without the cgroup
 # filesystem the job benchmark accounts CPU with. `npm run bench -- leases [--n N] [--ttl D] [--renew-ttl D] [--json]`
 # runs only the leases benchmark (bare sandboxes on the Proxmox simulator, all on loopback: no namespace needed).
 # `npm run bench -- qemu [--n N] [--json]` runs only the qemu backend's (real VMs; in its own namespace too).
