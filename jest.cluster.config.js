@@ -1,4 +1,4 @@
-// `npm run test:cluster` (scripts/test-cluster.sh): the suites under test/cluster/, against a multi-service
+// `npm run test:cluster` (bench/test-cluster.sh): the suites under test/cluster/, against a multi-service
 // Temporal cluster on PostgreSQL started by their own global setup, instead of the main suite's dev server.
 const base = require('./jest.config');
 

@@ -1,4 +1,4 @@
-// `npm run test:qemu` (scripts/test-qemu.sh): the QEMU guest image booting for real (test/qemu/). No shared
+// `npm run test:qemu` (bench/test-qemu.sh): the QEMU guest image booting for real (test/qemu/). No shared
 // Temporal server: the boot test stands in for the guest API itself, and the backend test starts its own
 // inside the network namespaces it builds.
 const base = require('./jest.config');

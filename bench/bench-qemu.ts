@@ -3,6 +3,7 @@
 // TCG and KVM differ by an order of magnitude. `npm run bench -- qemu [--n N] [--json]`, inside a network
 // namespace of its own (bench/bench.sh): its bridge and ruleset never touch this machine's network.
 import { createServer } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,9 +71,9 @@ async function run(): Promise<void> {
       const created = performance.now();
       await backend.start(vmid);
       const started = performance.now();
-      while (!(await backend.guestAddress(vmid))) await new Promise((resolve) => setTimeout(resolve, 500));
+      while (!(await backend.guestAddress(vmid))) await sleep(500);
       const addressed = performance.now();
-      while (!claims.has(owner.jobId)) await new Promise((resolve) => setTimeout(resolve, 200));
+      while (!claims.has(owner.jobId)) await sleep(200);
       const snapshotStarted = performance.now();
       await backend.snapshot(vmid, 'clean', owner);
       const destroyStarted = performance.now();

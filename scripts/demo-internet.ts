@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import execa from 'execa';
 import { packageRoot } from '../common/paths';
 
@@ -69,7 +70,7 @@ export class DemoInternet {
     let exited: number | null | undefined;
     server.once('exit', (code) => (exited = code));
     // git-daemon says nothing once it listens: ready is when the repository lists, through the route as a guest's.
-    for (const deadline = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 200))) {
+    for (const deadline = Date.now() + 10_000; ; await sleep(200)) {
       if ((await execa('git', ['ls-remote', url], { reject: false, timeout: 5000 })).exitCode === 0) return url;
       if (exited !== undefined) throw new Error(`git-daemon exited with ${exited} before serving ${url}`);
       if (Date.now() > deadline) throw new Error(`git-daemon does not serve ${url}`);

@@ -14,8 +14,8 @@ const COMPOSE_LINT = join(ROOT, '.tools', 'compose-lint');
 
 describe('deployment', () => {
   beforeAll(async () => {
-    // compose-go is the loader `docker compose config` uses; built once from scripts/compose-lint.
-    await execa('go', ['build', '-o', COMPOSE_LINT, '.'], { cwd: join(ROOT, 'scripts', 'compose-lint') });
+    // compose-go is the loader `docker compose config` uses; built once from bench/compose-lint.
+    await execa('go', ['build', '-o', COMPOSE_LINT, '.'], { cwd: join(ROOT, 'bench', 'compose-lint') });
   }, 300_000);
 
   test('docker-compose.yml is valid Compose, with the admin-tools schema job and no auto-setup image', async () => {

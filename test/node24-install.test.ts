@@ -1,5 +1,5 @@
 // The pinned Node 24 (`npm run test:node24`): scripts/install-node24.sh installs .node-version's release
-// once, fixes the wheel's npm links and then does nothing; scripts/with-node24.sh runs commands under it.
+// once, fixes the wheel's npm links and then does nothing; bench/with-node24.sh runs commands under it.
 import {
   chmodSync,
   copyFileSync,
@@ -84,9 +84,9 @@ describe('scripts/install-node24.sh', () => {
 });
 
 describe('the installed Node 24', () => {
-  test('scripts/with-node24.sh runs a command with the pinned Node, its npm and `env node` first on PATH', async () => {
+  test('bench/with-node24.sh runs a command with the pinned Node, its npm and `env node` first on PATH', async () => {
     const script = 'node -p process.version; npm --version; /usr/bin/env node -p process.execPath';
-    const { stdout } = await execa('bash', [join(ROOT, 'scripts', 'with-node24.sh'), 'sh', '-c', script]);
+    const { stdout } = await execa('bash', [join(ROOT, 'bench', 'with-node24.sh'), 'sh', '-c', script]);
     const [version, npm, execPath] = stdout.split('\n');
     expect(version).toBe(`v${PINNED}`);
     expect(npm).toMatch(/^\d+\.\d+\.\d+$/);

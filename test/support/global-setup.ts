@@ -18,7 +18,7 @@ declare global {
 export default async function globalSetup(): Promise<void> {
   // Jest's Node is every spawned worker's, CLI's and sandbox runner's (process.execPath): say which it is.
   console.log(`\nthe suite runs under Node ${process.version} (${process.execPath})`);
-  const expected = process.env.AGENTLAB_TEST_NODE_VERSION; // set by scripts/with-node24.sh
+  const expected = process.env.AGENTLAB_TEST_NODE_VERSION; // set by bench/with-node24.sh
   if (expected && expected !== process.version) {
     throw new Error(`expected to run under Node ${expected}, found ${process.version} at ${process.execPath}`);
   }

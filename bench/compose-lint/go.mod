@@ -1,4 +1,4 @@
-module agentlab/scripts/compose-lint
+module agentlab/bench/compose-lint
 
 go 1.24
 

@@ -4,7 +4,7 @@
 # build, every worker and CLI the tests spawn (process.execPath) and the sandboxes' `node` are Node 24.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-[[ $# -gt 0 ]] || { echo "usage: scripts/with-node24.sh COMMAND [ARG...]" >&2; exit 2; }
+[[ $# -gt 0 ]] || { echo "usage: bench/with-node24.sh COMMAND [ARG...]" >&2; exit 2; }
 
 bash "$root/scripts/install-node24.sh"
 export PATH="$root/.tools/node24/bin:$PATH"
