@@ -1,4 +1,5 @@
-// Lint rules: typescript-eslint's recommended set, no floating promises, and no Node in workflow code.
+// Lint rules: typescript-eslint's recommended set, no floating promises, no Node in workflow code, and nothing
+// but Node in the guest runner.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -59,7 +60,30 @@ export default tseslint.config(
     },
   },
   {
-    files: ['guest/**/*.js', 'examples/**/*.js', 'test/**/*.js'],
+    // The guest runner ships as dist/guest/*.js alone: Node builtins and its sibling modules at run time,
+    // the host's types (../common/...) only type-only, which the compiler erases.
+    files: ['guest/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\.\\./common/',
+              allowTypeImports: true,
+              message: 'The guest runs without the host: import from common/ with `import type` only.',
+            },
+            {
+              regex: '^(?!node:|\\./[^/]+$|\\.\\./common/)',
+              message: 'The guest runs with Node builtins (node:…) and its sibling guest/ modules only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['examples/**/*.js', 'test/**/*.js'],
     languageOptions: {
       sourceType: 'commonjs',
       globals: {

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs, openSync, closeSync, constants as fsConstants } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Owner, ResolvedProfile } from '../common/contract';
+import type { GuestBootstrap, Owner, ResolvedProfile } from '../common/contract';
 import { agentsBinDir, SANDBOX_AGENTS_DIR } from '../common/agent-tools';
 import { agentRunnerPath, packageRoot } from '../common/paths';
 import execa from 'execa';
@@ -205,7 +205,7 @@ export class LocalBackend implements SandboxBackend {
     if (job.localRepo) await copyRepository(job.localRepo, join(this.dir(vmid), 'repo.git'));
     const workspace = await readAttachedWorkspace(this.dir(vmid));
     const token = randomBytes(32).toString('hex');
-    const bootstrap = {
+    const bootstrap: GuestBootstrap = {
       controllerUrl: job.controllerUrl,
       jobId: job.jobId,
       vmid,

@@ -2,8 +2,7 @@
 // secrets in the stream, and the overhead of the redacting process against a plain copy.
 import { PassThrough, Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { packageRoot } from '../common/paths';
+import { agentRunnerPath } from '../common/paths';
 
 interface Runner {
   redactStream(values: string[], input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<void>;
@@ -14,7 +13,7 @@ const CHUNK = 64 * 1024;
 
 async function throughput(values: string[], makeChunk: () => Buffer): Promise<number> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const runner = require(join(packageRoot(), 'guest', 'agent-runner.js')) as Runner;
+  const runner = require(agentRunnerPath()) as Runner;
   const input = new PassThrough();
   let bytes = 0;
   const output = new Writable({

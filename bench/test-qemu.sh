@@ -7,8 +7,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 bash scripts/ensure-deps.sh --for qemu
-# The image first (cached unless its inputs changed): a worker whose qemu backend had to build it at start
-# would not be ready within the tests' deadlines.
-bash scripts/build-guest-image.sh >/dev/null
+# The build first: the image carries the compiled guest runner (dist/guest). Then the image (cached unless its
+# inputs changed): a worker whose qemu backend had to build it at start would not be ready within the tests' deadlines.
 npm run build --silent
+bash scripts/build-guest-image.sh >/dev/null
 npx jest --config jest.qemu.config.js --runInBand "$@"

@@ -1,5 +1,5 @@
 // The coding agents agentlab knows how to run unattended: their kinds, command lines and pinned packages.
-// The recipes live in guest/agents.js (the runner ships it); this is the host's typed view of them.
+// The recipes live in guest/agents.ts (the runner ships its compiled copy); this is the host's view of them.
 import agentPackages from '../guest/agent-packages.json';
 import { AGENT_KINDS as KINDS, agentCommand, type AgentKind } from '../guest/agents';
 

@@ -3,6 +3,7 @@
 import { defineQuery, defineSignal, defineUpdate, type Sinks } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { AgentKind } from './agents';
+import type { SecretsBundle } from './secrets';
 import type { JobStatus, SandboxState } from './states';
 import type { WorkspaceRef } from './workspace';
 
@@ -228,6 +229,35 @@ export interface ClaimBootstrapResponse {
   };
   /** Only the bundle's name: the guest API decrypts it on the host and hands the content to the guest. */
   secretsBundle?: string;
+}
+
+/**
+ * The bootstrap file the backend leaves for the guest runner (cloud-init's /etc/agentlab/bootstrap.json, the
+ * local backend's cloud-init folder). The guest runner reads it (guest/runner.ts `claim`).
+ */
+export interface GuestBootstrap {
+  controllerUrl: string;
+  jobId: string;
+  vmid: number;
+  token: string;
+  /** Local backend: a plain http git server on the sandbox's own loopback is allowed (development and tests). */
+  allowLoopbackHttp?: boolean;
+  /** The Proxmox simulator's guests: repositories on the host may be cloned. */
+  allowLocalRepos?: boolean;
+  /** Where the host's copy of a local repository is, as the guest sees it. */
+  localRepo?: string;
+  /** Where the persistent workspace is mounted, when the sandbox has one. */
+  workspace?: string;
+}
+
+/** What a guest receives at bootstrap: the bundle's content, shaped for the runner. */
+export type GuestSecrets = Omit<SecretsBundle, 'version'>;
+
+/** The guest API's answer to `POST /v1/bootstrap` (worker/guest-api.ts), as the guest runner reads it. */
+export interface GuestClaimResponse {
+  runnerCredential: string;
+  job: ClaimBootstrapResponse['job'];
+  secrets: GuestSecrets | null;
 }
 
 export const describeQuery = defineQuery<JobDescription>('describe');

@@ -16,4 +16,5 @@ export function packageRoot(): string {
   return dir;
 }
 
-export const agentRunnerPath = (): string => join(packageRoot(), 'guest', 'agent-runner.js');
+/** The guest runner as the sandbox runs it: guest/agent-runner.ts compiled (`npm run build`), beside its modules. */
+export const agentRunnerPath = (): string => join(packageRoot(), 'dist', 'guest', 'agent-runner.js');

@@ -33,7 +33,10 @@ suite=bookworm
 sources=/etc/apt/sources.list.d/debian.sources
 image_files="$root/guest/image"
 # The runner as create_template.sh installs it: its files in /usr/local/lib/agentlab, its unit in systemd's.
-runner_files=(guest/agent-runner.js guest/agents.js guest/git-input.js)
+# Its files are guest/*.ts compiled by `npm run build` (dist/guest/*.js, paths relative to $root): build first.
+[[ -f "$root/dist/guest/agent-runner.js" ]] ||
+  { echo "dist/guest/agent-runner.js is missing: run \`npm run build\` first" >&2; exit 1; }
+mapfile -t runner_files < <(cd "$root" && printf '%s\n' dist/guest/*.js)
 runner_unit=guest/agent-runner.service
 node_version="$(<"$root/.node-version")"
 # Timestamps inside the image (files, the filesystem) are this instant, not the build's.
@@ -51,7 +54,8 @@ run() {
 # The package names of packages.txt, comments and blank lines dropped.
 packages="$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$image_files/packages.txt" | tr -s '[:space:]' ',' | sed 's/,$//')"
 
-# Every input of the image, hashed: this script, the package list, the files copied in, the mirror and Node.
+# Every input of the image, hashed: this script, the package list, the files copied in (the compiled runner),
+# the mirror and Node.
 input_hash="$(
   cd "$root"
   {

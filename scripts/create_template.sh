@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Proxmox VM template agentlab clones: a cloud image with Node 24, git, the agent CLIs, the guest runner
 # and its systemd unit (via virt-customize), the QEMU guest agent on, and a cloud-init drive.
-# --dry-run prints every command instead of running it.
+# --dry-run prints every command instead of running it. The guest runner it installs is guest/*.ts as
+# `npm run build` compiles it (dist/guest/*.js): run that first.
 set -euo pipefail
 
 usage() {
@@ -40,6 +41,13 @@ done
 [[ "$memory" =~ ^[0-9]+$ ]] || { echo "--memory: expected MiB as an integer" >&2; exit 2; }
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+[[ -f "$root/dist/guest/agent-runner.js" ]] ||
+  { echo "$root/dist/guest/agent-runner.js is missing: run \`npm run build\` first" >&2; exit 1; }
+# Every module of the compiled runner goes beside its entry in /usr/local/lib/agentlab.
+runner_uploads=()
+for file in "$root"/dist/guest/*.js; do
+  runner_uploads+=(--upload "$file:/usr/local/lib/agentlab/$(basename "$file")")
+done
 work_image="/var/tmp/${name}-${vmid}.qcow2"
 
 run() {
@@ -89,9 +97,7 @@ run virt-customize -a "$work_image" \
   --run-command "env PATH=$guest_path npm install --global --no-audit --no-fund $agents" \
   --run-command 'useradd --create-home --shell /bin/bash agent || true' \
   --mkdir /usr/local/lib/agentlab \
-  --upload "$root/guest/agent-runner.js:/usr/local/lib/agentlab/agent-runner.js" \
-  --upload "$root/guest/git-input.js:/usr/local/lib/agentlab/git-input.js" \
-  --upload "$root/guest/agents.js:/usr/local/lib/agentlab/agents.js" \
+  "${runner_uploads[@]}" \
   --upload "$root/guest/agent-runner.service:/etc/systemd/system/agent-runner.service" \
   --run-command 'systemctl enable qemu-guest-agent agent-runner.service' \
   --truncate /etc/machine-id

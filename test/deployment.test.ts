@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import execa from 'execa';
 import YAML from 'yaml';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { AGENT_PACKAGES } from '../common/agents';
 import { QM_COMMAND_PATHS } from '../simulators/proxmox/endpoints';
 import { validateParams } from '../simulators/proxmox/schema';
@@ -66,9 +66,12 @@ describe('deployment', () => {
     // The same agent CLIs, at the same versions, as the local backend's tools directory.
     const agents = lines.find((l) => l.startsWith('virt-customize'))!;
     for (const { name, version } of Object.values(AGENT_PACKAGES)) expect(agents).toContain(`${name}@${version}`);
-    // The runner requires its siblings: the template must carry them all.
-    for (const sibling of ['git-input.js', 'agents.js']) {
-      expect(lines.some((l) => l.startsWith('virt-customize') && l.includes(`guest/${sibling}:`))).toBe(true);
+    // The compiled runner requires its siblings: the template must carry them all.
+    const siblings = readdirSync(join(ROOT, 'dist', 'guest')).filter((file) => file.endsWith('.js'));
+    expect(siblings).toEqual(expect.arrayContaining(['agent-runner.js', 'runner.js', 'git-input.js', 'agents.js']));
+    for (const sibling of siblings) {
+      const upload = `dist/guest/${sibling}:/usr/local/lib/agentlab/${sibling}`;
+      expect(lines.some((l) => l.startsWith('virt-customize') && l.includes(upload))).toBe(true);
     }
   });
 

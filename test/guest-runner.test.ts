@@ -1,7 +1,7 @@
 // The real guest runner as a child process, against an in-test guest API that records every call, on real git repos.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { AGENT_COMMANDS } from '../common/agents';
-import type { ClaimBootstrapResponse, JobResult } from '../common/contract';
+import type { ClaimBootstrapResponse, GuestSecrets, JobResult } from '../common/contract';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
@@ -19,20 +19,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { agentRunnerPath } from '../common/paths';
 import { sleep } from './support/stack';
 
 const ROOT = join(__dirname, '..');
-const RUNNER = join(ROOT, 'guest', 'agent-runner.js');
+const RUNNER = agentRunnerPath(); // the compiled runner: run `npm run build` first
 const SCRIPTED_AGENT = join(ROOT, 'examples', 'agents', 'scripted-agent.sh');
 const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 type Job = NonNullable<ClaimBootstrapResponse['job']>;
 type Result = JobResult;
-interface GuestSecrets {
-  env: Record<string, string>;
-  git?: { username?: string; token?: string; sshPrivateKey?: string; knownHosts?: string };
-  agent?: { claudeSettingsJson?: string };
-}
 
 /** What the host knows about one job: every call, and the log as assembled from the offset protocol. */
 class HostJob {

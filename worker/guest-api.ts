@@ -5,9 +5,16 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { claimBootstrapUpdate, describeQuery, reportResultSignal, runnerCredentialHashQuery } from '../common/contract';
+import {
+  claimBootstrapUpdate,
+  describeQuery,
+  reportResultSignal,
+  runnerCredentialHashQuery,
+  type GuestClaimResponse,
+  type GuestSecrets,
+} from '../common/contract';
 import { jobIdSchema } from '../common/schemas';
-import { loadBundle, type SecretsBundle, type SecretsPaths } from '../common/secrets';
+import { loadBundle, type SecretsPaths } from '../common/secrets';
 import { isArtifactName } from '../common/job-files';
 import { isTerminalJobStatus } from '../common/states';
 import { closeServer, HttpError, readBody, readJson, send, serveJson } from './http';
@@ -22,9 +29,6 @@ export interface GuestApiOptions {
   maxArtifactBytes?: number;
   bootstrapRateLimit?: { burst: number; perMinute: number };
 }
-
-/** What a guest receives at bootstrap: the bundle's content, shaped for the runner. */
-type GuestSecrets = Omit<SecretsBundle, 'version'>;
 
 const MAX_LOG_CHUNK_BYTES = 4 * 1024 * 1024;
 const DEFAULT_MAX_ARTIFACT_BYTES = 256 * 1024 * 1024;
@@ -126,7 +130,7 @@ export class GuestApi {
         { jobId: body.jobId, vmid: body.vmid, secretsBundle: response.secretsBundle ?? null },
         'bootstrap claimed',
       );
-      return send(res, 200, { runnerCredential, job: response.job, secrets });
+      return send(res, 200, { runnerCredential, job: response.job, secrets } satisfies GuestClaimResponse);
     } catch (err) {
       if (err instanceof HttpError) throw err;
       if (err instanceof WorkflowUpdateFailedError) {

@@ -30,7 +30,7 @@ export interface AppliedJob {
   filesChanged: number;
 }
 
-/** The part of report.json apply reads; the runner writes it (guest/agent-runner.js `report`). */
+/** The part of report.json apply reads; the runner writes it (guest/delivery.ts `deliver`). */
 interface JobReport {
   baseCommit?: unknown;
   patchRedactions?: unknown;

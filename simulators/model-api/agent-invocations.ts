@@ -1,5 +1,5 @@
 // A real agent CLI run directly (not in a sandbox) against a model API at a given base URL, with the same
-// recipe the guest runner uses (guest/agents.js): the model API tests and manual trials use it.
+// recipe the guest runner uses (guest/agents.ts): the model API tests and manual trials use it.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AGENT_PACKAGES, type AgentKind } from '../../common/agents';

@@ -4,7 +4,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import { join } from 'node:path';
 
 export interface GuestRunnerOptions {
-  /** guest/agent-runner.js */
+  /** dist/guest/agent-runner.js (common/paths.ts agentRunnerPath) */
   runnerPath: string;
   /** Each VM gets `<workRoot>/vm-<vmid>/` with its bootstrap file, state and work dirs. */
   workRoot: string;

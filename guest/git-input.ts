@@ -1,25 +1,20 @@
-// @ts-check
 // The rules for the git inputs of a job — repository URL and ref — in one place: the CLI, the workflow's
-// start and the guest runner (which ships this file beside itself) all check them with these functions.
-'use strict';
-
+// start and the guest runner (which ships its compiled copy beside itself) all check them with these functions.
 /** Whitespace or control characters: never part of a URL or ref we would pass on. */
-const hasUnsafeChars = (/** @type {string} */ text) =>
+const hasUnsafeChars = (text: string): boolean =>
   /\s/.test(text) || [...text].some((c) => c.charCodeAt(0) < 0x20 || c === '\x7f');
 
-const isLoopbackHost = (/** @type {string} */ host) =>
+const isLoopbackHost = (host: string): boolean =>
   host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 
 /** A path on the host: absolute, or a file:// URL. Only the local backend takes these. */
-const isLocalRepo = (/** @type {string} */ repo) => repo.startsWith('/') || /^file:\/\//i.test(repo);
+export const isLocalRepo = (repo: string): boolean => repo.startsWith('/') || /^file:\/\//i.test(repo);
 
 /**
  * A ref as `git check-ref-format --allow-onelevel` accepts it (branch, tag, full ref name, or a commit
  * id), and never an option or a refspec. Returns why not, or undefined.
- * @param {unknown} ref
- * @returns {string | undefined}
  */
-function refProblem(ref) {
+export function refProblem(ref: unknown): string | undefined {
   if (typeof ref !== 'string' || ref === '') return 'must not be empty';
   const shown = JSON.stringify(ref);
   if (ref.length > 250) return `${shown} is longer than 250 characters`;
@@ -43,10 +38,8 @@ function refProblem(ref) {
 /**
  * The URL with its user-info replaced by `***` when it carries credentials (a password, or any user
  * name over http(s), where tokens are passed as the user name); undefined when it carries none.
- * @param {string} repo
- * @returns {string | undefined}
  */
-function credentialsIn(repo) {
+export function credentialsIn(repo: string): string | undefined {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)@/i.exec(repo);
   if (!scheme) return undefined;
   const name = (scheme[1] ?? '').toLowerCase();
@@ -59,11 +52,11 @@ function credentialsIn(repo) {
  * Allowlisted clone sources: https, ssh, git and scp-like `user@host:path` always; an absolute path or
  * file:// URL only with `allowLocal`; plain http only to a loopback host with `allowLoopbackHttp`. Never
  * a remote helper (`ext::`), an option, or credentials in the URL. Returns why not, or undefined.
- * @param {unknown} repo
- * @param {{ allowLocal?: boolean, allowLoopbackHttp?: boolean }} [options]
- * @returns {string | undefined}
  */
-function repoUrlProblem(repo, options = {}) {
+export function repoUrlProblem(
+  repo: unknown,
+  options: { allowLocal?: boolean; allowLoopbackHttp?: boolean } = {},
+): string | undefined {
   if (typeof repo !== 'string' || repo.trim() === '') return 'must not be empty';
   const shown = JSON.stringify(repo);
   if (repo.startsWith('-')) return `${shown} looks like a command-line option, not a git URL`;
@@ -82,7 +75,7 @@ function repoUrlProblem(repo, options = {}) {
   if (scheme) {
     const name = (scheme[1] ?? '').toLowerCase();
     if (name === 'file') return options.allowLocal ? undefined : local;
-    let url;
+    let url: URL;
     try {
       url = new URL(repo);
     } catch {
@@ -102,6 +95,5 @@ function repoUrlProblem(repo, options = {}) {
 }
 
 /** A full commit id, as the CLI pins a local repository's ref. */
-const isCommitId = (/** @type {unknown} */ value) => typeof value === 'string' && /^[0-9a-f]{40}$/.test(value);
-
-module.exports = { credentialsIn, isCommitId, isLocalRepo, refProblem, repoUrlProblem };
+export const isCommitId = (value: unknown): value is string =>
+  typeof value === 'string' && /^[0-9a-f]{40}$/.test(value);

@@ -1,38 +1,51 @@
-// @ts-check
 // How each known agent CLI runs unattended: its command line, the keys it needs, and the config and
 // environment that keep it non-interactive, quiet (no update checks, telemetry or plugin downloads) and
-// pointed at the model API its secrets name. The runner ships this file beside itself; the host reads it
+// pointed at the model API its secrets name. The runner ships its compiled copy beside itself; the host reads it
 // for `profile show` and the keys check, the model API tests for their direct runs.
-'use strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
-const fs = require('node:fs');
-const path = require('node:path');
+export type AgentKind = 'claude' | 'codex' | 'opencode';
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+}
+export interface PrepareOptions {
+  home: string;
+  env: Record<string, string>;
+  model?: string;
+  maxRetries?: number;
+  asRoot?: boolean;
+}
 
 /**
- * @typedef {'claude' | 'codex' | 'opencode'} AgentKind
- * @typedef {{ inputTokens: number, outputTokens: number }} TokenUsage
- * @typedef {{
- *   home: string,
- *   env: Record<string, string>,
- *   model?: string,
- *   maxRetries?: number,
- *   asRoot?: boolean,
- * }} PrepareOptions
+ * One event of an agent CLI's JSON-lines output. Their shapes are the CLIs' own and change between
+ * versions: every read below checks what it finds, so `any` stands for "whatever the CLI printed".
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AgentEvent = any;
+
+interface AgentRecipe {
+  title: string;
+  bin: string;
+  command: string;
+  keys: string[];
+  prepare(o: PrepareOptions): Record<string, string>;
+  usage(log: string): TokenUsage | undefined;
+  error(log: string): string | undefined;
+}
 
 /** The model Codex is told when the profile names none and a model API of our own is used: one its catalogue knows. */
 const CODEX_DEFAULT_CUSTOM_MODEL = 'gpt-5.5';
 
-/** @param {string} file @param {string} content */
-function writePrivate(file, content) {
+function writePrivate(file: string, content: string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   fs.writeFileSync(file, content, { mode: 0o600 });
 }
 
 /** The lines of an agent's JSON-lines output that parse, skipping the rest (stderr shares the log). */
-function jsonLines(/** @type {string} */ text) {
-  /** @type {any[]} */
-  const events = [];
+function jsonLines(text: string): AgentEvent[] {
+  const events: AgentEvent[] = [];
   for (const line of text.split('\n')) {
     if (!line.startsWith('{')) continue;
     try {
@@ -44,14 +57,13 @@ function jsonLines(/** @type {string} */ text) {
   return events;
 }
 
-const AGENTS = {
+const AGENTS: Record<AgentKind, AgentRecipe> = {
   claude: {
     title: 'Claude Code',
     bin: 'claude',
     /** The task arrives on stdin; stream-json: one event a line, the first naming the version, the last the usage. */
     command: 'claude -p --dangerously-skip-permissions --output-format stream-json --verbose',
     keys: ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN'],
-    /** @param {PrepareOptions} o @returns {Record<string, string>} */
     prepare(o) {
       return {
         CLAUDE_CONFIG_DIR: path.join(o.home, '.claude'),
@@ -64,7 +76,6 @@ const AGENTS = {
         ...(o.asRoot ? { IS_SANDBOX: '1' } : {}),
       };
     },
-    /** @param {string} log @returns {TokenUsage | undefined} */
     usage(log) {
       const result = jsonLines(log)
         .filter((e) => e && e.type === 'result' && e.usage)
@@ -74,7 +85,6 @@ const AGENTS = {
       const input = (u.input_tokens || 0) + (u.cache_creation_input_tokens || 0) + (u.cache_read_input_tokens || 0);
       return { inputTokens: input, outputTokens: u.output_tokens || 0 };
     },
-    /** @param {string} log @returns {string | undefined} */
     error(log) {
       const result = jsonLines(log)
         .filter((e) => e && e.type === 'result' && e.is_error)
@@ -89,7 +99,6 @@ const AGENTS = {
     bin: 'codex',
     command: 'codex exec --dangerously-bypass-approvals-and-sandbox --skip-git-repo-check --json -',
     keys: ['OPENAI_API_KEY', 'CODEX_API_KEY'],
-    /** @param {PrepareOptions} o @returns {Record<string, string>} */
     prepare(o) {
       const codexHome = path.join(o.home, '.codex');
       const baseUrl = o.env.OPENAI_BASE_URL;
@@ -128,7 +137,6 @@ const AGENTS = {
       writePrivate(path.join(codexHome, 'config.toml'), lines.join('\n'));
       return { CODEX_HOME: codexHome };
     },
-    /** @param {string} log @returns {TokenUsage | undefined} */
     usage(log) {
       const turns = jsonLines(log).filter((e) => e && e.type === 'turn.completed' && e.usage);
       if (turns.length === 0) return undefined;
@@ -137,7 +145,6 @@ const AGENTS = {
         outputTokens: turns.reduce((sum, e) => sum + (e.usage.output_tokens || 0), 0),
       };
     },
-    /** @param {string} log @returns {string | undefined} */
     error(log) {
       const events = jsonLines(log);
       const failed = events.filter((e) => e && e.type === 'turn.failed' && e.error).pop();
@@ -152,15 +159,13 @@ const AGENTS = {
     bin: 'opencode',
     command: 'opencode run --format json --print-logs --log-level WARN "$(cat "$AGENTLAB_TASK_FILE")"',
     keys: ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'OPENROUTER_API_KEY'],
-    /** @param {PrepareOptions} o @returns {Record<string, string>} */
     prepare(o) {
-      const xdg = (/** @type {string} */ name) => path.join(o.home, name);
+      const xdg = (name: string): string => path.join(o.home, name);
       const configDir = path.join(xdg('.config'), 'opencode');
       // It installs a plugin package into its config dir in the background: offline, npm gives up at once.
       writePrivate(path.join(configDir, '.npmrc'), 'offline=true\n');
       const baseUrl = o.env.OPENAI_BASE_URL;
-      /** @type {Record<string, unknown>} */
-      const config = {
+      const config: Record<string, unknown> = {
         $schema: 'https://opencode.ai/config.json',
         autoupdate: false,
         share: 'disabled',
@@ -201,7 +206,6 @@ const AGENTS = {
         OPENCODE_DISABLE_SHARE: '1',
       };
     },
-    /** @param {string} log @returns {TokenUsage | undefined} */
     usage(log) {
       const steps = jsonLines(log).filter((e) => e && e.type === 'step_finish' && e.part && e.part.tokens);
       if (steps.length === 0) return undefined;
@@ -210,7 +214,6 @@ const AGENTS = {
         outputTokens: steps.reduce((sum, e) => sum + (e.part.tokens.output || 0), 0),
       };
     },
-    /** @param {string} log @returns {string | undefined} */
     error(log) {
       const event = jsonLines(log)
         .filter((e) => e && e.type === 'error' && e.error)
@@ -223,20 +226,20 @@ const AGENTS = {
   },
 };
 
-/** @type {AgentKind[]} */
-const AGENT_KINDS = ['claude', 'codex', 'opencode'];
+export const AGENT_KINDS: AgentKind[] = ['claude', 'codex', 'opencode'];
 
-/** @param {unknown} kind @returns {kind is AgentKind} */
-const isAgentKind = (kind) => typeof kind === 'string' && AGENT_KINDS.includes(/** @type {AgentKind} */ (kind));
+export const isAgentKind = (kind: unknown): kind is AgentKind =>
+  typeof kind === 'string' && AGENT_KINDS.includes(kind as AgentKind);
 
-/** The shell command line the runner hands to `sh -c` (the task file is its stdin). @param {AgentKind} kind */
-const agentCommand = (kind) => AGENTS[kind].command;
+/** The shell command line the runner hands to `sh -c` (the task file is its stdin). */
+export const agentCommand = (kind: AgentKind): string => AGENTS[kind].command;
 
-/**
- * Why the agent cannot start with these secrets, naming what it needs; undefined when a key is there.
- * @param {AgentKind} kind @param {Record<string, string>} env @param {string | undefined} bundle
- */
-function missingKeyProblem(kind, env, bundle) {
+/** Why the agent cannot start with these secrets, naming what it needs; undefined when a key is there. */
+export function missingKeyProblem(
+  kind: AgentKind,
+  env: Record<string, string>,
+  bundle: string | undefined,
+): string | undefined {
   const { title, keys } = AGENTS[kind];
   if (keys.some((key) => typeof env[key] === 'string' && env[key] !== '')) return undefined;
   const where = bundle
@@ -245,35 +248,17 @@ function missingKeyProblem(kind, env, bundle) {
   return `${title} needs ${keys.join(' or ')}: ${where}`;
 }
 
-/**
- * Writes the agent's config under `home` and returns the environment it runs with, beside the secrets.
- * @param {AgentKind} kind @param {PrepareOptions} options
- */
-function prepareAgent(kind, options) {
+/** Writes the agent's config under `home` and returns the environment it runs with, beside the secrets. */
+export function prepareAgent(kind: AgentKind, options: PrepareOptions): Record<string, string> {
   fs.mkdirSync(options.home, { recursive: true, mode: 0o700 });
   return AGENTS[kind].prepare(options);
 }
 
-/** @param {AgentKind} kind @param {string} log */
-const agentUsage = (kind, log) => AGENTS[kind].usage(log);
+export const agentUsage = (kind: AgentKind, log: string): TokenUsage | undefined => AGENTS[kind].usage(log);
 
-/** The agent's own account of why it failed (an API's 401, 429 or 5xx), from its output. @param {AgentKind} kind @param {string} log */
-const agentError = (kind, log) => AGENTS[kind].error(log);
+/** The agent's own account of why it failed (an API's 401, 429 or 5xx), from its output. */
+export const agentError = (kind: AgentKind, log: string): string | undefined => AGENTS[kind].error(log);
 
-/** @param {AgentKind} kind */
-const agentBin = (kind) => AGENTS[kind].bin;
+export const agentBin = (kind: AgentKind): string => AGENTS[kind].bin;
 
-/** @param {AgentKind} kind */
-const agentTitle = (kind) => AGENTS[kind].title;
-
-module.exports = {
-  AGENT_KINDS,
-  agentBin,
-  agentCommand,
-  agentError,
-  agentTitle,
-  agentUsage,
-  isAgentKind,
-  missingKeyProblem,
-  prepareAgent,
-};
+export const agentTitle = (kind: AgentKind): string => AGENTS[kind].title;
