@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { claimBootstrapUpdate, describeQuery, reportResultSignal, runnerCredentialHashQuery } from '../common/contract';
 import { jobIdSchema } from '../common/schemas';
 import { loadBundle, type SecretsBundle, type SecretsPaths } from '../common/secrets';
-import { isArtifactName } from '../common/job-files';
+import { isArtifactName } from '../common/job-folder';
 import { isTerminalJobStatus } from '../common/states';
 import { closeServer, HttpError, readBody, readJson, send, serveJson } from './http';
 import { JobFiles } from './job-files';
