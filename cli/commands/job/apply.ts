@@ -10,7 +10,7 @@ import type { JobFilesReader } from '../../../common/job-files';
 import { JOB_ARTIFACTS } from '../../../common/job-folder';
 import type { CliContext } from '../../context';
 import { CliError, ExitCode, rejected, usageError } from '../../errors';
-import { jobFilesFor } from '../../job-files';
+import { jobFilesFor } from '../../job-files-reader';
 import { gitReason, isLocalPathInput, locateLocalRepository } from '../../local-repo';
 import { printJson, progress } from '../../output';
 import { runAction } from '../../run-action';

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../../context';
 import { ExitCode } from '../../errors';
-import { jobFilesFor } from '../../job-files';
+import { jobFilesFor } from '../../job-files-reader';
 import { printJson, printTable } from '../../output';
 import { runAction } from '../../run-action';
 

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { JOB_ARTIFACTS } from '../../../common/job-folder';
 import type { CliContext } from '../../context';
 import { ExitCode } from '../../errors';
-import { jobFilesFor } from '../../job-files';
+import { jobFilesFor } from '../../job-files-reader';
 import { printJson } from '../../output';
 import { runAction } from '../../run-action';
 

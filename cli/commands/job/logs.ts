@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { CliContext } from '../../context';
 import { ExitCode } from '../../errors';
-import { jobFilesFor } from '../../job-files';
+import { jobFilesFor } from '../../job-files-reader';
 import { runAction } from '../../run-action';
 
 const FOLLOW_POLL_MS = 500;

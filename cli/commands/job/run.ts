@@ -6,7 +6,7 @@ import { workflowWebUiUrl } from '../../../common/web-ui';
 import type { CliContext } from '../../context';
 import { ExitCode } from '../../errors';
 import { followJob, jobSettled } from '../../follow';
-import { jobFilesFor } from '../../job-files';
+import { jobFilesFor } from '../../job-files-reader';
 import type { JobRequestOptions } from '../../jobs';
 import { printJson, progress } from '../../output';
 import { runAction } from '../../run-action';
