@@ -20,7 +20,7 @@ import type { WorkspaceRef } from '../common/workspace';
 import { loadBundle, secretsPaths, type SecretsPaths } from '../common/secrets';
 import { missingKeyProblem } from '../guest/agents';
 import { withHeartbeat } from './heartbeat';
-import { guestHeartbeatPath } from '../common/job-files';
+import { guestHeartbeatPath } from '../common/job-folder';
 
 export interface ActivityDeps {
   config: AgentlabConfig;

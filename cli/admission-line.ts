@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import { admissionLineQuery, admissionWorkflowId, placeInLine, type AdmissionView } from '../common/admission';
 import type { JobStatus, SandboxState } from '../common/states';
 
-interface JobInLine {
+export interface JobInLine {
   jobId: string;
   node?: string;
   state?: SandboxState;

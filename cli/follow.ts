@@ -4,6 +4,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { describeQuery, type JobDescription } from '../common/contract';
 import { formatDuration } from '../common/duration';
 import { isTerminalJobStatus } from '../common/states';
+import type { CliIo } from './io';
 import { progress } from './output';
 import { placesInLine } from './admission-line';
 
@@ -22,7 +23,7 @@ export async function followJob(
   client: Client,
   jobId: string,
   settled: SettledWhen,
-  options: { quiet: boolean; streamLog?: (offset: number) => Promise<Buffer> },
+  options: { io: CliIo; quiet: boolean; streamLog?: (offset: number) => Promise<Buffer> },
 ): Promise<JobDescription> {
   const handle: WorkflowHandle = client.workflow.getHandle(jobId);
   let printed = 0;
@@ -37,7 +38,7 @@ export async function followJob(
     if (options.quiet) return;
     const place = (await placesInLine(client, [d])).get(jobId);
     if (place !== undefined && place !== shownPlace)
-      progress(`waiting for capacity on ${d.node}: place ${place} in line`);
+      progress(options.io, `waiting for capacity on ${d.node}: place ${place} in line`);
     shownPlace = place;
   };
   /** The agent's output, as it arrives, on stdout (the data); transitions stay on stderr. */
@@ -45,13 +46,14 @@ export async function followJob(
     if (!options.streamLog) return;
     // Until it is drained: a remote reader hands out the log in bounded chunks.
     for (let chunk = await options.streamLog(logOffset); chunk.length > 0; chunk = await options.streamLog(logOffset)) {
-      process.stdout.write(chunk);
+      options.io.out(chunk);
       logOffset += chunk.length;
     }
   };
   // Ctrl-C detaches: the job is a workflow and goes on without us.
   const detach = () => {
     progress(
+      options.io,
       `\ndetached; job ${jobId} continues. Re-attach: agentlab job logs --follow ${jobId}; agentlab job show ${jobId}`,
     );
     process.exit(130);
@@ -72,7 +74,8 @@ export async function followJob(
         description = await handle.query(describeQuery);
       } catch (err) {
         if (closed) throw err;
-        if (!warnedNoWorker && !options.quiet) progress(`waiting for a worker to answer (${(err as Error).message})`);
+        if (!warnedNoWorker && !options.quiet)
+          progress(options.io, `waiting for a worker to answer (${(err as Error).message})`);
         warnedNoWorker = true;
       }
       if (description) {
@@ -91,6 +94,7 @@ export async function followJob(
               : '';
           if (!options.quiet)
             progress(
+              options.io,
               `${new Date(entry.at).toISOString()}  ${entry.state}${where}${took}${entry.note ? `  ${entry.note}` : ''}`,
             );
         }

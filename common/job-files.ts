@@ -1,40 +1,7 @@
-// Reading a job's bulk data (guest log, artifacts) from a data dir: the CLI on the worker's host and the
-// worker's operator API (for CLIs elsewhere) both read through this.
+// Reading a job's bulk data (guest log, artifacts) from its folder (common/job-folder.ts): the CLI on the worker's
+// host and the worker's operator API (for CLIs elsewhere) both read through this.
 import { existsSync, promises as fs } from 'node:fs';
-import { join } from 'node:path';
-import { jobIdSchema } from './schemas';
-
-const ARTIFACT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-/** The worker's own list of a job's artifacts, beside them: never an artifact itself. */
-export const ARTIFACT_INDEX = 'index.json';
-
-/**
- * A job's folder, `<dataDir>/jobs/<jobId>/`: the one place that knows its layout. The worker writes it (guest
- * API), the CLI on the worker's host and the operator API read it. The ID is validated: never a path.
- */
-export function jobFolder(dataDir: string, jobId: string) {
-  if (!jobIdSchema.safeParse(jobId).success) throw new InvalidJobIdError(`job id "${jobId}" is not valid`);
-  const dir = join(dataDir, 'jobs', jobId);
-  const artifacts = join(dir, 'artifacts');
-  return {
-    dir,
-    /** The guest's log, as shipped by its runner. */
-    log: join(dir, 'agent.log'),
-    /** The runner's last heartbeat: its mtime is when the runner was last heard. */
-    heartbeat: join(dir, 'guest-heartbeat.json'),
-    artifacts,
-    artifactIndex: join(artifacts, ARTIFACT_INDEX),
-    artifact: (name: string) => join(artifacts, name),
-  };
-}
-
-/** Where the worker keeps a job's last guest heartbeat (its mtime is when the runner was last heard). */
-export const guestHeartbeatPath = (dataDir: string, jobId: string): string => jobFolder(dataDir, jobId).heartbeat;
-
-/** What a guest may call an artifact: a plain file name, never a path, never the index. */
-export function isArtifactName(name: string): boolean {
-  return ARTIFACT_NAME.test(name) && !name.includes('..') && name !== ARTIFACT_INDEX;
-}
+import { isArtifactName, jobFolder } from './job-folder';
 
 export interface ArtifactRecord {
   name: string;
@@ -42,9 +9,6 @@ export interface ArtifactRecord {
   sha256: string;
 }
 
-export class InvalidJobIdError extends Error {
-  override name = 'InvalidJobIdError';
-}
 export class ArtifactNotFoundError extends Error {
   override name = 'ArtifactNotFoundError';
 }

@@ -2,7 +2,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ARTIFACT_INDEX } from '../common/job-files';
+import { ARTIFACT_INDEX } from '../common/job-folder';
 import { JobFiles } from '../worker/job-files';
 
 let dataDir: string;

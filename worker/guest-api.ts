@@ -15,7 +15,7 @@ import {
 } from '../common/contract';
 import { jobIdSchema } from '../common/schemas';
 import { loadBundle, type SecretsPaths } from '../common/secrets';
-import { isArtifactName } from '../common/job-files';
+import { isArtifactName } from '../common/job-folder';
 import { isTerminalJobStatus } from '../common/states';
 import { closeServer, HttpError, readBody, readJson, send, serveJson } from './http';
 import { JobFiles } from './job-files';

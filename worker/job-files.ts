@@ -1,9 +1,9 @@
-// Bulk job data on the worker host, written into the job's folder (common/job-files.ts jobFolder): the guest
+// Bulk job data on the worker host, written into the job's folder (common/job-folder.ts): the guest
 // log and the artifacts.
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { ARTIFACT_INDEX, isArtifactName, jobFolder } from '../common/job-files';
+import { ARTIFACT_INDEX, isArtifactName, jobFolder } from '../common/job-folder';
 
 export class JobFiles {
   /** Appends are serialised per job so concurrent log posts cannot interleave. */

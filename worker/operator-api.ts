@@ -2,7 +2,8 @@
 // (`agentlab job logs | artifacts | diff`). Read-only; every route needs the shared operator token.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { ArtifactNotFoundError, InvalidJobIdError, LocalJobFiles } from '../common/job-files';
+import { ArtifactNotFoundError, LocalJobFiles } from '../common/job-files';
+import { InvalidJobIdError } from '../common/job-folder';
 import { OPERATOR_LOG_CHUNK_BYTES } from '../common/operator-api';
 import { closeServer, HttpError, send, serveJson, tokenMatches } from './http';
 

@@ -18,10 +18,11 @@ export function registerAgentsCommands(program: Command): void {
       runAction(async (ctx) => {
         const dir = ctx.config.agents.dir;
         const started = Date.now();
-        const ran = await installAgents(dir, ctx.json ? undefined : progress);
+        const ran = await installAgents(dir, ctx.json ? undefined : (line) => progress(ctx.io, line));
         const installed = await listAgents(dir);
-        if (ctx.json) printJson({ dir, installedNow: ran, seconds: (Date.now() - started) / 1000, agents: installed });
-        else progress(ran ? `installed into ${dir}` : `already installed in ${dir}`);
+        if (ctx.json)
+          printJson(ctx.io, { dir, installedNow: ran, seconds: (Date.now() - started) / 1000, agents: installed });
+        else progress(ctx.io, ran ? `installed into ${dir}` : `already installed in ${dir}`);
         return ExitCode.ok;
       }),
     );
@@ -34,9 +35,10 @@ export function registerAgentsCommands(program: Command): void {
       runAction(async (ctx) => {
         const dir = ctx.config.agents.dir;
         const installed = await listAgents(dir);
-        if (ctx.json) printJson({ dir, agents: installed });
+        if (ctx.json) printJson(ctx.io, { dir, agents: installed });
         else
           printTable(
+            ctx.io,
             ['KIND', 'PACKAGE', 'PINNED', 'INSTALLED'],
             installed.map((a) => [a.kind, a.package, a.pinned, a.installed ?? 'no']),
           );

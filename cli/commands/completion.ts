@@ -61,14 +61,12 @@ export function registerCompletionCommand(program: Command): void {
     .command('completion <shell>')
     .description('print a shell completion script (bash, zsh or fish)')
     .action(
-      runAction(async (_ctx, _options, shell: string) => {
+      runAction(async (ctx, _options, shell: string) => {
         const nodes = walk(program);
-        if (shell === 'bash') process.stdout.write(bash(nodes));
+        if (shell === 'bash') ctx.io.out(bash(nodes));
         else if (shell === 'zsh')
-          process.stdout.write(
-            `# agentlab zsh completion\nautoload -U +X bashcompinit && bashcompinit\n${bash(nodes)}`,
-          );
-        else if (shell === 'fish') process.stdout.write(fish(nodes));
+          ctx.io.out(`# agentlab zsh completion\nautoload -U +X bashcompinit && bashcompinit\n${bash(nodes)}`);
+        else if (shell === 'fish') ctx.io.out(fish(nodes));
         else throw usageError(`completion: unknown shell "${shell}" (expected bash, zsh or fish)`);
         return ExitCode.ok;
       }),

@@ -344,9 +344,10 @@ export function registerDoctorCommand(program: Command): void {
           ...(await commonChecks(config)),
         ];
         const failed = checks.some((c) => c.status === 'fail');
-        if (ctx.json) printJson({ ok: !failed, checks });
+        if (ctx.json) printJson(ctx.io, { ok: !failed, checks });
         else
           printTable(
+            ctx.io,
             ['CHECK', 'STATUS', 'DETAIL', 'FIX'],
             checks.map((c) => [c.name, c.status.toUpperCase(), c.detail, c.fix]),
           );

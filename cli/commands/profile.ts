@@ -37,9 +37,10 @@ export function registerProfileCommands(program: Command): void {
     .action(
       runAction(async (ctx) => {
         const profiles = [...ctx.config.profiles.values()].map(profileDocument);
-        if (ctx.json) printJson({ profiles, source: ctx.config.source });
+        if (ctx.json) printJson(ctx.io, { profiles, source: ctx.config.source });
         else
           printTable(
+            ctx.io,
             ['NAME', 'BACKEND', 'TTL', 'MAX TTL', 'KEEPALIVE', 'DESCRIPTION'],
             profiles.map((p) => [p.name, p.backend, p.ttl, p.maxTtl, p.keepalive ? 'yes' : 'no', p.description]),
           );
@@ -56,8 +57,12 @@ export function registerProfileCommands(program: Command): void {
         const found = ctx.config.profiles.get(name);
         if (!found) throw notFound(`no profile "${name}" (known: ${[...ctx.config.profiles.keys()].join(', ')})`);
         const doc = profileDocument(found);
-        if (ctx.json) printJson(doc);
-        else printFields(Object.entries(doc).map(([k, v]) => [k, v === null ? undefined : String(v)]));
+        if (ctx.json) printJson(ctx.io, doc);
+        else
+          printFields(
+            ctx.io,
+            Object.entries(doc).map(([k, v]) => [k, v === null ? undefined : String(v)]),
+          );
         return ExitCode.ok;
       }),
     );

@@ -21,6 +21,7 @@ import { CliError, ExitCode, notFound, rejected, usageError } from '../errors';
 import { formatTime, printFields, printJson, printTable, progress } from '../output';
 import { runAction } from '../run-action';
 import type { CliContext } from '../context';
+import type { CliIo } from '../io';
 
 /** Maps the module's errors to exit codes: missing → 3, anything refused or broken → 1. */
 function secretsAction<O>(action: (ctx: CliContext, options: O, ...positionals: string[]) => Promise<number>) {
@@ -70,10 +71,8 @@ async function readSecretFile(flag: string, path: string, trim: boolean): Promis
 }
 
 /** Command-line values are visible to every local user in `ps` and land in shell history. */
-function warnCommandLine(flag: string, fileFlag: string): void {
-  process.stderr.write(
-    `warning: ${flag} is visible in \`ps\` and shell history; prefer ${fileFlag} FILE or ${fileFlag} - (stdin)\n`,
-  );
+function warnCommandLine(io: CliIo, flag: string, fileFlag: string): void {
+  io.err(`warning: ${flag} is visible in \`ps\` and shell history; prefer ${fileFlag} FILE or ${fileFlag} - (stdin)\n`);
 }
 
 function exactlyOne(options: Record<string, unknown>, flags: string[]): string {
@@ -134,14 +133,14 @@ export function registerSecretsCommands(program: Command): void {
       secretsAction<{ force?: boolean }>(async (ctx, options) => {
         const paths = secretsPaths();
         const { publicKey, replaced } = await initKey(paths, options.force === true);
-        if (ctx.json) printJson({ keyFile: paths.keyFile, publicKey, replaced, dir: paths.dir });
+        if (ctx.json) printJson(ctx.io, { keyFile: paths.keyFile, publicKey, replaced, dir: paths.dir });
         else
-          printFields([
+          printFields(ctx.io, [
             ['keyFile', paths.keyFile],
             ['publicKey', publicKey],
             ['dir', paths.dir],
           ]);
-        if (replaced) progress(`replaced ${paths.keyFile}: re-create the bundles encrypted with the old key`);
+        if (replaced) progress(ctx.io, `replaced ${paths.keyFile}: re-create the bundles encrypted with the old key`);
         return ExitCode.ok;
       }),
     );
@@ -154,14 +153,14 @@ export function registerSecretsCommands(program: Command): void {
     .option('--value <value>', 'the value (visible in ps: prefer --value-file)')
     .option('--value-file <file>', 'read the value from a file, or - for stdin (one trailing newline dropped)')
     .action(
-      secretsAction<{ bundle?: string; name?: string; value?: string; valueFile?: string }>(async (_ctx, options) => {
+      secretsAction<{ bundle?: string; name?: string; value?: string; valueFile?: string }>(async (ctx, options) => {
         const bundle = bundleName(options.bundle);
         if (options.name === undefined) throw usageError('--name is required');
         const name = envName(options.name);
         const source = exactlyOne(options, ['value', 'valueFile']);
         if (source === 'value') {
           if (options.value === '') throw usageError('--value must not be empty (unset-env removes a variable)');
-          warnCommandLine('--value', '--value-file');
+          warnCommandLine(ctx.io, '--value', '--value-file');
         }
         const paths = secretsPaths();
         checkKey(paths); // before reading stdin: a refused key must not consume the secret
@@ -169,7 +168,7 @@ export function registerSecretsCommands(program: Command): void {
         const file = await update(paths, bundle, (b) => {
           b.env[name] = value;
         });
-        progress(`set ${name} in bundle "${bundle}" (${file})`);
+        progress(ctx.io, `set ${name} in bundle "${bundle}" (${file})`);
         return ExitCode.ok;
       }),
     );
@@ -180,7 +179,7 @@ export function registerSecretsCommands(program: Command): void {
     .option('--bundle <name>', 'bundle name')
     .option('--name <NAME>', 'variable name')
     .action(
-      secretsAction<{ bundle?: string; name?: string }>(async (_ctx, options) => {
+      secretsAction<{ bundle?: string; name?: string }>(async (ctx, options) => {
         const bundle = bundleName(options.bundle);
         if (options.name === undefined) throw usageError('--name is required');
         const name = envName(options.name);
@@ -189,7 +188,7 @@ export function registerSecretsCommands(program: Command): void {
         if (!(name in loaded.env)) throw notFound(`bundle "${bundle}" has no variable ${name}`);
         delete loaded.env[name];
         await saveBundle(paths, bundle, loaded);
-        progress(`removed ${name} from bundle "${bundle}"`);
+        progress(ctx.io, `removed ${name} from bundle "${bundle}"`);
         return ExitCode.ok;
       }),
     );
@@ -211,7 +210,7 @@ export function registerSecretsCommands(program: Command): void {
         sshKeyFile?: string;
         knownHostsFile?: string;
         username?: string;
-      }>(async (_ctx, options) => {
+      }>(async (ctx, options) => {
         const bundle = bundleName(options.bundle);
         const source = exactlyOne(options, ['token', 'tokenFile', 'sshKeyFile']);
         if (source === 'sshKeyFile' && options.knownHostsFile === undefined) {
@@ -228,7 +227,7 @@ export function registerSecretsCommands(program: Command): void {
         }
         if (source === 'token') {
           if (options.token === '') throw usageError('--token must not be empty');
-          warnCommandLine('--token', '--token-file');
+          warnCommandLine(ctx.io, '--token', '--token-file');
         }
         const paths = secretsPaths();
         checkKey(paths);
@@ -246,7 +245,7 @@ export function registerSecretsCommands(program: Command): void {
           const username = options.username ?? b.git?.username;
           b.git = { ...(username ? { username } : {}), ...git };
         });
-        progress(`set the git ${source === 'sshKeyFile' ? 'SSH key' : 'token'} of bundle "${bundle}"`);
+        progress(ctx.io, `set the git ${source === 'sshKeyFile' ? 'SSH key' : 'token'} of bundle "${bundle}"`);
         return ExitCode.ok;
       }),
     );
@@ -267,10 +266,11 @@ export function registerSecretsCommands(program: Command): void {
               return { name, file: bundleFile(paths, name), modifiedAt: formatTime(st.mtimeMs)!, size: st.size };
             }),
           );
-          if (ctx.json) printJson({ keyFile: paths.keyFile, dir: paths.dir, bundles });
-          else if (bundles.length === 0) progress(`no bundles in ${paths.dir}`);
+          if (ctx.json) printJson(ctx.io, { keyFile: paths.keyFile, dir: paths.dir, bundles });
+          else if (bundles.length === 0) progress(ctx.io, `no bundles in ${paths.dir}`);
           else
             printTable(
+              ctx.io,
               ['NAME', 'MODIFIED', 'FILE'],
               bundles.map((b) => [b.name, b.modifiedAt, b.file]),
             );
@@ -278,9 +278,9 @@ export function registerSecretsCommands(program: Command): void {
         }
         const name = bundleName(options.bundle);
         const view = bundleView(name, bundleFile(paths, name), await loadBundle(paths, name), options.reveal === true);
-        if (ctx.json) printJson(view);
+        if (ctx.json) printJson(ctx.io, view);
         else
-          printFields([
+          printFields(ctx.io, [
             ['bundle', view.bundle],
             ['file', view.file],
             ...Object.entries(view.env).map(([k, v]): [string, string | null] => [`env.${k}`, v]),
@@ -325,10 +325,10 @@ export function registerSecretsCommands(program: Command): void {
           }
         }
         const failed = results.filter((r) => !r.ok);
-        if (ctx.json) printJson({ ok: failed.length === 0, bundles: results });
+        if (ctx.json) printJson(ctx.io, { ok: failed.length === 0, bundles: results });
         else {
-          for (const r of results) progress(r.ok ? `ok: bundle "${r.name}"` : `problem: ${r.problem}`);
-          if (results.length === 0) progress(`no bundles in ${paths.dir}`);
+          for (const r of results) progress(ctx.io, r.ok ? `ok: bundle "${r.name}"` : `problem: ${r.problem}`);
+          if (results.length === 0) progress(ctx.io, `no bundles in ${paths.dir}`);
         }
         if (failed.length > 0 && !ctx.json) {
           throw rejected(

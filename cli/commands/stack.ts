@@ -11,7 +11,7 @@ import { codecEndpointUrl } from '../../common/codec';
 import { devServerArgs, temporalCliPath } from '../../common/temporal-server';
 
 import { CliError, ExitCode, toCliError } from '../errors';
-import { listJobs, type ListedJob } from '../context';
+import type { ListedJob } from '../jobs';
 import { formatTime, printFields, printJson, progress } from '../output';
 import { runAction } from '../run-action';
 import { readPid, spawnDetached, stopProcess, waitUntilUp, type StartedProcess } from '../stack-process';
@@ -116,7 +116,7 @@ export function registerStackCommands(program: Command): void {
             const server = await spawnDetached(config, 'temporal', temporalCliPath(), args);
             started.push(server);
             if (!ctx.json)
-              progress(`starting Temporal dev server on ${config.temporal.address} (log: ${server.logFile})`);
+              progress(ctx.io, `starting Temporal dev server on ${config.temporal.address} (log: ${server.logFile})`);
             await waitUntilUp(server, 'the Temporal dev server', () => temporalReachable(config), 60_000, ports);
             temporal = 'started';
           }
@@ -125,7 +125,7 @@ export function registerStackCommands(program: Command): void {
               join(packageRoot(), 'dist', 'worker', 'main.js'),
             ]);
             started.push(workerProcess);
-            if (!ctx.json) progress(`starting worker (log: ${workerProcess.logFile})`);
+            if (!ctx.json) progress(ctx.io, `starting worker (log: ${workerProcess.logFile})`);
             await waitUntilUp(workerProcess, 'the worker', () => guestApiHealthy(config), 60_000, ports);
             worker = 'started';
           }
@@ -138,9 +138,9 @@ export function registerStackCommands(program: Command): void {
           worker: { node: config.node, guestApi: config.guestApi.url, status: worker },
           dataDir: config.dataDir,
         };
-        if (ctx.json) printJson(summary);
+        if (ctx.json) printJson(ctx.io, summary);
         else
-          printFields([
+          printFields(ctx.io, [
             ['Temporal', `${config.temporal.address} (${temporal})`],
             ['Web UI', config.temporal.uiUrl],
             ['Worker', `node ${config.node}, guest API ${config.guestApi.url} (${worker})`],
@@ -159,9 +159,13 @@ export function registerStackCommands(program: Command): void {
         const worker = await stopProcess(ctx.config, 'worker', stopTimeoutMs(ctx.config, 'worker'));
         const temporal = await stopProcess(ctx.config, 'temporal', stopTimeoutMs(ctx.config, 'temporal'));
         if (ctx.json)
-          printJson({ worker: worker ? 'stopped' : 'not running', temporal: temporal ? 'stopped' : 'not running' });
+          printJson(ctx.io, {
+            worker: worker ? 'stopped' : 'not running',
+            temporal: temporal ? 'stopped' : 'not running',
+          });
         else
           progress(
+            ctx.io,
             `worker ${worker ? 'stopped' : 'was not running'}; Temporal ${temporal ? 'stopped' : 'was not started by agentlab up'}`,
           );
         return ExitCode.ok;
@@ -187,7 +191,7 @@ export function registerStackCommands(program: Command): void {
             );
             counts[state] = count;
           }
-          recentFailures = await listJobs(client, 'AgentlabJobStatus = "FAILED"', 5);
+          recentFailures = await ctx.jobs.list('AgentlabJobStatus = "FAILED"', 5);
         }
         const document = {
           temporal: { address: config.temporal.address, reachable, pid: readPid(config, 'temporal') ?? null },
@@ -200,9 +204,9 @@ export function registerStackCommands(program: Command): void {
             startedAt: formatTime(j.startedAt),
           })),
         };
-        if (ctx.json) printJson(document);
+        if (ctx.json) printJson(ctx.io, document);
         else {
-          printFields([
+          printFields(ctx.io, [
             ['Temporal', `${config.temporal.address} ${reachable ? 'reachable' : 'UNREACHABLE'}`],
             ['Worker', `${config.guestApi.url} ${workerUp ? 'healthy' : 'DOWN'}`],
             ['Web UI', config.temporal.uiUrl],

@@ -153,9 +153,9 @@ export function registerWorkspaceCommands(program: Command): void {
     .action(
       runAction(async (ctx, options: { size: string; node?: string; profile: string }, rawName: string) => {
         const d = await createWorkspace(ctx, parseName(rawName), options);
-        if (ctx.json) printJson(workspaceDocument(d));
+        if (ctx.json) printJson(ctx.io, workspaceDocument(d));
         else if (d.status !== 'FAILED')
-          progress(`workspace ${d.name}: ${d.sizeGb} GiB on node ${d.node} (${d.status})`);
+          progress(ctx.io, `workspace ${d.name}: ${d.sizeGb} GiB on node ${d.node} (${d.status})`);
         if (d.status === 'FAILED') throw rejected(`workspace ${d.name} could not be created: ${d.error ?? 'unknown'}`);
         return ExitCode.ok;
       }),
@@ -169,9 +169,10 @@ export function registerWorkspaceCommands(program: Command): void {
     .action(
       runAction(async (ctx, options: { all?: boolean }) => {
         const listed = await listWorkspaces(await ctx.client(), options.all === true);
-        if (ctx.json) printJson({ workspaces: listed.map((w) => ({ ...w, holder: w.holder ?? null })) });
+        if (ctx.json) printJson(ctx.io, { workspaces: listed.map((w) => ({ ...w, holder: w.holder ?? null })) });
         else
           printTable(
+            ctx.io,
             ['NAME', 'STATUS', 'SIZE', 'NODE', 'PROFILE', 'HOLDER'],
             listed.map((w) => [w.name, w.status, w.sizeGb && `${w.sizeGb}G`, w.node, w.profile, w.holder]),
           );
@@ -186,9 +187,9 @@ export function registerWorkspaceCommands(program: Command): void {
     .action(
       runAction(async (ctx, _options, rawName: string) => {
         const d = await describeWorkspace(await ctx.client(), parseName(rawName));
-        if (ctx.json) printJson(workspaceDocument(d));
+        if (ctx.json) printJson(ctx.io, workspaceDocument(d));
         else {
-          printFields([
+          printFields(ctx.io, [
             ['Workspace', d.name],
             ['Status', d.status],
             ['Size', `${d.sizeGb} GiB`],
@@ -199,6 +200,7 @@ export function registerWorkspaceCommands(program: Command): void {
             ['Error', d.error],
           ]);
           printTable(
+            ctx.io,
             ['JOB', 'VMID', 'ATTACHED', 'RELEASED', 'NOTE'],
             d.attachments.map((a) => [a.jobId, a.vmid, formatTime(a.grantedAt), formatTime(a.releasedAt), a.note]),
           );
@@ -222,8 +224,8 @@ export function registerWorkspaceCommands(program: Command): void {
         const { status } = await client.workflow
           .getHandle(workspaceWorkflowId(name))
           .executeUpdate(destroyWorkspaceUpdate, { args: [{ reason: 'workspace destroy' }] });
-        if (ctx.json) printJson({ name, status });
-        else progress(`workspace ${name} is ${status}`);
+        if (ctx.json) printJson(ctx.io, { name, status });
+        else progress(ctx.io, `workspace ${name} is ${status}`);
         return ExitCode.ok;
       }),
     );

@@ -5,16 +5,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import execa from 'execa';
-import { describeQuery, type JobDescription } from '../../common/contract';
-import { CliContext, resolveJobId } from '../context';
-import { CliError, ExitCode, rejected, usageError } from '../errors';
-import type { JobFilesReader } from '../../common/job-files';
-import { jobFilesFor } from '../job-files';
-import { gitReason, isLocalPathInput, locateLocalRepository } from '../local-repo';
-import { printJson, progress } from '../output';
-import { runAction } from '../run-action';
+import type { JobDescription } from '../../../common/contract';
+import type { JobFilesReader } from '../../../common/job-files';
+import { JOB_ARTIFACTS } from '../../../common/job-folder';
+import type { CliContext } from '../../context';
+import { CliError, ExitCode, rejected, usageError } from '../../errors';
+import { jobFilesFor } from '../../job-files-reader';
+import { gitReason, isLocalPathInput, locateLocalRepository } from '../../local-repo';
+import { printJson, progress } from '../../output';
+import { runAction } from '../../run-action';
 
-interface ApplyOptions {
+export interface ApplyOptions {
+  ref: string;
   repo?: string;
   branch?: string;
   onto?: string;
@@ -78,7 +80,7 @@ async function targetRepository(jobId: string, d: JobDescription, given?: string
 /** A missing patch is the job's state, not a missing job: say where the job is instead of "not found". */
 async function readPatch(files: JobFilesReader, jobId: string, d: JobDescription): Promise<Buffer> {
   try {
-    return await files.readArtifact(jobId, 'changes.patch');
+    return await files.readArtifact(jobId, JOB_ARTIFACTS.patch);
   } catch (err) {
     if (!(err instanceof CliError && err.exitCode === ExitCode.notFound)) throw err;
     if (d.jobStatus === 'QUEUED' || d.jobStatus === 'RUNNING')
@@ -90,7 +92,7 @@ async function readPatch(files: JobFilesReader, jobId: string, d: JobDescription
 /** report.json, or nothing: without it the description's pinned commit (local jobs) still names the base. */
 async function readReport(files: JobFilesReader, jobId: string): Promise<JobReport> {
   try {
-    const report = JSON.parse((await files.readArtifact(jobId, 'report.json')).toString('utf8')) as unknown;
+    const report = JSON.parse((await files.readArtifact(jobId, JOB_ARTIFACTS.report)).toString('utf8')) as unknown;
     return typeof report === 'object' && report !== null ? (report as JobReport) : {};
   } catch (err) {
     if (err instanceof CliError && err.exitCode !== ExitCode.notFound) throw err;
@@ -169,10 +171,10 @@ async function commitPatch(repo: string, jobId: string, base: string, patch: Buf
   }
 }
 
-/** The memo's task summary; a memo sealed with a key this CLI lacks must not stop the apply (cf. context.ts). */
+/** The memo's task summary; a memo sealed with a key this CLI lacks must not stop the apply (cf. cli/job-listing.ts). */
 async function taskSummary(ctx: CliContext, jobId: string): Promise<string | undefined> {
   try {
-    const memo = (await (await ctx.client()).workflow.getHandle(jobId).describe()).memo;
+    const memo = (await (await ctx.jobs.handle(jobId)).describe()).memo;
     return typeof memo?.task === 'string' ? memo.task : undefined;
   } catch {
     return undefined;
@@ -197,7 +199,52 @@ function warnings(jobId: string, d: JobDescription, report: JobReport): string[]
 
 const shellWord = (word: string) => (/^[\w./@%+=:,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
 
-export function registerJobApplyCommand(job: Command): void {
+export async function run(opts: ApplyOptions, ctx: CliContext): Promise<number> {
+  if (opts.branch !== undefined) await checkBranchName(opts.branch);
+  const jobId = await ctx.jobs.resolve(opts.ref);
+  const d = await ctx.jobs.describe(jobId);
+  if (!d.hasJob) throw rejected(`${jobId} is a sandbox without a job: it has no changes to apply`);
+  const branch = opts.branch ?? `agentlab/${jobId}`;
+  const { path: repo, bare } = await targetRepository(jobId, d, opts.repo);
+
+  const files = jobFilesFor(ctx);
+  const patch = await readPatch(files, jobId, d);
+  if (patch.toString('utf8').trim() === '') throw rejected(`job ${jobId} changed nothing: its patch is empty`);
+  const report = await readReport(files, jobId);
+  const recorded = typeof report.baseCommit === 'string' ? report.baseCommit : d.commit;
+  const base = await chooseBase(repo, jobId, recorded, opts.onto);
+
+  const message = commitMessage(jobId, base, await taskSummary(ctx, jobId));
+  const { commit, filesChanged } = await commitPatch(repo, jobId, base, patch, message);
+  // The empty old value: create, never move. Atomic, so a branch made meanwhile is refused, not overwritten.
+  const created = await git(
+    repo,
+    ['update-ref', '-m', `agentlab job apply ${jobId}`, `refs/heads/${branch}`, commit, ''],
+    { reject: false },
+  );
+  if (created.exitCode !== 0) {
+    const exists = await git(repo, ['show-ref', '--verify', '--quiet', `refs/heads/${branch}`], {
+      reject: false,
+    });
+    throw rejected(
+      exists.exitCode === 0
+        ? `branch ${branch} already exists in ${repo}: choose another with --branch`
+        : `cannot create branch ${branch} in ${repo}: ${gitReason(created)}`,
+    );
+  }
+
+  for (const note of warnings(jobId, d, report)) progress(ctx.io, note);
+  const applied: AppliedJob = { jobId, repo, branch, commit, baseCommit: base, filesChanged };
+  if (ctx.json) printJson(ctx.io, applied);
+  else {
+    const short = (await git(repo, ['rev-parse', '--short', commit])).stdout;
+    const checkout = bare ? '' : `; check it out with: git -C ${shellWord(repo)} switch ${shellWord(branch)}`;
+    ctx.io.out(`applied job ${jobId} as branch ${branch} (commit ${short}) on ${repo}${checkout}\n`);
+  }
+  return ExitCode.ok;
+}
+
+export function register(job: Command): void {
   job
     .command('apply <job>')
     .description("commit a job's changes.patch on a new branch of a local repository; the working tree is untouched")
@@ -205,51 +252,5 @@ export function registerJobApplyCommand(job: Command): void {
     .option('--branch <name>', 'the branch to create (default agentlab/<job>)')
     .option('--onto <rev>', "the commit to apply on (default: the job's base commit)")
     .option('--json', 'print one JSON document')
-    .action(
-      runAction(async (ctx, options: ApplyOptions, ref: string) => {
-        if (options.branch !== undefined) await checkBranchName(options.branch);
-        const client = await ctx.client();
-        const jobId = await resolveJobId(client, ref);
-        const d = await client.workflow.getHandle(jobId).query(describeQuery);
-        if (!d.hasJob) throw rejected(`${jobId} is a sandbox without a job: it has no changes to apply`);
-        const branch = options.branch ?? `agentlab/${jobId}`;
-        const { path: repo, bare } = await targetRepository(jobId, d, options.repo);
-
-        const files = jobFilesFor(ctx);
-        const patch = await readPatch(files, jobId, d);
-        if (patch.toString('utf8').trim() === '') throw rejected(`job ${jobId} changed nothing: its patch is empty`);
-        const report = await readReport(files, jobId);
-        const recorded = typeof report.baseCommit === 'string' ? report.baseCommit : d.commit;
-        const base = await chooseBase(repo, jobId, recorded, options.onto);
-
-        const message = commitMessage(jobId, base, await taskSummary(ctx, jobId));
-        const { commit, filesChanged } = await commitPatch(repo, jobId, base, patch, message);
-        // The empty old value: create, never move. Atomic, so a branch made meanwhile is refused, not overwritten.
-        const created = await git(
-          repo,
-          ['update-ref', '-m', `agentlab job apply ${jobId}`, `refs/heads/${branch}`, commit, ''],
-          { reject: false },
-        );
-        if (created.exitCode !== 0) {
-          const exists = await git(repo, ['show-ref', '--verify', '--quiet', `refs/heads/${branch}`], {
-            reject: false,
-          });
-          throw rejected(
-            exists.exitCode === 0
-              ? `branch ${branch} already exists in ${repo}: choose another with --branch`
-              : `cannot create branch ${branch} in ${repo}: ${gitReason(created)}`,
-          );
-        }
-
-        for (const note of warnings(jobId, d, report)) progress(note);
-        const applied: AppliedJob = { jobId, repo, branch, commit, baseCommit: base, filesChanged };
-        if (ctx.json) printJson(applied);
-        else {
-          const short = (await git(repo, ['rev-parse', '--short', commit])).stdout;
-          const checkout = bare ? '' : `; check it out with: git -C ${shellWord(repo)} switch ${shellWord(branch)}`;
-          process.stdout.write(`applied job ${jobId} as branch ${branch} (commit ${short}) on ${repo}${checkout}\n`);
-        }
-        return ExitCode.ok;
-      }),
-    );
+    .action(runAction((ctx, options: Omit<ApplyOptions, 'ref'>, ref: string) => run({ ...options, ref }, ctx)));
 }

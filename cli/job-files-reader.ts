@@ -2,15 +2,8 @@
 // machine's (the embedded stack), else the operator API of the worker on the job's node.
 import { request } from 'undici';
 import type { AgentlabConfig } from '../common/config';
-import { describeQuery } from '../common/contract';
-import {
-  ArtifactNotFoundError,
-  InvalidJobIdError,
-  isArtifactName,
-  LocalJobFiles,
-  type ArtifactRecord,
-  type JobFilesReader,
-} from '../common/job-files';
+import { ArtifactNotFoundError, LocalJobFiles, type ArtifactRecord, type JobFilesReader } from '../common/job-files';
+import { InvalidJobIdError, isArtifactName } from '../common/job-folder';
 import { loadOperatorToken, OPERATOR_ROUTES } from '../common/operator-api';
 import type { CliContext } from './context';
 import { CliError, ExitCode, notFound, usageError } from './errors';
@@ -110,7 +103,7 @@ class NodeRoutedJobFiles implements JobFilesReader {
     if (this.remote) return this.remote;
     // The query, not visibility: it is current the moment the job has a node. The operator API lives in a
     // worker anyway, so without one there is nothing to read from.
-    const { node } = await (await this.ctx.client()).workflow.getHandle(jobId).query(describeQuery);
+    const { node } = await this.ctx.jobs.describe(jobId);
     if (node === undefined) return undefined;
     const url = this.operatorApi.urls[node];
     if (!url) {
