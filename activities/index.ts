@@ -15,7 +15,7 @@ import {
   type GuestJob,
   type SandboxBackend,
   type WorkspaceStorage,
-} from '../backends/types';
+} from '../backends/contract';
 import type { WorkspaceRef } from '../common/workspace';
 import { loadBundle, secretsPaths, type SecretsPaths } from '../common/secrets';
 import { missingKeyProblem } from '../guest/agents';

@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LocalBackend } from '../backends/local';
-import { LocalNetwork } from '../backends/local-network';
+import { LocalBackend } from '../backends/local/backend';
+import { LocalNetwork } from '../backends/local/network';
 import type { Owner, ResolvedProfile } from '../common/contract';
 
 const profile: ResolvedProfile = {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { LocalNetwork } from '../backends/local-network';
+import { LocalNetwork } from '../backends/local/network';
 import { QemuBackend } from '../backends/qemu/backend';
 import { parseConfig, resolveProfile } from '../common/config';
 import type { Owner } from '../common/contract';

@@ -12,8 +12,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import execa from 'execa';
-import { LocalBackend } from '../backends/local';
-import { PermanentBackendError } from '../backends/types';
+import { LocalBackend } from '../backends/local/backend';
+import { PermanentBackendError } from '../backends/contract';
 import type { Owner, ResolvedProfile } from '../common/contract';
 
 const profile = { name: 'local', backend: 'local', cores: 1, memoryMb: 512 } as ResolvedProfile;

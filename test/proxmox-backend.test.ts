@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ProxmoxBackend, VmidConflictError } from '../backends/proxmox/backend';
 import { ProxmoxClient } from '../backends/proxmox/client';
 import { ownerDescription, parseOwner, vmName } from '../backends/proxmox/marks';
-import { PermanentBackendError } from '../backends/types';
+import { PermanentBackendError } from '../backends/contract';
 import type { Owner, ResolvedProfile } from '../common/contract';
 import { PveSim, type StartEvent } from '../simulators/proxmox/server';
 

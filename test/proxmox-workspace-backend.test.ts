@@ -8,7 +8,7 @@ import YAML from 'yaml';
 import { ProxmoxBackend } from '../backends/proxmox/backend';
 import { ProxmoxClient } from '../backends/proxmox/client';
 import { snippetName } from '../backends/proxmox/snippet';
-import { PermanentBackendError } from '../backends/types';
+import { PermanentBackendError } from '../backends/contract';
 import type { Owner, ResolvedProfile } from '../common/contract';
 import type { WorkspaceRef } from '../common/workspace';
 import { PveSim } from '../simulators/proxmox/server';

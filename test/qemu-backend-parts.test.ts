@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { LocalNetwork } from '../backends/local-network';
+import { LocalNetwork } from '../backends/local/network';
 import { QemuBackend } from '../backends/qemu/backend';
 import { seedFiles, staticNetwork } from '../backends/qemu/nocloud-seed';
 import { macFor, vmFiles } from '../backends/qemu/vm-dir';

@@ -2,10 +2,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalBackend } from '../backends/local';
+import { LocalBackend } from '../backends/local/backend';
 import { ProxmoxBackend } from '../backends/proxmox/backend';
 import { ProxmoxClient } from '../backends/proxmox/client';
-import { PermanentBackendError } from '../backends/types';
+import { PermanentBackendError } from '../backends/contract';
 import type { Owner, ResolvedProfile } from '../common/contract';
 import { snapshotNameProblem, userSnapshotNameProblem } from '../common/snapshot-names';
 

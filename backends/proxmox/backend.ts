@@ -9,7 +9,7 @@ import {
   type GuestJob,
   type OwnedVm,
   type SandboxBackend,
-} from '../types';
+} from '../contract';
 import { apiPath, type ProxmoxClient } from './client';
 import { isPveError, PveError } from './errors';
 import { AGENTLAB_TAG, isOwnedBy, ownerDescription, ownerTag, parseOwner, tagsOf, vmName, type VmLabel } from './marks';

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Owner } from '../../common/contract';
 import { WORKSPACE_NAME_PATTERN, type WorkspaceRef } from '../../common/workspace';
 import { DRIVE_FORMAT, parsePropertyString } from '../../common/property-string';
-import { PermanentBackendError, type WorkspaceStorage } from '../types';
+import { PermanentBackendError, type WorkspaceStorage } from '../contract';
 import { apiPath, type ProxmoxClient } from './client';
 import { isPveError, PveError } from './errors';
 import { isOwnedBy, ownerTag, tagsOf } from './marks';

@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { constants, hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { localEntry } from '../../backends/local-entry';
+import { localEntry } from '../../backends/local/entry';
 import { GUEST_USER } from '../../backends/proxmox/snippet';
 import {
   describeQuery,

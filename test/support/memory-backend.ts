@@ -8,7 +8,7 @@ import {
   type GuestJob,
   type OwnedVm,
   type SandboxBackend,
-} from '../../backends/types';
+} from '../../backends/contract';
 
 export interface MemoryVm {
   vmid: number;

@@ -2,9 +2,9 @@
 // in the sandbox that holds it. Nothing of the user's: the data dir is agentlab's, and the sandbox sees only this.
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import type { Owner } from '../common/contract';
-import { WORKSPACE_NAME_PATTERN, type WorkspaceRef } from '../common/workspace';
-import { PermanentBackendError, type WorkspaceStorage } from './types';
+import type { Owner } from '../../common/contract';
+import { WORKSPACE_NAME_PATTERN, type WorkspaceRef } from '../../common/workspace';
+import { PermanentBackendError, type WorkspaceStorage } from '../contract';
 
 /** The mark on a workspace's folder: the workflow that created it, and when. */
 interface WorkspaceMark {
