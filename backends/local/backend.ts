@@ -1,74 +1,62 @@
 // The `local` backend: a sandbox is a directory plus the guest runner in its own Linux namespaces
 // (net, mount, pid, uts, ipc) on this host, joined to the agentlab bridge; or, with isolation `none`,
-// a plain detached process (development machines without root).
+// a plain detached process (development machines without root). Its jail is jail.ts, its folder sandbox-dir.ts.
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs, openSync, closeSync, constants as fsConstants } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import execa from 'execa';
 import type { Owner, ResolvedProfile } from '../../common/contract';
 import { agentsBinDir, SANDBOX_AGENTS_DIR } from '../../common/agent-tools';
-import { agentRunnerPath, packageRoot } from '../../common/paths';
-import execa from 'execa';
-import { agentAccountArgs, hostViewArgs, nodeInstallation, parentsOpenToAll, SANDBOX_AGENT } from './host-view';
-import { LocalNetwork, sandboxNetns } from './network';
-import { copyRepository } from './repository';
-import { vmFiles } from '../qemu/vm-dir';
-import { PermanentBackendError, type DestroyOutcome, type GuestJob, type OwnedVm, type SandboxBackend } from '../contract';
+import { agentRunnerPath } from '../../common/paths';
 import { snapshotNameProblem } from '../../common/snapshot-names';
 import { WORKSPACE_MOUNT } from '../../common/workspace';
+import {
+  PermanentBackendError,
+  type DestroyOutcome,
+  type GuestBoot,
+  type OwnedVm,
+  type SandboxBackend,
+  type VmRef,
+} from '../contract';
+import { ownership, requireOwner } from '../ownership';
+import { vmFiles } from '../qemu/vm-dir';
+import {
+  createCgroup,
+  jailCommand,
+  killGroup,
+  removeCgroup,
+  SANDBOX_REPO_DIR,
+  sandboxEnv,
+  type JailOptions,
+} from './jail';
+import type { LocalNetwork } from './network';
+import { copyRepository } from './repository';
+import {
+  exists,
+  foundSandbox,
+  isAlive,
+  journal,
+  readBootRecord,
+  readFaults,
+  readOwner,
+  sandboxDir,
+  sandboxesRoot,
+  sandboxVmids,
+  type BootRecord,
+  type OwnerRecord,
+} from './sandbox-dir';
 import { LocalWorkspaces, readAttachedWorkspace } from './workspaces';
 
-export interface LocalBackendOptions {
-  dataDir: string;
+export interface LocalBackendOptions extends JailOptions {
   vmidRange: { min: number; max: number };
   /** `namespaces` (default): the real sandbox. `none`: a plain process, for machines without root. */
   isolation?: 'namespaces' | 'none';
   network?: LocalNetwork;
-  /** Host paths hidden inside the sandbox even where it sees the host (system directories, /etc). */
-  maskPaths?: string[];
   /** Emulated VM latencies (demos, tests of crash windows). */
   cloneDelayMs?: number;
   bootDelayMs?: number;
-  /** Isolated sandboxes resolve through this address (the gateway's DNS forwarder). */
-  nameserver?: string;
-  /** The agent CLIs (`agentlab agents install`): on every sandbox's PATH, read-only. */
-  agentsDir?: string;
 }
-
-interface OwnerRecord extends Owner {
-  attempt: number;
-  createdAt: string;
-}
-
-interface BootRecord {
-  pid: number;
-  startedAt: number;
-}
-
-/** Fault injection for tests and drills: `<dataDir>/sandboxes/faults.json`, read on every operation. */
-interface Faults {
-  /** The guest never reports an address (a VM that never finishes booting). */
-  neverReady?: boolean;
-  /** The VM boots but its agent-runner service is broken: nobody claims the bootstrap. */
-  guestRunnerBroken?: boolean;
-  /** Destroy fails (a backend outage during teardown). */
-  failDestroy?: boolean;
-  /** Attaching or detaching a workspace takes this long (a window to crash the worker in). */
-  workspaceDelayMs?: number;
-}
-
-/** Secrets and credentials live here inside a sandbox: a tmpfs no other sandbox and no disk sees. */
-export const SANDBOX_SECRETS_DIR = '/run/agentlab/secrets';
-// Everything the sandbox gets of its own lives under /run, a tmpfs bwrap creates: mount points can be
-// made there whatever the host's (read-only) root looks like.
-export const SANDBOX_WORK_DIR = '/run/sandbox/work';
-const SANDBOX_STATE_DIR = '/run/sandbox/state';
-const SANDBOX_CLOUD_INIT_DIR = '/run/cloud-init';
-/** The sandbox's copy of a local repository (read-only): the only repository of the host it sees. */
-const SANDBOX_REPO_DIR = '/run/sandbox/repo.git';
-const CGROUP_ROOT = '/sys/fs/cgroup';
-const RUNNER_CAPABILITIES = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_KILL', 'CAP_SETUID', 'CAP_SETGID'];
 
 export class LocalBackend implements SandboxBackend {
   readonly kind = 'local' as const;
@@ -77,19 +65,19 @@ export class LocalBackend implements SandboxBackend {
   readonly workspaces: LocalWorkspaces;
 
   constructor(private readonly options: LocalBackendOptions) {
-    this.root = join(options.dataDir, 'sandboxes');
+    this.root = sandboxesRoot(options.dataDir);
     this.isolated = (options.isolation ?? 'namespaces') === 'namespaces';
     if (this.isolated && !options.network) throw new Error('the namespaces isolation needs a network');
     this.workspaces = new LocalWorkspaces({
       dataDir: options.dataDir,
       ownedSandboxDir: async (vmid, owner) => {
-        if (!(await this.readOwner(vmid))) return undefined;
-        await this.requireOwned(vmid, owner);
+        if (!(await readOwner(this.dir(vmid)))) return undefined;
+        await this.requireOwned({ vmid, owner });
         return this.dir(vmid);
       },
-      stop: (vmid) => this.stop(vmid),
+      stop: (vm) => this.stop(vm),
       delay: async () => {
-        const ms = (await this.faults()).workspaceDelayMs;
+        const ms = (await readFaults(this.root)).workspaceDelayMs;
         if (ms) await sleep(ms);
       },
     });
@@ -118,37 +106,9 @@ export class LocalBackend implements SandboxBackend {
     return sandboxDir(this.options.dataDir, vmid);
   }
 
-  private async faults(): Promise<Faults> {
-    try {
-      return JSON.parse(await fs.readFile(join(this.root, 'faults.json'), 'utf8')) as Faults;
-    } catch {
-      return {};
-    }
-  }
-
-  /** Append-only record of real creations and destructions; lets operators and tests audit VM counts. */
-  private async journal(op: 'clone' | 'destroy', vmid: number, jobId: string): Promise<void> {
-    const line = JSON.stringify({ op, vmid, jobId, at: new Date().toISOString() }) + '\n';
-    await fs.appendFile(join(this.root, 'journal.ndjson'), line);
-  }
-
-  private async readOwner(vmid: number): Promise<OwnerRecord | undefined> {
-    try {
-      return JSON.parse(await fs.readFile(join(this.dir(vmid), 'owner.json'), 'utf8')) as OwnerRecord;
-    } catch {
-      return undefined;
-    }
-  }
-
-  private async vmids(): Promise<number[]> {
-    await fs.mkdir(this.root, { recursive: true });
-    const entries = await fs.readdir(this.root);
-    return entries.filter((e) => /^\d+$/.test(e)).map(Number);
-  }
-
   async allocate(owner: Owner, attempt: number): Promise<number> {
-    for (const vmid of await this.vmids()) {
-      const record = await this.readOwner(vmid);
+    for (const vmid of await sandboxVmids(this.root)) {
+      const record = await readOwner(this.dir(vmid));
       if (record?.workflowId === owner.workflowId && record.attempt === attempt) return vmid; // a retry after a crash
     }
     // Reserve atomically: a directory renamed into place cannot collide with a concurrent allocator.
@@ -175,17 +135,14 @@ export class LocalBackend implements SandboxBackend {
     throw new Error(`no free VMID in ${this.options.vmidRange.min}-${this.options.vmidRange.max}`);
   }
 
-  private async requireOwned(vmid: number, owner?: Owner): Promise<OwnerRecord> {
-    const record = await this.readOwner(vmid);
-    if (!record) throw new PermanentBackendError(`sandbox ${vmid} does not exist`);
-    if (owner && record.workflowId !== owner.workflowId) {
-      throw new PermanentBackendError(`sandbox ${vmid} belongs to ${record.workflowId}, not ${owner.workflowId}`);
-    }
-    return record;
+  /** The one guard (ownership.ts) over the sandbox's owner.json. */
+  private async requireOwned({ vmid, owner }: VmRef, options?: { absentIsFine?: boolean }): Promise<void> {
+    requireOwner(`sandbox ${vmid}`, await foundSandbox(this.dir(vmid)), owner, options);
   }
 
-  async clone(vmid: number, profile: ResolvedProfile, owner: Owner): Promise<void> {
-    await this.requireOwned(vmid, owner);
+  async clone(vm: VmRef, profile: ResolvedProfile): Promise<void> {
+    await this.requireOwned(vm);
+    const { vmid, owner } = vm;
     const marker = join(this.dir(vmid), 'cloned');
     if (await exists(marker)) return;
     if (this.options.cloneDelayMs) await sleep(this.options.cloneDelayMs);
@@ -197,45 +154,32 @@ export class LocalBackend implements SandboxBackend {
       JSON.stringify({ cores: profile.cores, memoryMb: profile.memoryMb }),
     );
     await fs.writeFile(marker, new Date().toISOString());
-    await this.journal('clone', vmid, owner.jobId);
+    await journal(this.root, 'clone', vmid, owner.jobId);
   }
 
-  async configure(vmid: number, _profile: ResolvedProfile, job: GuestJob): Promise<{ tokenHash: string }> {
-    await this.requireOwned(vmid);
-    if (job.localRepo) await copyRepository(job.localRepo, join(this.dir(vmid), 'repo.git'));
-    const workspace = await readAttachedWorkspace(this.dir(vmid));
-    const token = randomBytes(32).toString('hex');
-    const bootstrap = {
-      controllerUrl: job.controllerUrl,
-      jobId: job.jobId,
-      vmid,
-      token,
+  async configure(vm: VmRef, _profile: ResolvedProfile, { bootstrap, localRepo }: GuestBoot): Promise<void> {
+    await this.requireOwned(vm);
+    const dir = this.dir(vm.vmid);
+    if (localRepo) await copyRepository(localRepo, join(dir, 'repo.git'));
+    const workspace = await readAttachedWorkspace(dir);
+    const written = {
+      ...bootstrap,
       // A git server on the sandbox's own loopback (development and tests): nothing of the host's.
       allowLoopbackHttp: true,
-      ...(job.localRepo ? { localRepo: this.isolated ? SANDBOX_REPO_DIR : join(this.dir(vmid), 'repo.git') } : {}),
+      ...(localRepo ? { localRepo: this.isolated ? SANDBOX_REPO_DIR : join(dir, 'repo.git') } : {}),
       // Where the guest finds its persistent workspace (unisolated, there is no /workspace: the host folder).
       ...(workspace ? { workspace: this.isolated ? WORKSPACE_MOUNT : workspace.path } : {}),
     };
-    const path = join(this.dir(vmid), 'cloud-init', 'bootstrap.json');
-    await fs.writeFile(path, JSON.stringify(bootstrap), { mode: 0o600 });
-    return { tokenHash: createHash('sha256').update(token).digest('hex') };
+    await fs.writeFile(join(dir, 'cloud-init', 'bootstrap.json'), JSON.stringify(written), { mode: 0o600 });
   }
 
-  private async bootRecord(vmid: number): Promise<BootRecord | undefined> {
-    try {
-      const record = JSON.parse(await fs.readFile(join(this.dir(vmid), 'boot.json'), 'utf8')) as BootRecord;
-      return isAlive(record.pid) ? record : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  async start(vmid: number): Promise<void> {
-    await this.requireOwned(vmid);
-    if (await this.bootRecord(vmid)) return; // already running
+  async start(vm: VmRef): Promise<void> {
+    await this.requireOwned(vm);
+    const { vmid } = vm;
+    if (await readBootRecord(this.dir(vmid))) return; // already running
     const dir = this.dir(vmid);
     if (this.isolated) await this.options.network!.createSandbox(vmid);
-    const cgroup = this.isolated ? await this.createCgroup(vmid) : undefined;
+    const cgroup = this.isolated ? await createCgroup(dir, vmid) : undefined;
     const console = openSync(
       join(dir, 'console.log'),
       fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT,
@@ -273,7 +217,7 @@ export class LocalBackend implements SandboxBackend {
   /** What runs as the sandbox's init: the guest runner, restarted if it crashes, as systemd would. */
   private async bootCommand(vmid: number): Promise<string[]> {
     const dir = this.dir(vmid);
-    const broken = (await this.faults()).guestRunnerBroken;
+    const broken = (await readFaults(this.root)).guestRunnerBroken;
     if (!this.isolated) {
       if (broken) return ['sleep', '2147483647'];
       const runner = [
@@ -287,185 +231,49 @@ export class LocalBackend implements SandboxBackend {
       ];
       return [process.execPath, ...runner];
     }
-    const runner = [
-      agentRunnerPath(),
-      '--bootstrap',
-      join(SANDBOX_CLOUD_INIT_DIR, 'bootstrap.json'),
-      '--state-dir',
-      SANDBOX_STATE_DIR,
-      '--work-dir',
-      SANDBOX_WORK_DIR,
-      '--secrets-dir',
-      SANDBOX_SECRETS_DIR,
-      '--agent-user',
-      SANDBOX_AGENT.name,
-    ];
-    const init = broken
-      ? ['sleep', '2147483647']
-      : ['/bin/sh', '-c', 'until "$0" "$@"; do sleep 1; done; exec sleep 2147483647', process.execPath, ...runner];
-    // The sandbox's own resolver and names. Without the gateway's forwarder it gets no nameserver at all
-    // (a lookup fails at once on its own loopback) rather than the host's, which it cannot reach: every
-    // lookup would wait out the resolver's timeouts. Its hostname resolves locally, so nothing (git's
-    // ident, an agent) asks DNS for it.
-    const resolvConf = join(dir, 'resolv.conf');
-    await fs.writeFile(
-      resolvConf,
-      this.options.nameserver
-        ? `nameserver ${this.options.nameserver}\n`
-        : '# no DNS for sandboxes (local.dns.enabled: false)\n',
-      { mode: 0o644 },
-    );
-    // /etc is the host's: its hostname file would name the host, not the sandbox.
-    const hostnameFile = join(dir, 'hostname');
-    await fs.writeFile(hostnameFile, `${sandboxHostname(vmid)}\n`, { mode: 0o644 });
-    const hosts = join(dir, 'hosts');
-    const hostHosts = await fs.readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1 localhost\n');
-    await fs.writeFile(hosts, `${hostHosts.trimEnd()}\n127.0.1.1 ${sandboxHostname(vmid)}\n`, { mode: 0o644 });
-    // Where the host's files really are: a symlink into /run would dangle on the sandbox's /run.
-    const dnsBinds = [
-      ...['--ro-bind', resolvConf, await fs.realpath('/etc/resolv.conf').catch(() => '/etc/resolv.conf')],
-      ...['--ro-bind', hosts, await fs.realpath('/etc/hosts').catch(() => '/etc/hosts')],
-      // Only over a file the host has: bwrap cannot create one in the read-only /etc.
-      ...((await exists('/etc/hostname')) ? ['--ro-bind', hostnameFile, await fs.realpath('/etc/hostname')] : []),
-    ];
-    const agentsDir = this.options.agentsDir;
-    const agentsBind =
-      agentsDir && (await exists(agentsDir))
-        ? [...parentsOpenToAll(SANDBOX_AGENTS_DIR), '--ro-bind', agentsDir, SANDBOX_AGENTS_DIR]
-        : [];
-    const repoBind = (await exists(join(dir, 'repo.git')))
-      ? ['--ro-bind', join(dir, 'repo.git'), SANDBOX_REPO_DIR]
-      : [];
-    const workspace = await readAttachedWorkspace(dir);
-    const workspaceBind = workspace ? ['--bind', workspace.path, WORKSPACE_MOUNT] : [];
-    const agentAccount = await agentAccountArgs(dir);
-    const hostView = await hostViewArgs({
-      // The runner (and the package's agent wrappers) wherever the package lives; Node wherever it is installed.
-      readOnly: [packageRoot(), await nodeInstallation(process.execPath)],
-      hidden: ['/var/lib/agentlab', this.options.dataDir, ...(this.options.maskPaths ?? [])],
-    });
-    return [
-      'ip',
-      'netns',
-      'exec',
-      sandboxNetns(vmid),
-      'bwrap',
-      '--die-with-parent',
-      '--new-session',
-      '--unshare-pid',
-      '--unshare-uts',
-      '--unshare-ipc',
-      '--unshare-cgroup-try',
-      '--hostname',
-      sandboxHostname(vmid),
-      // The runner keeps what it needs to hand the agent its files and run it as the agent user, and to
-      // stop it; the agent itself (setpriv to an unprivileged uid, no_new_privs) has no capability.
-      '--cap-drop',
-      'ALL',
-      ...RUNNER_CAPABILITIES.flatMap((cap) => ['--cap-add', cap]),
-      ...hostView,
-      ...agentAccount,
-      '--dev',
-      '/dev',
-      '--proc',
-      '/proc',
-      ...dnsBinds,
-      ...parentsOpenToAll(SANDBOX_SECRETS_DIR),
-      // The agent passes through to its own directory in it, and lists or reads nothing else there.
-      '--perms',
-      '0711',
-      '--tmpfs',
-      SANDBOX_SECRETS_DIR,
-      ...parentsOpenToAll(SANDBOX_WORK_DIR),
-      '--bind',
-      join(dir, 'work'),
-      SANDBOX_WORK_DIR,
-      '--bind',
-      join(dir, 'state'),
-      SANDBOX_STATE_DIR,
-      '--ro-bind',
-      join(dir, 'cloud-init'),
-      SANDBOX_CLOUD_INIT_DIR,
-      ...repoBind,
-      ...workspaceBind,
-      ...agentsBind,
-      // Nothing of the host is writable, and the root is not either: only the tmpfs and binds above.
-      '--remount-ro',
-      '/',
-      '--setenv',
-      'HOME',
-      SANDBOX_WORK_DIR,
-      '--chdir',
-      SANDBOX_WORK_DIR,
-      ...init,
-    ];
+    return jailCommand(dir, vmid, this.options, broken === true);
   }
 
-  /** cgroup v2 limits from the profile, where the host delegates the controllers; else none. */
-  private async createCgroup(vmid: number): Promise<string | undefined> {
-    const controllers = await fs.readFile(join(CGROUP_ROOT, 'cgroup.controllers'), 'utf8').catch(() => '');
-    if (!/\bmemory\b/.test(controllers) || !/\bcpu\b/.test(controllers)) return undefined;
-    const parent = join(CGROUP_ROOT, 'agentlab');
-    await fs.mkdir(parent, { recursive: true });
-    await fs.writeFile(join(parent, 'cgroup.subtree_control'), '+memory +cpu').catch(() => undefined);
-    const group = join(parent, `sandbox-${vmid}`);
-    await fs.mkdir(group, { recursive: true });
-    const limits = JSON.parse(await fs.readFile(join(this.dir(vmid), 'limits.json'), 'utf8').catch(() => '{}')) as {
-      cores?: number;
-      memoryMb?: number;
-    };
-    if (limits.memoryMb) await fs.writeFile(join(group, 'memory.max'), String(limits.memoryMb * 1024 * 1024));
-    if (limits.cores) await fs.writeFile(join(group, 'cpu.max'), `${limits.cores * 100_000} 100000`);
-    return group;
-  }
-
-  private async removeCgroup(vmid: number): Promise<void> {
-    await fs.rmdir(join(CGROUP_ROOT, 'agentlab', `sandbox-${vmid}`)).catch(() => undefined);
-  }
-
-  async guestAddress(vmid: number): Promise<string | undefined> {
-    await this.requireOwned(vmid);
-    if ((await this.faults()).neverReady) return undefined;
-    const boot = await this.bootRecord(vmid);
+  async guestAddress(vm: VmRef): Promise<string | undefined> {
+    await this.requireOwned(vm);
+    if ((await readFaults(this.root)).neverReady) return undefined;
+    const boot = await readBootRecord(this.dir(vm.vmid));
     if (!boot) return undefined;
     if (Date.now() - boot.startedAt < (this.options.bootDelayMs ?? 0)) return undefined;
-    return this.isolated ? this.options.network!.address(vmid) : '127.0.0.1';
+    return this.isolated ? this.options.network!.address(vm.vmid) : '127.0.0.1';
   }
 
-  async stop(vmid: number): Promise<void> {
-    await this.requireOwned(vmid);
-    await this.killProcesses(vmid);
-    await fs.rm(join(this.dir(vmid), 'boot.json'), { force: true });
-    await this.releaseHostResources(vmid);
+  async stop(vm: VmRef): Promise<void> {
+    await this.requireOwned(vm);
+    await this.killProcesses(vm.vmid);
+    await fs.rm(join(this.dir(vm.vmid), 'boot.json'), { force: true });
+    await this.releaseHostResources(vm.vmid);
   }
 
-  async deleteBootstrap(vmid: number): Promise<void> {
-    await fs.rm(join(this.dir(vmid), 'cloud-init', 'bootstrap.json'), { force: true });
+  async deleteBootstrap(vm: VmRef): Promise<void> {
+    await this.requireOwned(vm, { absentIsFine: true });
+    await fs.rm(join(this.dir(vm.vmid), 'cloud-init', 'bootstrap.json'), { force: true });
   }
 
-  async destroy(vmid: number, owner: Owner): Promise<DestroyOutcome> {
-    const record = await this.readOwner(vmid);
-    if (!record) return (await exists(this.dir(vmid))) ? 'not-ours' : 'absent';
-    if (record.workflowId !== owner.workflowId) return 'not-ours';
-    if ((await this.faults()).failDestroy) throw new Error(`injected fault: destroy of sandbox ${vmid} failed`);
+  async destroy({ vmid, owner }: VmRef): Promise<DestroyOutcome> {
+    const found = await foundSandbox(this.dir(vmid));
+    const state = ownership(found, owner);
+    if (state !== 'ours') return state;
+    if ((await readFaults(this.root)).failDestroy) throw new Error(`injected fault: destroy of sandbox ${vmid} failed`);
     await this.killProcesses(vmid);
     await this.releaseHostResources(vmid);
     await fs.rm(this.dir(vmid), { recursive: true, force: true });
-    await this.journal('destroy', vmid, record.jobId);
+    await journal(this.root, 'destroy', vmid, owner.jobId);
     return 'destroyed';
   }
 
   async listOwned(): Promise<OwnedVm[]> {
     const owned: OwnedVm[] = [];
-    for (const vmid of await this.vmids()) {
-      const record = await this.readOwner(vmid);
-      if (record)
-        owned.push({
-          vmid,
-          jobId: record.jobId,
-          workflowId: record.workflowId,
-          running: !!(await this.bootRecord(vmid)),
-        });
+    for (const vmid of await sandboxVmids(this.root)) {
+      const record = await readOwner(this.dir(vmid));
+      if (!record) continue;
+      const running = !!(await readBootRecord(this.dir(vmid)));
+      owned.push({ vmid, jobId: record.jobId, workflowId: record.workflowId, running });
     }
     return owned;
   }
@@ -475,8 +283,9 @@ export class LocalBackend implements SandboxBackend {
    * inside) into `snapshots/<name>/`. Staged and renamed into place, so a crash never leaves half a
    * snapshot under the real name, and a snapshot already there is a retried call's.
    */
-  async snapshot(vmid: number, name: string, owner: Owner): Promise<void> {
-    await this.requireOwned(vmid, owner);
+  async snapshot(vm: VmRef, name: string): Promise<void> {
+    await this.requireOwned(vm);
+    const { vmid } = vm;
     const target = this.snapshotDir(vmid, name);
     if (await exists(target)) return;
     await fs.mkdir(join(this.dir(vmid), 'snapshots'), { recursive: true, mode: 0o700 });
@@ -493,11 +302,12 @@ export class LocalBackend implements SandboxBackend {
   }
 
   /** Stops the sandbox (a disk is not rolled back under a running guest), then restores the copy. */
-  async rollback(vmid: number, name: string, owner: Owner): Promise<void> {
-    await this.requireOwned(vmid, owner);
+  async rollback(vm: VmRef, name: string): Promise<void> {
+    await this.requireOwned(vm);
+    const { vmid } = vm;
     const source = this.snapshotDir(vmid, name);
     if (!(await exists(source))) throw new PermanentBackendError(`sandbox ${vmid} has no snapshot '${name}'`);
-    await this.stop(vmid);
+    await this.stop(vm);
     for (const sub of SNAPSHOT_DIRS) {
       // Copy first, swap second: a crash in between leaves the snapshot intact, and a retry redoes it.
       const restored = join(this.dir(vmid), `.restore-${sub}`);
@@ -518,13 +328,13 @@ export class LocalBackend implements SandboxBackend {
   private async releaseHostResources(vmid: number): Promise<void> {
     if (!this.isolated) return;
     await this.options.network!.destroySandbox(vmid);
-    await this.removeCgroup(vmid);
+    await removeCgroup(vmid);
   }
 
   /** Powers the sandbox off: the runner's process group and the agent's, which the runner detaches. */
   private async killProcesses(vmid: number): Promise<void> {
     const groups: number[] = [];
-    const boot = await this.bootRecord(vmid);
+    const boot = await readBootRecord(this.dir(vmid));
     if (boot) groups.push(boot.pid);
     if (!this.isolated) {
       // Unisolated, the agent runs in a process group of its own. (Isolated, agent.pid is a pid inside
@@ -550,11 +360,6 @@ export class LocalBackend implements SandboxBackend {
   }
 }
 
-const sandboxHostname = (vmid: number) => `sandbox-${vmid}`;
-
-/** A sandbox's folder on its host: its owner mark, boot record and writable directories. */
-export const sandboxDir = (dataDir: string, vmid: number): string => join(dataDir, 'sandboxes', String(vmid));
-
 /** The per-sandbox directories a snapshot keeps: the ones the guest writes. */
 const SNAPSHOT_DIRS = ['work', 'state'] as const;
 
@@ -571,53 +376,9 @@ async function copyInto(from: string[], folder: string): Promise<void> {
   await execa('cp', ['-a', '--reflink=auto', '--target-directory', folder, '--', ...from]);
 }
 
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      /* already gone */
-    }
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function onPath(tool: string): Promise<boolean> {
   for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin'])) {
     if (await exists(join(dir, tool))) return true;
   }
   return false;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return fs.access(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-const SYSTEM_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
-
-/**
- * The guest sees a minimal environment, never the worker's (which holds credentials). Its `node` is the
- * worker's own (the runner's), not whichever the system directories hold: agents started with
- * `#!/usr/bin/env node` run on the Node the worker was tested with.
- */
-function sandboxEnv(agentsBin?: string): NodeJS.ProcessEnv {
-  const { HOME, LANG, TZ } = process.env;
-  const nodeBin = dirname(process.execPath);
-  const PATH = [agentsBin, SYSTEM_PATH.includes(nodeBin) ? undefined : nodeBin, ...SYSTEM_PATH]
-    .filter(Boolean)
-    .join(':');
-  return { PATH, HOME: HOME ?? '/tmp', LANG: LANG ?? 'C.UTF-8', ...(TZ ? { TZ } : {}) };
 }

@@ -4,7 +4,8 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { SANDBOX_AGENT } from './host-view';
-import { SANDBOX_WORK_DIR, sandboxDir } from './backend';
+import { SANDBOX_WORK_DIR } from './jail';
+import { sandboxDir } from './sandbox-dir';
 import { PermanentBackendError } from '../contract';
 
 /** Where the shell starts: the agent's checkout when the sandbox has one; else the sandbox's own /tmp. */

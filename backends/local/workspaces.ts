@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Owner } from '../../common/contract';
 import { WORKSPACE_NAME_PATTERN, type WorkspaceRef } from '../../common/workspace';
-import { PermanentBackendError, type WorkspaceStorage } from '../contract';
+import { PermanentBackendError, type VmRef, type WorkspaceStorage } from '../contract';
 
 /** The mark on a workspace's folder: the workflow that created it, and when. */
 interface WorkspaceMark {
@@ -28,7 +28,7 @@ export interface LocalWorkspaceHooks {
   /** The sandbox's folder, once its owner mark matches (else PermanentBackendError). */
   ownedSandboxDir(vmid: number, owner: Owner): Promise<string | undefined>;
   /** Powers the sandbox off: after a detach nothing of it may still write into the workspace. */
-  stop(vmid: number): Promise<void>;
+  stop(vm: VmRef): Promise<void>;
   /** Fault injection: waits before an attach or detach (tests crash the worker meanwhile). */
   delay(): Promise<void>;
 }
@@ -124,7 +124,7 @@ export class LocalWorkspaces implements WorkspaceStorage {
     if (attached.name !== workspace.name) {
       throw new PermanentBackendError(`sandbox ${vmid} has workspace ${attached.name}, not ${workspace.name}`);
     }
-    await this.hooks.stop(vmid);
+    await this.hooks.stop({ vmid, owner });
     await fs.rm(join(dir, 'workspace.json'), { force: true });
   }
 }

@@ -9,7 +9,8 @@ import { DRIVE_FORMAT, parsePropertyString } from '../../common/property-string'
 import { PermanentBackendError, type WorkspaceStorage } from '../contract';
 import { apiPath, type ProxmoxClient } from './client';
 import { isPveError, PveError } from './errors';
-import { isOwnedBy, ownerTag, tagsOf } from './marks';
+import { foundVm, ownerTag, tagsOf } from './marks';
+import { ownership, requireOwner } from '../ownership';
 import type { VmConfig } from './drives';
 
 /** The config key the workspace has on the holder and on a job's VM. */
@@ -170,15 +171,12 @@ export class ProxmoxWorkspaces implements WorkspaceStorage {
     return permanentIfPve(async () => {
       const holder = await this.requireHolder(workspace);
       const config = await this.config(vmid);
-      if (!config) throw new PermanentBackendError(`VM ${vmid} does not exist`);
-      if (!isOwnedBy(config, owner)) {
-        throw new PermanentBackendError(`VM ${vmid} is not the sandbox of ${owner.workflowId}; refusing to touch it`);
-      }
+      requireOwner(`VM ${vmid}`, foundVm(config), owner);
       if (holder.config[WORKSPACE_DISK] !== undefined) {
         await this.moveDisk(holder.vmid, vmid);
         return;
       }
-      if (!isWorkspaceDrive(config[WORKSPACE_DISK])) {
+      if (!isWorkspaceDrive(config![WORKSPACE_DISK])) {
         throw new PermanentBackendError(
           `workspace ${workspace.name}'s volume is neither on its holder VM ${holder.vmid} nor on VM ${vmid}`,
         );
@@ -195,7 +193,7 @@ export class ProxmoxWorkspaces implements WorkspaceStorage {
       const holder = await this.requireHolder(workspace);
       if (holder.config[WORKSPACE_DISK] !== undefined) return;
       const config = await this.config(vmid);
-      if (!config || !isOwnedBy(config, owner) || !isWorkspaceDrive(config[WORKSPACE_DISK])) return;
+      if (ownership(foundVm(config), owner) !== 'ours' || !isWorkspaceDrive(config![WORKSPACE_DISK])) return;
       const status = await this.client.get<{ status: string }>(this.vmPath(vmid, '/status/current'));
       // PVE moves no disk of a running VM to another ("detach first"); the sandbox is done with it anyway.
       if (status.status === 'running')
