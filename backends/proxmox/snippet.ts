@@ -2,15 +2,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
-
-export interface Bootstrap {
-  controllerUrl: string;
-  jobId: string;
-  vmid: number;
-  token: string;
-  /** Where the persistent workspace's disk is mounted, when the VM has one (the runner's checkout goes there). */
-  workspace?: string;
-}
+import type { Bootstrap } from '../../common/bootstrap';
 
 /** The workspace disk by its serial (WORKSPACE_SERIAL in workspaces.ts), as udev names a virtio-scsi disk. */
 const WORKSPACE_DEVICE = '/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_agentlab-workspace';

@@ -5,7 +5,8 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import execa from 'execa';
 import YAML from 'yaml';
-import { renderUserData, type Bootstrap } from '../proxmox/snippet';
+import type { Bootstrap } from '../../common/bootstrap';
+import { renderUserData } from '../proxmox/snippet';
 
 /** cloud-init's network config, version 2 (netplan's schema); cloud-init renders it for systemd-networkd. */
 export type NetworkConfig = { version: 2; ethernets: Record<string, Record<string, unknown>> };

@@ -24,7 +24,7 @@ import { guestAgentCommand, guestIpv4Addresses } from '../../backends/qemu/guest
 import { createOverlay, ensureGuestImage, type GuestImage } from '../../backends/qemu/guest-image';
 import { dhcpNetwork, writeNoCloudSeed } from '../../backends/qemu/nocloud-seed';
 import { probeKvm, qemuArgs, type Accelerator } from '../../backends/qemu/qemu-command';
-import type { Bootstrap } from '../../backends/proxmox/snippet';
+import type { Bootstrap } from '../../common/bootstrap';
 import { eventually } from '../support/stack';
 
 const TOOLS = ['qemu-system-x86_64', 'qemu-img', 'mmdebstrap', 'genisoimage'];
