@@ -249,12 +249,16 @@ export function createActivities({ config, backends, secrets = secretsPaths(), w
 
     /** The job workflow's, after the clone: the sandbox sees the workspace at /workspace from its first boot. */
     async attachWorkspace(input: { vmid: number; owner: Owner; workspace: WorkspaceRef }): Promise<void> {
-      await call(() => workspacesOf(input.workspace.backend).attach(input.vmid, input.owner, input.workspace));
+      await call(() =>
+        workspacesOf(input.workspace.backend).attach({ vmid: input.vmid, owner: input.owner }, input.workspace),
+      );
     },
 
     /** Before the VM is destroyed: the workspace must never go with it. */
     async detachWorkspace(input: { vmid: number; owner: Owner; workspace: WorkspaceRef }): Promise<void> {
-      await call(() => workspacesOf(input.workspace.backend).detach(input.vmid, input.owner, input.workspace));
+      await call(() =>
+        workspacesOf(input.workspace.backend).detach({ vmid: input.vmid, owner: input.owner }, input.workspace),
+      );
     },
 
     async destroyVm(input: { backend: BackendKind; vmid: number; owner: Owner }): Promise<DestroyOutcome> {

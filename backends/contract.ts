@@ -73,9 +73,9 @@ export interface WorkspaceStorage {
   /** Deletes the storage (a missing one is success); never while a VM has it attached. */
   delete(workspace: WorkspaceRef): Promise<void>;
   /** Attaches it to a VM of this owner's (after the clone, before the first boot). */
-  attach(vmid: number, owner: Owner, workspace: WorkspaceRef): Promise<void>;
+  attach(vm: VmRef, workspace: WorkspaceRef): Promise<void>;
   /** Detaches it from the VM, before the VM is destroyed; a VM without it (or gone) is success. */
-  detach(vmid: number, owner: Owner, workspace: WorkspaceRef): Promise<void>;
+  detach(vm: VmRef, workspace: WorkspaceRef): Promise<void>;
 }
 
 /** A failure retrying cannot fix (missing template, backend not available here). */

@@ -67,8 +67,8 @@ test('create, attach, detach and delete are idempotent; the guest is told to mou
 
   const vmid = await b.allocate(owner, 1);
   await b.clone({ vmid, owner }, profile, 1);
-  await b.workspaces.attach(vmid, owner, ws);
-  await b.workspaces.attach(vmid, owner, ws); // retried: already there
+  await b.workspaces.attach({ vmid, owner }, ws);
+  await b.workspaces.attach({ vmid, owner }, ws); // retried: already there
   expect(holder()!.config.scsi1).toBeUndefined();
   expect(String(sim.vm(vmid)!.config.scsi1)).toMatch(
     new RegExp(`^local-lvm:vm-${vmid}-disk-\\d+,serial=agentlab-workspace`),
@@ -87,8 +87,8 @@ test('create, attach, detach and delete are idempotent; the guest is told to mou
 
   await b.start({ vmid, owner });
   await b.snapshot({ vmid, owner }, 'clean'); // a snapshot names the workspace disk: the detach deletes it first
-  await b.workspaces.detach(vmid, owner, ws);
-  await b.workspaces.detach(vmid, owner, ws); // retried: the volume is home
+  await b.workspaces.detach({ vmid, owner }, ws);
+  await b.workspaces.detach({ vmid, owner }, ws); // retried: the volume is home
   expect(sim.vm(vmid)!.config.scsi1).toBeUndefined();
   expect(String(holder()!.config.scsi1)).toContain('serial=agentlab-workspace');
 
@@ -103,9 +103,9 @@ test("a VM that is not the caller's never gets the volume, and delete refuses wh
   const vmid = await b.allocate(owner, 1);
   await b.clone({ vmid, owner }, profile, 1);
   const other: Owner = { jobId: 'job-2', workflowId: 'job-2' };
-  await expect(b.workspaces.attach(vmid, other, ws)).rejects.toThrow(PermanentBackendError);
+  await expect(b.workspaces.attach({ vmid, owner: other }, ws)).rejects.toThrow(PermanentBackendError);
   expect(holder()!.config.scsi1).toBeDefined();
-  await b.workspaces.detach(vmid, other, ws); // nothing of ours there: success, nothing moved
-  await b.workspaces.attach(vmid, owner, ws);
+  await b.workspaces.detach({ vmid, owner: other }, ws); // nothing of ours there: success, nothing moved
+  await b.workspaces.attach({ vmid, owner }, ws);
   await expect(b.workspaces.delete(ws)).rejects.toThrow(/not on its holder VM/);
 });

@@ -70,10 +70,10 @@ export class LocalBackend implements SandboxBackend {
     if (this.isolated && !options.network) throw new Error('the namespaces isolation needs a network');
     this.workspaces = new LocalWorkspaces({
       dataDir: options.dataDir,
-      ownedSandboxDir: async (vmid, owner) => {
-        if (!(await readOwner(this.dir(vmid)))) return undefined;
-        await this.requireOwned({ vmid, owner });
-        return this.dir(vmid);
+      ownedSandboxDir: async (vm) => {
+        if (!(await readOwner(this.dir(vm.vmid)))) return undefined;
+        await this.requireOwned(vm);
+        return this.dir(vm.vmid);
       },
       stop: (vm) => this.stop(vm),
       delay: async () => {

@@ -3,10 +3,9 @@
 // A volume belongs to the VMID in its name, so it needs a VM to belong to between jobs: destroying a job's VM
 // (purge, destroy-unreferenced-disks) would take any disk still in its config, detached (`unusedN`) or not.
 import { z } from 'zod';
-import type { Owner } from '../../common/contract';
 import { WORKSPACE_NAME_PATTERN, type WorkspaceRef } from '../../common/workspace';
 import { DRIVE_FORMAT, parsePropertyString } from '../../common/property-string';
-import { PermanentBackendError, type WorkspaceStorage } from '../contract';
+import { PermanentBackendError, type VmRef, type WorkspaceStorage } from '../contract';
 import { apiPath, type ProxmoxClient } from './client';
 import { isPveError, PveError } from './errors';
 import { foundVm, ownerTag, tagsOf } from './marks';
@@ -167,7 +166,7 @@ export class ProxmoxWorkspaces implements WorkspaceStorage {
    * Holder → the job's VM. Idempotent by where the volume is: still on the holder, it moves; on this VM
    * already (a retried attach), nothing to do; elsewhere, it is lost to us and we say so.
    */
-  async attach(vmid: number, owner: Owner, workspace: WorkspaceRef): Promise<void> {
+  async attach({ vmid, owner }: VmRef, workspace: WorkspaceRef): Promise<void> {
     return permanentIfPve(async () => {
       const holder = await this.requireHolder(workspace);
       const config = await this.config(vmid);
@@ -188,7 +187,7 @@ export class ProxmoxWorkspaces implements WorkspaceStorage {
    * The job's VM → holder, before the VM is destroyed. The volume on the holder already (a retried detach,
    * or an attach that never happened) is success, whatever the VM has at scsi1; so is a VM that is gone.
    */
-  async detach(vmid: number, owner: Owner, workspace: WorkspaceRef): Promise<void> {
+  async detach({ vmid, owner }: VmRef, workspace: WorkspaceRef): Promise<void> {
     return permanentIfPve(async () => {
       const holder = await this.requireHolder(workspace);
       if (holder.config[WORKSPACE_DISK] !== undefined) return;
