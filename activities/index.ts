@@ -4,6 +4,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import {
   GUEST_NOT_READY,
   VMID_CONFLICT,
+  type BackendKind,
   type Owner,
   type ReconcileReport,
   type ResolvedProfile,
@@ -11,11 +12,14 @@ import {
 import { resolveProfile, type AgentlabConfig } from '../common/config';
 import {
   PermanentBackendError,
+  type Backends,
   type DestroyOutcome,
-  type GuestJob,
+  type GuestBoot,
   type SandboxBackend,
+  type VmRef,
   type WorkspaceStorage,
-} from '../backends/types';
+} from '../backends/contract';
+import { mintBootstrap, secretHash } from '../common/bootstrap';
 import type { WorkspaceRef } from '../common/workspace';
 import { loadBundle, secretsPaths, type SecretsPaths } from '../common/secrets';
 import { missingKeyProblem } from '../guest/agents';
@@ -24,7 +28,7 @@ import { guestHeartbeatPath } from '../common/job-folder';
 
 export interface ActivityDeps {
   config: AgentlabConfig;
-  backends: Partial<Record<ResolvedProfile['backend'], SandboxBackend>>;
+  backends: Backends;
   /** Where this host keeps the age key and bundles (default: secretsPaths()). */
   secrets?: SecretsPaths;
   /** Whether a job's workflow is still open, i.e. still owns its VMs (the worker asks Temporal). */
@@ -33,8 +37,18 @@ export interface ActivityDeps {
 
 const POLL_INTERVAL_MS = 250;
 
+/**
+ * The VM of the job whose workflow runs this activity: the owner every backend call checks. Inputs recorded
+ * before they named the owner carry only the VMID, and the caller is the owner (a job's workflow id is its job id).
+ */
+function callersVm(vmid: number, jobId?: string): VmRef {
+  const workflowId = Context.current().info.workflowExecution?.workflowId;
+  if (!workflowId) throw ApplicationFailure.nonRetryable('a VM activity runs only for a workflow', 'InvalidProfile');
+  return { vmid, owner: { jobId: jobId ?? workflowId, workflowId } };
+}
+
 export function createActivities({ config, backends, secrets = secretsPaths(), workflowOpen }: ActivityDeps) {
-  function backendFor(kind: ResolvedProfile['backend']): SandboxBackend {
+  function backendFor(kind: BackendKind): SandboxBackend {
     const backend = backends[kind];
     if (!backend) {
       throw ApplicationFailure.nonRetryable(
@@ -45,7 +59,7 @@ export function createActivities({ config, backends, secrets = secretsPaths(), w
     return backend;
   }
 
-  function workspacesOf(kind: ResolvedProfile['backend']): WorkspaceStorage {
+  function workspacesOf(kind: BackendKind): WorkspaceStorage {
     const storage = backendFor(kind).workspaces;
     if (!storage) {
       throw ApplicationFailure.nonRetryable(
@@ -94,7 +108,7 @@ export function createActivities({ config, backends, secrets = secretsPaths(), w
       };
     },
 
-    async allocateVmid(input: { backend: ResolvedProfile['backend']; owner: Owner; attempt: number }): Promise<number> {
+    async allocateVmid(input: { backend: BackendKind; owner: Owner; attempt: number }): Promise<number> {
       return call(() => backendFor(input.backend).allocate(input.owner, input.attempt));
     },
 
@@ -107,33 +121,38 @@ export function createActivities({ config, backends, secrets = secretsPaths(), w
       repo?: string;
     }): Promise<void> {
       const { vmid, profile, owner, attempt, repo } = input;
-      await call(() => backendFor(profile.backend).clone(vmid, profile, owner, attempt, { repo }));
+      await call(() => backendFor(profile.backend).clone({ vmid, owner }, profile, attempt, { repo }));
     },
 
+    /**
+     * Mints the guest's one-time bootstrap (each attempt a new token) and has the backend write it; returns only
+     * the token's hash: the token itself is never an activity argument or result, which are workflow history.
+     */
     async configureVm(input: {
       vmid: number;
       profile: ResolvedProfile;
       jobId: string;
-      localRepo?: GuestJob['localRepo'];
+      localRepo?: GuestBoot['localRepo'];
     }): Promise<{ tokenHash: string }> {
-      const job: GuestJob = { jobId: input.jobId, controllerUrl: config.guestApi.url, localRepo: input.localRepo };
-      return call(() => backendFor(input.profile.backend).configure(input.vmid, input.profile, job));
+      const bootstrap = mintBootstrap({ jobId: input.jobId, controllerUrl: config.guestApi.url }, input.vmid);
+      const vm = callersVm(input.vmid, input.jobId);
+      await call(() =>
+        backendFor(input.profile.backend).configure(vm, input.profile, { bootstrap, localRepo: input.localRepo }),
+      );
+      return { tokenHash: secretHash(bootstrap.token) };
     },
 
-    async startVm(input: { backend: ResolvedProfile['backend']; vmid: number }): Promise<void> {
-      await call(() => backendFor(input.backend).start(input.vmid));
+    async startVm(input: { backend: BackendKind; vmid: number }): Promise<void> {
+      await call(() => backendFor(input.backend).start(callersVm(input.vmid)));
     },
 
-    async waitForGuestAddress(input: {
-      backend: ResolvedProfile['backend'];
-      vmid: number;
-      timeoutMs: number;
-    }): Promise<string> {
+    async waitForGuestAddress(input: { backend: BackendKind; vmid: number; timeoutMs: number }): Promise<string> {
       const backend = backendFor(input.backend);
       const context = Context.current();
+      const vm = callersVm(input.vmid);
       const deadline = Date.now() + input.timeoutMs;
       for (;;) {
-        const address = await call(() => backend.guestAddress(input.vmid));
+        const address = await call(() => backend.guestAddress(vm));
         if (address) return address;
         if (Date.now() >= deadline) {
           throw ApplicationFailure.nonRetryable(
@@ -146,8 +165,8 @@ export function createActivities({ config, backends, secrets = secretsPaths(), w
       }
     },
 
-    async stopVm(input: { backend: ResolvedProfile['backend']; vmid: number }): Promise<void> {
-      await call(() => backendFor(input.backend).stop(input.vmid));
+    async stopVm(input: { backend: BackendKind; vmid: number }): Promise<void> {
+      await call(() => backendFor(input.backend).stop(callersVm(input.vmid)));
     },
 
     /**
@@ -171,34 +190,24 @@ export function createActivities({ config, backends, secrets = secretsPaths(), w
       }
     },
 
-    async deleteBootstrapSnippet(input: { backend: ResolvedProfile['backend']; vmid: number }): Promise<void> {
-      await call(() => backendFor(input.backend).deleteBootstrap(input.vmid));
+    async deleteBootstrapSnippet(input: { backend: BackendKind; vmid: number }): Promise<void> {
+      await call(() => backendFor(input.backend).deleteBootstrap(callersVm(input.vmid)));
     },
 
     /** Disk-only; a snapshot of that name already there is this activity's earlier attempt. */
-    async snapshotVm(input: {
-      backend: ResolvedProfile['backend'];
-      vmid: number;
-      owner: Owner;
-      name: string;
-    }): Promise<void> {
-      await call(() => backendFor(input.backend).snapshot(input.vmid, input.name, input.owner));
+    async snapshotVm(input: { backend: BackendKind; vmid: number; owner: Owner; name: string }): Promise<void> {
+      await call(() => backendFor(input.backend).snapshot({ vmid: input.vmid, owner: input.owner }, input.name));
     },
 
-    async rollbackVm(input: {
-      backend: ResolvedProfile['backend'];
-      vmid: number;
-      owner: Owner;
-      name: string;
-    }): Promise<void> {
-      await call(() => backendFor(input.backend).rollback(input.vmid, input.name, input.owner));
+    async rollbackVm(input: { backend: BackendKind; vmid: number; owner: Owner; name: string }): Promise<void> {
+      await call(() => backendFor(input.backend).rollback({ vmid: input.vmid, owner: input.owner }, input.name));
     },
 
     /**
      * Destroys VMs that carry our mark but whose job workflow has ended (terminated, or closed without
      * its teardown): nothing else would. Each destroy re-checks the mark, as teardown's does.
      */
-    async reconcileOrphans(input: { backend: ResolvedProfile['backend'] }): Promise<ReconcileReport> {
+    async reconcileOrphans(input: { backend: BackendKind }): Promise<ReconcileReport> {
       if (!workflowOpen)
         throw ApplicationFailure.nonRetryable('this worker cannot look up workflows', 'InvalidProfile');
       const backend = backendFor(input.backend);
@@ -218,7 +227,9 @@ export function createActivities({ config, backends, secrets = secretsPaths(), w
           continue;
         }
         try {
-          const outcome = await call(() => backend.destroy(vm.vmid, { jobId: vm.jobId, workflowId: vm.workflowId }));
+          // The owner is the VM's own mark: the reconciler destroys it only because that workflow has ended.
+          const owner = { jobId: vm.jobId, workflowId: vm.workflowId };
+          const outcome = await call(() => backend.destroy({ vmid: vm.vmid, owner }));
           if (outcome === 'destroyed') report.destroyed.push(vm.vmid);
         } catch (err) {
           report.failed.push({ vmid: vm.vmid, reason: (err as Error).message });
@@ -238,20 +249,20 @@ export function createActivities({ config, backends, secrets = secretsPaths(), w
 
     /** The job workflow's, after the clone: the sandbox sees the workspace at /workspace from its first boot. */
     async attachWorkspace(input: { vmid: number; owner: Owner; workspace: WorkspaceRef }): Promise<void> {
-      await call(() => workspacesOf(input.workspace.backend).attach(input.vmid, input.owner, input.workspace));
+      await call(() =>
+        workspacesOf(input.workspace.backend).attach({ vmid: input.vmid, owner: input.owner }, input.workspace),
+      );
     },
 
     /** Before the VM is destroyed: the workspace must never go with it. */
     async detachWorkspace(input: { vmid: number; owner: Owner; workspace: WorkspaceRef }): Promise<void> {
-      await call(() => workspacesOf(input.workspace.backend).detach(input.vmid, input.owner, input.workspace));
+      await call(() =>
+        workspacesOf(input.workspace.backend).detach({ vmid: input.vmid, owner: input.owner }, input.workspace),
+      );
     },
 
-    async destroyVm(input: {
-      backend: ResolvedProfile['backend'];
-      vmid: number;
-      owner: Owner;
-    }): Promise<DestroyOutcome> {
-      return call(() => backendFor(input.backend).destroy(input.vmid, input.owner));
+    async destroyVm(input: { backend: BackendKind; vmid: number; owner: Owner }): Promise<DestroyOutcome> {
+      return call(() => backendFor(input.backend).destroy({ vmid: input.vmid, owner: input.owner }));
     },
   };
 }

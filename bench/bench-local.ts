@@ -4,8 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LocalBackend } from '../backends/local';
-import { LocalNetwork } from '../backends/local-network';
+import { LocalBackend } from '../backends/local/backend';
+import { LocalNetwork } from '../backends/local/network';
+import { mintBootstrap } from '../common/bootstrap';
 import type { Owner, ResolvedProfile } from '../common/contract';
 
 const profile: ResolvedProfile = {
@@ -33,16 +34,18 @@ async function createReady(backend: LocalBackend, index: number): Promise<{ vmid
   const owner: Owner = { jobId: `bench-${index}`, workflowId: `bench-${index}` };
   const started = performance.now();
   const vmid = await backend.allocate(owner, 1);
-  await backend.clone(vmid, profile, owner);
-  await backend.configure(vmid, profile, { jobId: owner.jobId, controllerUrl: 'http://10.78.0.1:8844' });
-  await backend.start(vmid);
-  while (!(await backend.guestAddress(vmid))) await sleep(10);
+  await backend.clone({ vmid, owner }, profile);
+  await backend.configure({ vmid, owner }, profile, {
+    bootstrap: mintBootstrap({ jobId: owner.jobId, controllerUrl: 'http://10.78.0.1:8844' }, vmid),
+  });
+  await backend.start({ vmid, owner });
+  while (!(await backend.guestAddress({ vmid, owner }))) await sleep(10);
   return { vmid, owner, ms: performance.now() - started };
 }
 
 async function destroy(backend: LocalBackend, vmid: number, owner: Owner): Promise<number> {
   const started = performance.now();
-  await backend.destroy(vmid, owner);
+  await backend.destroy({ vmid, owner });
   return performance.now() - started;
 }
 
@@ -85,7 +88,7 @@ async function run(): Promise<void> {
       `, all ready after ${((performance.now() - started) / 1000).toFixed(1)} s, bench RSS ${memory.toFixed(0)} MiB`,
   );
   const teardown = performance.now();
-  await Promise.all(live.map((s) => backend.destroy(s.vmid, s.owner)));
+  await Promise.all(live.map((s) => backend.destroy({ vmid: s.vmid, owner: s.owner })));
   console.log(`destroyed ${live.length} sandboxes in ${((performance.now() - teardown) / 1000).toFixed(1)} s`);
   rmSync(dataDir, { recursive: true, force: true });
 }

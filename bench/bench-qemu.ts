@@ -8,9 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { LocalNetwork } from '../backends/local-network';
+import { LocalNetwork } from '../backends/local/network';
 import { QemuBackend } from '../backends/qemu/backend';
 import { parseConfig, resolveProfile } from '../common/config';
+import { mintBootstrap } from '../common/bootstrap';
 import type { Owner } from '../common/contract';
 
 const argsSchema = z.object({ n: z.coerce.number().int().min(1).max(20).default(2), json: z.boolean().default(false) });
@@ -66,18 +67,19 @@ async function run(): Promise<void> {
       const owner: Owner = { jobId: `bench-qemu-${i}`, workflowId: `bench-qemu-${i}` };
       const t0 = performance.now();
       const vmid = await backend.allocate(owner, 1);
-      await backend.clone(vmid, profile, owner);
-      await backend.configure(vmid, profile, { jobId: owner.jobId, controllerUrl: `http://${GATEWAY}:8844` });
+      await backend.clone({ vmid, owner }, profile);
+      const bootstrap = mintBootstrap({ jobId: owner.jobId, controllerUrl: `http://${GATEWAY}:8844` }, vmid);
+      await backend.configure({ vmid, owner }, profile, { bootstrap });
       const created = performance.now();
-      await backend.start(vmid);
+      await backend.start({ vmid, owner });
       const started = performance.now();
-      while (!(await backend.guestAddress(vmid))) await sleep(500);
+      while (!(await backend.guestAddress({ vmid, owner }))) await sleep(500);
       const addressed = performance.now();
       while (!claims.has(owner.jobId)) await sleep(200);
       const snapshotStarted = performance.now();
-      await backend.snapshot(vmid, 'clean', owner);
+      await backend.snapshot({ vmid, owner }, 'clean');
       const destroyStarted = performance.now();
-      await backend.destroy(vmid, owner);
+      await backend.destroy({ vmid, owner });
       const done = performance.now();
       rows.push({
         createMs: Math.round(created - t0),

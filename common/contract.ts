@@ -239,6 +239,7 @@ export interface GuestBootstrap {
   controllerUrl: string;
   jobId: string;
   vmid: number;
+  /** One use, within provisioning.bootstrapTokenTtl: the guest trades it for its job (claimBootstrap). */
   token: string;
   /** Local backend: a plain http git server on the sandbox's own loopback is allowed (development and tests). */
   allowLoopbackHttp?: boolean;

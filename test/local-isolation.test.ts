@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import execa from 'execa';
 import YAML from 'yaml';
-import { SANDBOX_AGENT } from '../backends/local-host-view';
+import { SANDBOX_AGENT } from '../backends/local/host-view';
 import { AGENT_KINDS, AGENT_PACKAGES } from '../common/agents';
 import { createExampleRepo } from '../common/example-repo';
 import { HOST_UPLINK, OUTSIDE_HOSTS, TestNetwork } from './support/netns';

@@ -1,14 +1,14 @@
 // The Proxmox backend against the simulator: lifecycle, ownership, concurrent allocation, template errors.
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProxmoxBackend, VmidConflictError } from '../backends/proxmox/backend';
 import { ProxmoxClient } from '../backends/proxmox/client';
 import { ownerDescription, parseOwner, vmName } from '../backends/proxmox/marks';
-import { PermanentBackendError } from '../backends/types';
+import { PermanentBackendError } from '../backends/contract';
 import type { Owner, ResolvedProfile } from '../common/contract';
 import { PveSim, type StartEvent } from '../simulators/proxmox/server';
+import { guestBoot } from './support/guest-boot';
 
 let sim: PveSim;
 let snippetsDir: string;
@@ -57,14 +57,15 @@ test('full lifecycle leaves no VM and no snippet behind', async () => {
   const b = backend();
   const vmid = await b.allocate(owner(1), 1);
   expect(await b.allocate(owner(1), 1)).toBe(vmid); // idempotent per owner and attempt
-  await b.clone(vmid, profile, owner(1));
-  await b.clone(vmid, profile, owner(1)); // a retried clone adopts its own VM
+  await b.clone({ vmid, owner: owner(1) }, profile);
+  await b.clone({ vmid, owner: owner(1) }, profile); // a retried clone adopts its own VM
   expect(await b.allocate(owner(1), 1)).toBe(vmid);
   const vm = sim.vm(vmid)!;
   expect(String(vm.config.tags).split(';')).toContain('agentlab');
   expect(String(vm.config.description)).toContain('"workflowId":"job-1"');
 
-  const { tokenHash } = await b.configure(vmid, profile, { jobId: 'job-1', controllerUrl: 'http://10.77.0.1:8844' });
+  const boot = guestBoot(vmid, { jobId: 'job-1', controllerUrl: 'http://10.77.0.1:8844' });
+  await b.configure({ vmid, owner: owner(1) }, profile, boot);
   expect(vm.config).toMatchObject({
     cores: '4',
     memory: '6144',
@@ -75,21 +76,21 @@ test('full lifecycle leaves no VM and no snippet behind', async () => {
   const snippet = join(snippetsDir, `agentlab-${vmid}.yaml`);
   expect(readFileSync(snippet, 'utf8')).toMatch(/^#cloud-config\n/);
 
-  await b.start(vmid);
+  await b.start({ vmid, owner: owner(1) });
   const bootstrap = started[0]?.bootstrap as { token: string; vmid: number; jobId: string; controllerUrl: string };
   expect(bootstrap).toMatchObject({ vmid, jobId: 'job-1', controllerUrl: 'http://10.77.0.1:8844' });
-  expect(createHash('sha256').update(bootstrap.token).digest('hex')).toBe(tokenHash);
+  expect(bootstrap.token).toBe(boot.bootstrap.token); // what the configure activity minted, and nothing else
 
   let address: string | undefined;
-  for (let i = 0; i < 50 && !address; i++) address = await b.guestAddress(vmid);
+  for (let i = 0; i < 50 && !address; i++) address = await b.guestAddress({ vmid, owner: owner(1) });
   expect(address).toMatch(/^10\.77\.\d+\.\d+$/);
   expect(await b.listOwned()).toEqual([{ vmid, jobId: 'job-1', workflowId: 'job-1', running: true }]);
 
-  await b.deleteBootstrap(vmid);
+  await b.deleteBootstrap({ vmid, owner: owner(1) });
   expect(existsSync(snippet)).toBe(false);
-  expect(await b.destroy(vmid, owner(2))).toBe('not-ours');
-  expect(await b.destroy(vmid, owner(1))).toBe('destroyed'); // stops the running VM first
-  expect(await b.destroy(vmid, owner(1))).toBe('absent');
+  expect(await b.destroy({ vmid, owner: owner(2) })).toBe('not-ours');
+  expect(await b.destroy({ vmid, owner: owner(1) })).toBe('destroyed'); // stops the running VM first
+  expect(await b.destroy({ vmid, owner: owner(1) })).toBe('absent');
   expect([...sim.state.vms.keys()]).toEqual([9000]);
 });
 
@@ -99,13 +100,13 @@ test('a foreign VM on a colliding VMID is never stopped, configured or destroyed
   const b = backend({ min: 7000, max: 7002 });
   expect(await b.allocate(owner(1), 1)).toBe(7002);
   for (const vmid of [7000, 7001]) {
-    await expect(b.stop(vmid)).rejects.toBeInstanceOf(PermanentBackendError);
-    await expect(b.start(vmid)).rejects.toBeInstanceOf(PermanentBackendError);
-    await expect(b.configure(vmid, profile, { jobId: 'x', controllerUrl: 'http://x' })).rejects.toThrow(
-      /not an agentlab/,
-    );
-    expect(await b.destroy(vmid, owner(1))).toBe('not-ours');
-    await expect(b.clone(vmid, profile, owner(1))).rejects.toBeInstanceOf(VmidConflictError);
+    await expect(b.stop({ vmid, owner: owner(1) })).rejects.toBeInstanceOf(PermanentBackendError);
+    await expect(b.start({ vmid, owner: owner(1) })).rejects.toBeInstanceOf(PermanentBackendError);
+    await expect(
+      b.configure({ vmid, owner: owner(1) }, profile, guestBoot(vmid, { jobId: 'x', controllerUrl: 'http://x' })),
+    ).rejects.toThrow(/not an agentlab/);
+    expect(await b.destroy({ vmid, owner: owner(1) })).toBe('not-ours');
+    await expect(b.clone({ vmid, owner: owner(1) }, profile)).rejects.toBeInstanceOf(VmidConflictError);
     expect(sim.vm(vmid)?.status).toBe('running');
   }
   expect(await b.listOwned()).toEqual([]);
@@ -122,7 +123,7 @@ test('20 owners allocating in parallel through 4 workers never share a VMID', as
       for (let attempt = 1; attempt <= 20; attempt++) {
         const vmid = await b.allocate(owner(i), attempt);
         try {
-          await b.clone(vmid, profile, owner(i));
+          await b.clone({ vmid, owner: owner(i) }, profile);
           return vmid;
         } catch (err) {
           if (!(err instanceof VmidConflictError)) throw err;
@@ -142,15 +143,15 @@ test('20 owners allocating in parallel through 4 workers never share a VMID', as
 test('template problems are permanent errors carrying the reason', async () => {
   const b = backend();
   const vmid = await b.allocate(owner(1), 1);
-  const missing = b.clone(vmid, { ...profile, templateVmid: 9999 }, owner(1));
+  const missing = b.clone({ vmid, owner: owner(1) }, { ...profile, templateVmid: 9999 });
   await expect(missing).rejects.toBeInstanceOf(PermanentBackendError);
   await expect(missing).rejects.toThrow("Configuration file 'nodes/pve/qemu-server/9999.conf' does not exist");
   sim.addTemplate(9001, { agent: false, cloudInit: false });
-  await expect(b.clone(vmid, { ...profile, templateVmid: 9001 }, owner(1))).rejects.toThrow(
+  await expect(b.clone({ vmid, owner: owner(1) }, { ...profile, templateVmid: 9001 })).rejects.toThrow(
     /guest agent is not enabled.*no cloud-init drive/,
   );
   sim.addTemplate(9002, { linkedClone: false }); // not a base volume: linked clone unsupported → full clone
-  await b.clone(vmid, { ...profile, templateVmid: 9002 }, owner(1));
+  await b.clone({ vmid, owner: owner(1) }, { ...profile, templateVmid: 9002 });
   expect(String(sim.vm(vmid)?.config.scsi0)).toBe(`local:${vmid}/vm-${vmid}-disk-0.raw,size=8G`);
 });
 
@@ -176,33 +177,35 @@ test('destroy waits for a clone of ours still running and destroys it even befor
     description: ownerDescription(owner(1), 1),
   });
   expect(sim.vm(7005)?.config.lock).toBe('clone');
-  expect(await b.destroy(7005, owner(2))).toBe('not-ours');
+  expect(await b.destroy({ vmid: 7005, owner: owner(2) })).toBe('not-ours');
   expect(sim.vm(7005)?.config.tags).toBeUndefined();
-  expect(await b.destroy(7005, owner(1))).toBe('destroyed');
+  expect(await b.destroy({ vmid: 7005, owner: owner(1) })).toBe('destroyed');
   expect(sim.vm(7005)).toBeUndefined();
 });
 
 test('snapshot and rollback: disk-only, idempotent, and the rollback leaves the VM stopped with its config back', async () => {
   const b = backend();
   const vmid = await b.allocate(owner(1), 1);
-  await b.clone(vmid, profile, owner(1));
-  await b.start(vmid);
-  await b.snapshot(vmid, 'clean', owner(1));
-  await b.snapshot(vmid, 'clean', owner(1)); // a retried activity: the snapshot is already there
+  await b.clone({ vmid, owner: owner(1) }, profile);
+  await b.start({ vmid, owner: owner(1) });
+  await b.snapshot({ vmid, owner: owner(1) }, 'clean');
+  await b.snapshot({ vmid, owner: owner(1) }, 'clean'); // a retried activity: the snapshot is already there
   const vm = sim.vm(vmid)!;
   expect([...vm.snapshots!.keys()]).toEqual(['clean']);
   expect(vm.snapshots!.get('clean')).toMatchObject({ vmstate: false, description: expect.stringContaining('job-1') });
   const taken = { ...vm.config };
 
   vm.config.cores = '16'; // what the guest did after the snapshot (the simulator's "disk" is its config)
-  await b.rollback(vmid, 'clean', owner(1));
+  await b.rollback({ vmid, owner: owner(1) }, 'clean');
   expect(vm.status).toBe('stopped');
   expect(vm.config).toEqual({ ...taken, parent: 'clean' });
-  await expect(b.rollback(vmid, 'nope', owner(1))).rejects.toThrow(
+  await expect(b.rollback({ vmid, owner: owner(1) }, 'nope')).rejects.toThrow(
     new PermanentBackendError(`task qmrollback ${vmid}: snapshot 'nope' does not exist`),
   );
   // Refused before Proxmox is asked: the one snapshot-name rule (common/snapshot-names.ts).
-  await expect(b.snapshot(vmid, 'current', owner(1))).rejects.toThrow('snapshot name "current" is reserved by Proxmox');
+  await expect(b.snapshot({ vmid, owner: owner(1) }, 'current')).rejects.toThrow(
+    'snapshot name "current" is reserved by Proxmox',
+  );
 });
 
 test('snapshot and rollback refuse a VM that is not ours and leave it untouched', async () => {
@@ -210,18 +213,18 @@ test('snapshot and rollback refuse a VM that is not ours and leave it untouched'
   sim.addVm(7001, { tags: 'agentlab', description: 'agentlab-owner: not json' }, true);
   const b = backend({ min: 7000, max: 7003 });
   const vmid = await b.allocate(owner(1), 1);
-  await b.clone(vmid, profile, owner(1));
+  await b.clone({ vmid, owner: owner(1) }, profile);
   for (const target of [7000, 7001, vmid]) {
     const before = structuredClone(sim.vm(target)!.config);
-    await expect(b.snapshot(target, 'clean', owner(2))).rejects.toBeInstanceOf(PermanentBackendError);
-    await expect(b.rollback(target, 'clean', owner(2))).rejects.toThrow(/refusing to touch it/);
+    await expect(b.snapshot({ vmid: target, owner: owner(2) }, 'clean')).rejects.toBeInstanceOf(PermanentBackendError);
+    await expect(b.rollback({ vmid: target, owner: owner(2) }, 'clean')).rejects.toThrow(/refusing to touch it/);
     expect(sim.vm(target)!.snapshots).toBeUndefined();
     expect(sim.vm(target)!.config).toEqual(before);
   }
   expect(sim.vm(7000)!.status).toBe('running');
   expect(sim.vm(7001)!.status).toBe('running');
   expect(sim.state.tasks.running()).toEqual([]);
-  await expect(b.snapshot(7099, 'clean', owner(1))).rejects.toThrow('VM 7099 does not exist');
+  await expect(b.snapshot({ vmid: 7099, owner: owner(1) }, 'clean')).rejects.toThrow('VM 7099 does not exist');
 });
 
 test('listOwned lists only VMs carrying the agentlab tag and an owner mark', async () => {
@@ -233,13 +236,13 @@ test('listOwned lists only VMs carrying the agentlab tag and an owner mark', asy
   sim.addVm(7053, { tags: 'agentlabs;not-agentlab', description: ownerDescription(owner(4), 1) });
   sim.addVm(7054, {}, true); // plainly foreign
   const vmid = await b.allocate(owner(1), 1);
-  await b.clone(vmid, profile, owner(1));
+  await b.clone({ vmid, owner: owner(1) }, profile);
   expect(await b.listOwned()).toEqual([{ vmid, jobId: 'job-1', workflowId: 'job-1', running: false }]);
 });
 
 test("a clone by a worker restarted since the allocation marks the VM with the call's attempt", async () => {
   const vmid = await backend().allocate(owner('restarted'), 2);
-  await backend().clone(vmid, profile, owner('restarted'), 2); // a fresh backend: nothing pending in memory
+  await backend().clone({ vmid, owner: owner('restarted') }, profile, 2); // a fresh backend: nothing pending in memory
   expect(sim.vm(vmid)?.config.description).toBe(ownerDescription(owner('restarted'), 2, { profile: profile.name }));
   // And a retried allocation of that attempt finds it by its mark, rather than picking a second VMID.
   expect(await backend().allocate(owner('restarted'), 2)).toBe(vmid);
@@ -248,21 +251,25 @@ test("a clone by a worker restarted since the allocation marks the VM with the c
 test('diskGb grows the boot disk before the first boot, once: a retried configure finds it grown', async () => {
   const b = backend();
   const vmid = await b.allocate(owner(1), 1);
-  await b.clone(vmid, profile, owner(1));
+  await b.clone({ vmid, owner: owner(1) }, profile);
   const job = { jobId: 'job-1', controllerUrl: 'http://10.77.0.1:8844' };
-  await b.configure(vmid, { ...profile, diskGb: 20 }, job);
+  await b.configure({ vmid, owner: owner(1) }, { ...profile, diskGb: 20 }, guestBoot(vmid, job));
   expect(sim.vm(vmid)?.config.scsi0).toBe(`local-lvm:vm-${vmid}-disk-0,size=20G`);
-  await b.configure(vmid, { ...profile, diskGb: 20 }, job); // the activity retried after a worker crash
+  await b.configure({ vmid, owner: owner(1) }, { ...profile, diskGb: 20 }, guestBoot(vmid, job)); // the activity retried after a worker crash
   expect(sim.state.tasks.list().filter((t) => t.type === 'resize')).toHaveLength(1);
-  await b.configure(vmid, profile, job); // no diskGb: the disk is left as it is
+  await b.configure({ vmid, owner: owner(1) }, profile, guestBoot(vmid, job)); // no diskGb: the disk is left as it is
   expect(sim.vm(vmid)?.config.scsi0).toMatch(/,size=20G$/);
 });
 
 test("a diskGb below the template's disk is a permanent error naming the profile, both sizes and Proxmox's refusal", async () => {
   const b = backend();
   const vmid = await b.allocate(owner(1), 1);
-  await b.clone(vmid, profile, owner(1));
-  const refused = b.configure(vmid, { ...profile, diskGb: 4 }, { jobId: 'job-1', controllerUrl: 'http://x' });
+  await b.clone({ vmid, owner: owner(1) }, profile);
+  const refused = b.configure(
+    { vmid, owner: owner(1) },
+    { ...profile, diskGb: 4 },
+    guestBoot(vmid, { jobId: 'job-1', controllerUrl: 'http://x' }),
+  );
   await expect(refused).rejects.toBeInstanceOf(PermanentBackendError);
   await expect(refused).rejects.toThrow(
     "profile yolo-ephemeral asks for a 4G root disk, but template 9000's boot disk (scsi0) is 8G: " +
@@ -274,7 +281,7 @@ test("a diskGb below the template's disk is a permanent error naming the profile
 test("the clone's name and description name the job, its profile, repo and Web UI page, and nothing secret", async () => {
   const b = backend(undefined, { uiUrl: 'https://ops:hunter2@temporal.example:8233/', namespace: 'agents' });
   const vmid = await b.allocate(owner('named'), 1);
-  await b.clone(vmid, profile, owner('named'), 1, { repo: 'https://git.example/team/app.git' });
+  await b.clone({ vmid, owner: owner('named') }, profile, 1, { repo: 'https://git.example/team/app.git' });
   const { name, description } = sim.vm(vmid)!.config;
   expect(name).toBe('agentlab-job-named');
   expect(String(description).split('\n').slice(1)).toEqual([

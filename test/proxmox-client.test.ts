@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { apiPath, encodeParams, ProxmoxClient } from '../backends/proxmox/client';
 import { classifyPveError, type PveError, type PveErrorKind } from '../backends/proxmox/errors';
 import { ProxmoxBackend } from '../backends/proxmox/backend';
-import { PermanentBackendError } from '../backends/types';
+import { PermanentBackendError } from '../backends/contract';
 import { simulatorData } from '../simulators/proxmox/data';
 import { PveSim } from '../simulators/proxmox/server';
 

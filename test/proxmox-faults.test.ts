@@ -44,7 +44,7 @@ describe('the Proxmox backend alone', () => {
     const results = await Promise.allSettled(
       Array.from({ length: JOBS }, async (_, i) => {
         const owner = { jobId: `j${i}`, workflowId: `j${i}` };
-        await backend.clone(await backend.allocate(owner, 1), profile, owner);
+        await backend.clone({ vmid: await backend.allocate(owner, 1), owner }, profile);
       }),
     );
     const failures = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));

@@ -9,6 +9,7 @@ import type { Owner, ResolvedProfile } from '../common/contract';
 import { PveSim } from '../simulators/proxmox/server';
 import { startPveStack } from './support/pve-stack';
 import { sleep } from './support/stack';
+import { guestBoot } from './support/guest-boot';
 
 const DOCKER0 = { name: 'docker0', mac: '02:42:AC:11:00:01', ipv4: '172.17.0.1', prefix: 16 };
 const owner: Owner = { jobId: 'job-addr', workflowId: 'job-addr' };
@@ -24,19 +25,23 @@ test('guestAddress: nothing while booting or link-local only, then eth0 by net0 
   const backend = new ProxmoxBackend({ client, node: 'pve', vmidRange: { min: 7000, max: 7009 }, snippetsDir });
   try {
     const vmid = await backend.allocate(owner, 1);
-    await backend.clone(vmid, profile, owner);
-    await backend.configure(vmid, profile, { jobId: owner.jobId, controllerUrl: 'http://127.0.0.1:1' });
-    await backend.start(vmid);
-    expect(await backend.guestAddress(vmid)).toBeUndefined(); // the agent is not up yet
+    await backend.clone({ vmid, owner }, profile);
+    await backend.configure(
+      { vmid, owner },
+      profile,
+      guestBoot(vmid, { jobId: owner.jobId, controllerUrl: 'http://127.0.0.1:1' }),
+    );
+    await backend.start({ vmid, owner });
+    expect(await backend.guestAddress({ vmid, owner })).toBeUndefined(); // the agent is not up yet
     await sleep(150);
     // Booted: docker0 (listed first) has 172.17.0.1, eth0 only fe80::…; the guest has no address yet.
     const nics = await client.get<{ result: { name: string }[] }>(
       `/nodes/pve/qemu/${vmid}/agent/network-get-interfaces`,
     );
     expect(nics.result.map((n) => n.name)).toEqual(['lo', 'docker0', 'eth0']);
-    expect(await backend.guestAddress(vmid)).toBeUndefined();
+    expect(await backend.guestAddress({ vmid, owner })).toBeUndefined();
     await sleep(400);
-    expect(await backend.guestAddress(vmid)).toBe(`10.77.${(vmid >> 8) & 255}.${vmid & 255}`);
+    expect(await backend.guestAddress({ vmid, owner })).toBe(`10.77.${(vmid >> 8) & 255}.${vmid & 255}`);
   } finally {
     await client.close();
     await sim.close();

@@ -8,10 +8,11 @@ import YAML from 'yaml';
 import { ProxmoxBackend } from '../backends/proxmox/backend';
 import { ProxmoxClient } from '../backends/proxmox/client';
 import { snippetName } from '../backends/proxmox/snippet';
-import { PermanentBackendError } from '../backends/types';
+import { PermanentBackendError } from '../backends/contract';
 import type { Owner, ResolvedProfile } from '../common/contract';
 import type { WorkspaceRef } from '../common/workspace';
 import { PveSim } from '../simulators/proxmox/server';
+import { guestBoot } from './support/guest-boot';
 
 let sim: PveSim;
 let client: ProxmoxClient;
@@ -65,29 +66,33 @@ test('create, attach, detach and delete are idempotent; the guest is told to mou
   expect(await b.listOwned()).toEqual([]); // the reconciler's list: no sandbox here
 
   const vmid = await b.allocate(owner, 1);
-  await b.clone(vmid, profile, owner, 1);
-  await b.workspaces.attach(vmid, owner, ws);
-  await b.workspaces.attach(vmid, owner, ws); // retried: already there
+  await b.clone({ vmid, owner }, profile, 1);
+  await b.workspaces.attach({ vmid, owner }, ws);
+  await b.workspaces.attach({ vmid, owner }, ws); // retried: already there
   expect(holder()!.config.scsi1).toBeUndefined();
   expect(String(sim.vm(vmid)!.config.scsi1)).toMatch(
     new RegExp(`^local-lvm:vm-${vmid}-disk-\\d+,serial=agentlab-workspace`),
   );
 
-  await b.configure(vmid, profile, { jobId: owner.jobId, controllerUrl: 'http://127.0.0.1:1' });
+  await b.configure(
+    { vmid, owner },
+    profile,
+    guestBoot(vmid, { jobId: owner.jobId, controllerUrl: 'http://127.0.0.1:1' }),
+  );
   const userData = YAML.parse(
     readFileSync(join(snippetsDir, snippetName(vmid)), 'utf8').replace(/^#cloud-config\n/, ''),
   );
   expect(JSON.parse(userData.write_files[0].content)).toMatchObject({ workspace: '/workspace' });
   expect(userData.mounts[0][1]).toBe('/workspace');
 
-  await b.start(vmid);
-  await b.snapshot(vmid, 'clean', owner); // a snapshot names the workspace disk: the detach deletes it first
-  await b.workspaces.detach(vmid, owner, ws);
-  await b.workspaces.detach(vmid, owner, ws); // retried: the volume is home
+  await b.start({ vmid, owner });
+  await b.snapshot({ vmid, owner }, 'clean'); // a snapshot names the workspace disk: the detach deletes it first
+  await b.workspaces.detach({ vmid, owner }, ws);
+  await b.workspaces.detach({ vmid, owner }, ws); // retried: the volume is home
   expect(sim.vm(vmid)!.config.scsi1).toBeUndefined();
   expect(String(holder()!.config.scsi1)).toContain('serial=agentlab-workspace');
 
-  expect(await b.destroy(vmid, owner)).toBe('destroyed');
+  expect(await b.destroy({ vmid, owner })).toBe('destroyed');
   await b.workspaces.delete(ws);
   await b.workspaces.delete(ws); // retried: no holder is success
   expect(holder()).toBeUndefined();
@@ -96,11 +101,11 @@ test('create, attach, detach and delete are idempotent; the guest is told to mou
 test("a VM that is not the caller's never gets the volume, and delete refuses while it is away", async () => {
   await b.workspaces.create(ws);
   const vmid = await b.allocate(owner, 1);
-  await b.clone(vmid, profile, owner, 1);
+  await b.clone({ vmid, owner }, profile, 1);
   const other: Owner = { jobId: 'job-2', workflowId: 'job-2' };
-  await expect(b.workspaces.attach(vmid, other, ws)).rejects.toThrow(PermanentBackendError);
+  await expect(b.workspaces.attach({ vmid, owner: other }, ws)).rejects.toThrow(PermanentBackendError);
   expect(holder()!.config.scsi1).toBeDefined();
-  await b.workspaces.detach(vmid, other, ws); // nothing of ours there: success, nothing moved
-  await b.workspaces.attach(vmid, owner, ws);
+  await b.workspaces.detach({ vmid, owner: other }, ws); // nothing of ours there: success, nothing moved
+  await b.workspaces.attach({ vmid, owner }, ws);
   await expect(b.workspaces.delete(ws)).rejects.toThrow(/not on its holder VM/);
 });

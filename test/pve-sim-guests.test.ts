@@ -8,6 +8,7 @@ import type { ResolvedProfile } from '../common/contract';
 import { agentRunnerPath } from '../common/paths';
 import { PveSim } from '../simulators/proxmox/server';
 import { eventually } from './support/stack';
+import { guestBoot } from './support/guest-boot';
 
 const profile = { name: 'p', backend: 'proxmox', node: 'pve', cores: 1, memoryMb: 512, templateVmid: 9000 };
 const owner = { jobId: 'job-g', workflowId: 'job-g' };
@@ -43,30 +44,34 @@ test.each([false, true])(
     });
     try {
       const vmid = await backend.allocate(owner, 1);
-      await backend.clone(vmid, profile as ResolvedProfile, owner);
+      await backend.clone({ vmid, owner }, profile as ResolvedProfile);
       // Nobody listens there: the runner keeps retrying its claim, like a guest whose host is unreachable.
-      await backend.configure(vmid, profile as ResolvedProfile, {
-        jobId: 'job-g',
-        controllerUrl: 'http://127.0.0.1:9',
-      });
-      await backend.start(vmid);
+      await backend.configure(
+        { vmid, owner },
+        profile as ResolvedProfile,
+        guestBoot(vmid, {
+          jobId: 'job-g',
+          controllerUrl: 'http://127.0.0.1:9',
+        }),
+      );
+      await backend.start({ vmid, owner });
       const pgid = sim.guests!.pid(vmid)!;
       expect(alive(pgid)).toBe(true);
       const bootstrap = JSON.parse(readFileSync(sim.guests!.bootstrapFile(vmid), 'utf8'));
       expect(bootstrap).toMatchObject({ vmid, jobId: 'job-g', controllerUrl: 'http://127.0.0.1:9' });
       expect(bootstrap.allowLocalRepos === true).toBe(allow);
       // The guest agent answers only after the boot delay, with an address on loopback.
-      expect(await backend.guestAddress(vmid)).toBeUndefined();
-      const address = await eventually('the guest address', () => backend.guestAddress(vmid), 5000);
+      expect(await backend.guestAddress({ vmid, owner })).toBeUndefined();
+      const address = await eventually('the guest address', () => backend.guestAddress({ vmid, owner }), 5000);
       expect(address).toMatch(/^127\.77\.\d+\.\d+$/);
       expect(alive(pgid)).toBe(true); // the runner itself now, retrying its claim
 
-      await backend.stop(vmid);
+      await backend.stop({ vmid, owner });
       await eventually('the runner to die on stop', async () => !alive(pgid), 5000);
-      await backend.start(vmid);
+      await backend.start({ vmid, owner });
       const again = sim.guests!.pid(vmid)!;
       expect(alive(again)).toBe(true);
-      expect(await backend.destroy(vmid, owner)).toBe('destroyed'); // stops, then destroys
+      expect(await backend.destroy({ vmid, owner })).toBe('destroyed'); // stops, then destroys
       await eventually('the runner to die on destroy', async () => !alive(again), 5000);
       expect(sim.guests!.running()).toEqual([]);
     } finally {

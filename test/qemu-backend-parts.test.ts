@@ -5,12 +5,13 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { LocalNetwork } from '../backends/local-network';
+import { LocalNetwork } from '../backends/local/network';
 import { QemuBackend } from '../backends/qemu/backend';
 import { seedFiles, staticNetwork } from '../backends/qemu/nocloud-seed';
 import { macFor, vmFiles } from '../backends/qemu/vm-dir';
 import { qemuProcessesOf, runningQemu } from '../backends/qemu/vm-process';
 import type { ResolvedProfile } from '../common/contract';
+import { guestBoot } from './support/guest-boot';
 
 const RANGE = { min: 7100, max: 7103 };
 const owner = { jobId: 'job-a', workflowId: 'wf-a' };
@@ -68,13 +69,13 @@ describe('qemu backend parts', () => {
       { vmid: 7102, jobId: 'job-a', workflowId: 'wf-a', running: false },
       { vmid: 7103, jobId: 'job-b', workflowId: 'wf-b', running: false },
     ]);
-    expect(await qemu.destroy(7101, { jobId: 'job-b', workflowId: 'wf-b' })).toBe('not-ours');
-    expect(await qemu.destroy(7101, owner)).toBe('destroyed');
-    expect(await qemu.destroy(7101, owner)).toBe('absent');
+    expect(await qemu.destroy({ vmid: 7101, owner: { jobId: 'job-b', workflowId: 'wf-b' } })).toBe('not-ours');
+    expect(await qemu.destroy({ vmid: 7101, owner })).toBe('destroyed');
+    expect(await qemu.destroy({ vmid: 7101, owner })).toBe('absent');
     // A directory without a readable mark is never ours to remove.
     mkdirSync(vmFiles(dataDir, 7100).dir, { recursive: true });
     writeFileSync(vmFiles(dataDir, 7100).owner, '{"jobId": 1}');
-    expect(await qemu.destroy(7100, owner)).toBe('not-ours');
+    expect(await qemu.destroy({ vmid: 7100, owner })).toBe('not-ours');
   });
 
   test('configure refuses a repository on the host, and snapshot a bad name, before touching anything', async () => {
@@ -83,11 +84,11 @@ describe('qemu backend parts', () => {
     const vmid = await qemu.allocate(owner, 1);
     const profile = { name: 'qemu-test', cores: 1, memoryMb: 512 } as ResolvedProfile;
     const job = { jobId: 'job-a', controllerUrl: 'http://10.78.0.1:8844', localRepo: { path: '/srv/r', commit: 'c' } };
-    await expect(qemu.configure(vmid, profile, job)).rejects.toThrow(
+    await expect(qemu.configure({ vmid, owner }, profile, guestBoot(vmid, job))).rejects.toThrow(
       '/srv/r is a repository on a host, which only the local backend can hand to a sandbox',
     );
-    await expect(qemu.snapshot(vmid, '../x', owner)).rejects.toThrow(/snapshot name "\.\.\/x"/);
-    await expect(qemu.start(7103)).rejects.toThrow('QEMU VM 7103 does not exist');
+    await expect(qemu.snapshot({ vmid, owner }, '../x')).rejects.toThrow(/snapshot name "\.\.\/x"/);
+    await expect(qemu.start({ vmid: 7103, owner })).rejects.toThrow('QEMU VM 7103 does not exist');
   });
 
   test('the seed: a static address by MAC, and a spent form without the token', () => {

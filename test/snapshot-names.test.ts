@@ -2,10 +2,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalBackend } from '../backends/local';
+import { LocalBackend } from '../backends/local/backend';
 import { ProxmoxBackend } from '../backends/proxmox/backend';
 import { ProxmoxClient } from '../backends/proxmox/client';
-import { PermanentBackendError } from '../backends/types';
+import { PermanentBackendError } from '../backends/contract';
 import type { Owner, ResolvedProfile } from '../common/contract';
 import { snapshotNameProblem, userSnapshotNameProblem } from '../common/snapshot-names';
 
@@ -32,13 +32,13 @@ test('the local backend refuses a and pending with the rule, before it copies an
     const backend = new LocalBackend({ dataDir, vmidRange: { min: 7000, max: 7009 }, isolation: 'none' });
     const vmid = await backend.allocate(owner, 1);
     const profile = { name: 'local', backend: 'local', cores: 1, memoryMb: 512 } as ResolvedProfile;
-    await backend.clone(vmid, profile, owner);
+    await backend.clone({ vmid, owner }, profile);
     for (const name of ['a', 'pending']) {
-      const refused = backend.snapshot(vmid, name, owner);
+      const refused = backend.snapshot({ vmid, owner }, name);
       await expect(refused).rejects.toBeInstanceOf(PermanentBackendError);
       await expect(refused).rejects.toThrow(snapshotNameProblem(name)!);
     }
-    await expect(backend.snapshot(vmid, 'ab', owner)).resolves.toBeUndefined();
+    await expect(backend.snapshot({ vmid, owner }, 'ab')).resolves.toBeUndefined();
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
@@ -54,7 +54,7 @@ test('the Proxmox backend refuses them before it calls the API', async () => {
     snippetsDir: '/nonexistent',
   });
   for (const name of ['a', 'pending']) {
-    await expect(backend.snapshot(7000, name, owner)).rejects.toThrow(
+    await expect(backend.snapshot({ vmid: 7000, owner }, name)).rejects.toThrow(
       new PermanentBackendError(snapshotNameProblem(name)!),
     );
   }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { workspaceDocumentSchema } from '../cli/json-schemas';
 import { jobStartOptions } from '../common/job-start';
 import { createExampleRepo } from '../common/example-repo';
-import { sandboxDir } from '../backends/local';
+import { sandboxDir } from '../backends/local/sandbox-dir';
 import { workspaceWorkflowId } from '../common/workspace';
 import { recordHistoryIfAsked } from './support/histories';
 import { eventually, journal, liveSandboxes, SCRIPTED_AGENT, setFaults, TestStack } from './support/stack';

@@ -1,5 +1,5 @@
 // The guest API: the only door from a sandbox to the host. Translates guest calls into Updates and Signals.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
@@ -20,6 +20,7 @@ import { isTerminalJobStatus } from '../common/states';
 import { closeServer, HttpError, readBody, readJson, send, serveJson } from './http';
 import { JobFiles } from './job-files';
 import { RateLimiter } from './rate-limiter';
+import { secretHash } from '../common/bootstrap';
 
 export interface GuestApiOptions {
   client: Client;
@@ -53,8 +54,6 @@ const resultBody = z
   })
   .strict();
 const heartbeatBody = z.object({ phase: z.string().max(64), message: z.string().max(4096).optional() }).strict();
-
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /** Temporal being unreachable is the guest's cue to retry; a missing workflow is not. */
 function temporalError(err: unknown): HttpError {
@@ -110,7 +109,7 @@ export class GuestApi {
       expected = fromWorkflow;
       this.credentialHashes.set(jobId, expected);
     }
-    const a = Buffer.from(sha256(presented), 'hex');
+    const a = Buffer.from(secretHash(presented), 'hex');
     const b = Buffer.from(expected, 'hex');
     if (a.length !== b.length || !timingSafeEqual(a, b))
       throw new HttpError(403, 'runner credential not valid for this job');
@@ -122,9 +121,9 @@ export class GuestApi {
     const runnerCredential = body.runnerCredential ?? randomBytes(32).toString('hex');
     try {
       const response = await this.handle(body.jobId).executeUpdate(claimBootstrapUpdate, {
-        args: [{ tokenHash: sha256(body.token), runnerCredentialHash: sha256(runnerCredential) }],
+        args: [{ tokenHash: secretHash(body.token), runnerCredentialHash: secretHash(runnerCredential) }],
       });
-      this.credentialHashes.set(body.jobId, sha256(runnerCredential));
+      this.credentialHashes.set(body.jobId, secretHash(runnerCredential));
       const secrets = await this.secretsFor(body.jobId, response.secretsBundle);
       this.options.logger.info(
         { jobId: body.jobId, vmid: body.vmid, secretsBundle: response.secretsBundle ?? null },

@@ -12,13 +12,9 @@ import { OperatorApi } from './operator-api';
 import { loadOperatorToken } from '../common/operator-api';
 import { DnsForwarder, hostNameservers } from './dns-forwarder';
 import { ensureReconcileSchedule } from './reconcile-schedule';
-import { LocalBackend } from '../backends/local';
-import { LocalNetwork } from '../backends/local-network';
-import { createProxmoxBackend } from '../backends/proxmox/create';
-import { QemuBackend } from '../backends/qemu/backend';
-import type { SandboxBackend } from '../backends/types';
+import { createBackends } from '../backends';
 import { loadConfig } from '../common/config';
-import { hostTaskQueue, type BackendKind } from '../common/contract';
+import { hostTaskQueue } from '../common/contract';
 import { connectClient, TemporalUnavailableError } from '../common/temporal';
 import { GuestApi } from './guest-api';
 import { JobFiles } from './job-files';
@@ -54,50 +50,11 @@ async function run(): Promise<void> {
   });
   const metrics = new AgentlabMetrics();
 
-  const backends: Partial<Record<BackendKind, SandboxBackend>> = {};
+  const { backends, nameserver, qemu } = await createBackends(config);
+  if (qemu)
+    logger.info({ image: qemu.image.dir, accelerator: qemu.accelerator, reason: qemu.reason }, 'qemu backend ready');
   let dnsForwarder: DnsForwarder | undefined;
   const { local } = config;
-  const wantsLocal = config.worker.backends.includes('local');
-  const wantsQemu = config.worker.backends.includes('qemu');
-  const isolated = local.isolation === 'namespaces';
-  // One bridge and ruleset for isolated local sandboxes and QEMU VMs alike.
-  const network =
-    (wantsLocal && isolated) || wantsQemu
-      ? new LocalNetwork(
-          { bridge: local.bridge, subnet: local.subnet, guestApiPort: config.guestApi.port, uplink: local.uplink },
-          config.vmidRange,
-        )
-      : undefined;
-  const nameserver = network && local.dnsUpstreams ? local.gateway : undefined;
-  if (wantsLocal) {
-    const localBackend = new LocalBackend({
-      dataDir: config.dataDir,
-      vmidRange: config.vmidRange,
-      cloneDelayMs: local.cloneDelayMs,
-      bootDelayMs: local.bootDelayMs,
-      isolation: local.isolation,
-      network: isolated ? network : undefined,
-      nameserver: isolated ? nameserver : undefined,
-      maskPaths: local.maskPaths,
-      agentsDir: config.agents.dir,
-    });
-    // The guest API listens on the bridge's gateway: the bridge must exist first.
-    await localBackend.prepareHost();
-    backends.local = localBackend;
-  }
-  if (wantsQemu) {
-    const qemuBackend = new QemuBackend({
-      dataDir: config.dataDir,
-      vmidRange: config.vmidRange,
-      network: network!,
-      nameserver,
-      imageDir: config.qemu.imageDir,
-      accelerator: config.qemu.accelerator,
-    });
-    const host = await qemuBackend.prepareHost();
-    logger.info({ image: host.image.dir, accelerator: host.accelerator, reason: host.reason }, 'qemu backend ready');
-    backends.qemu = qemuBackend;
-  }
   if (nameserver && local.dnsUpstreams) {
     const upstreams = local.dnsUpstreams.length > 0 ? local.dnsUpstreams : hostNameservers();
     if (upstreams.length === 0) {
@@ -108,7 +65,6 @@ async function run(): Promise<void> {
       logger.info({ listen: `${local.gateway}:53`, upstreams }, 'DNS forwarder for sandboxes');
     }
   }
-  if (config.worker.backends.includes('proxmox')) backends.proxmox = createProxmoxBackend(config);
   const codec = codecFor(config); // read once: the client, the workers and the codec endpoint share it
   // Read before anything starts: a bad token file stops the worker with the fix, not a later 401.
   const operatorApi =

@@ -1,26 +1,30 @@
 // The `proxmox` backend: a sandbox is a linked clone of a cloud-init template, marked as ours by tags and description.
-import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Owner, ResolvedProfile } from '../../common/contract';
+import { snapshotNameProblem } from '../../common/snapshot-names';
+import { workflowWebUiUrl } from '../../common/web-ui';
+import { WORKSPACE_MOUNT } from '../../common/workspace';
 import {
   PermanentBackendError,
   type CloneJob,
   type DestroyOutcome,
-  type GuestJob,
+  type GuestBoot,
   type OwnedVm,
   type SandboxBackend,
-} from '../types';
+  type VmRef,
+} from '../contract';
+import { ownership, requireOwner } from '../ownership';
 import { apiPath, type ProxmoxClient } from './client';
+import { templateDiskStorage, type VmConfig } from './drives';
 import { isPveError, PveError } from './errors';
-import { AGENTLAB_TAG, isOwnedBy, ownerDescription, ownerTag, parseOwner, tagsOf, vmName, type VmLabel } from './marks';
-import { workflowWebUiUrl } from '../../common/web-ui';
+import { net0Address } from './guest-address';
+import { AGENTLAB_TAG, foundVm, ownerDescription, ownerTag, parseOwner, tagsOf, vmName, type VmLabel } from './marks';
 import { KeyedSemaphore } from './semaphore';
-import { AGENT_FORMAT, isCloudInitVolume, NET_FORMAT } from '../../common/property-string';
-import { bootDisk, driveEntries, GIB, readProperty, templateDiskStorage, type VmConfig } from './drives';
-import { snapshotNameProblem } from '../../common/snapshot-names';
 import { removeSnippet, snippetName, writeSnippet } from './snippet';
+import { growBootDisk, validateTemplate } from './template';
+import { readVmConfig, vmPath, type VmApi } from './vm-api';
+import { VmidAllocator, type ClusterVm } from './vmid-allocation';
 import { isWorkspaceDrive, ProxmoxWorkspaces, WORKSPACE_DISK } from './workspaces';
-import { WORKSPACE_MOUNT } from '../../common/workspace';
 
 export interface ProxmoxBackendOptions {
   client: ProxmoxClient;
@@ -47,25 +51,14 @@ export interface ProxmoxBackendOptions {
   temporal?: { uiUrl: string; namespace: string };
 }
 
-interface Resource {
-  vmid: number;
-  status: string;
-  tags?: string;
-  node: string;
-}
-
 /** The VMID was taken by someone else between allocate and clone: the next provisioning attempt picks again. */
 export class VmidConflictError extends Error {
   override name = 'VmidConflict';
 }
 
-/** How long an allocated but not yet cloned VMID stays reserved inside this worker. */
-const PENDING_TTL_MS = 10 * 60_000;
-
 export class ProxmoxBackend implements SandboxBackend {
   readonly kind = 'proxmox' as const;
-  /** vmid → owner, so concurrent allocations in this process never hand out one VMID twice. */
-  private readonly pending = new Map<number, { key: string; attempt: number; at: number }>();
+  private readonly vmids: VmidAllocator;
   /**
    * PVE takes a storage's lock for each volume a clone creates (the cloud-init volume, each disk's thin
    * snapshot, zfs clone or allocation; not a full clone's copy: simulators/proxmox/data/storage-locks.json)
@@ -80,8 +73,15 @@ export class ProxmoxBackend implements SandboxBackend {
   private readonly cloneSlots: KeyedSemaphore;
   /** Persistent workspaces: a volume kept by a never-started holder VM between jobs (workspaces.ts). */
   readonly workspaces: ProxmoxWorkspaces;
+  private readonly api: VmApi;
 
   constructor(private readonly options: ProxmoxBackendOptions) {
+    this.api = { client: options.client, node: options.node, wait: (upid) => this.wait(upid) };
+    this.vmids = new VmidAllocator({
+      range: options.vmidRange,
+      vms: () => this.vms(),
+      description: async (vmid) => (await this.config(vmid))?.description,
+    });
     this.cloneSlots = new KeyedSemaphore(options.cloneConcurrency ?? 2);
     this.workspaces = new ProxmoxWorkspaces({
       client: options.client,
@@ -91,7 +91,7 @@ export class ProxmoxBackend implements SandboxBackend {
       // The holder's VMID is allocated as a job's is, keyed by the workspace workflow.
       freeVmid: (workspace) =>
         this.allocate({ jobId: `workspace-${workspace.name}`, workflowId: workspace.workflowId }, 0),
-      forgetVmid: (vmid) => this.pending.delete(vmid),
+      forgetVmid: (vmid) => this.vmids.release(vmid),
     });
   }
 
@@ -117,8 +117,8 @@ export class ProxmoxBackend implements SandboxBackend {
     }
   }
 
-  private async vmPath(vmid: number, rest = ''): Promise<string> {
-    return apiPath`/nodes/${this.node}/qemu/${vmid}` + rest;
+  private vmPath(vmid: number, rest = ''): Promise<string> {
+    return vmPath(this.api, vmid, rest);
   }
 
   private async wait(upid: string): Promise<void> {
@@ -129,17 +129,12 @@ export class ProxmoxBackend implements SandboxBackend {
     });
   }
 
-  private async config(vmid: number): Promise<VmConfig | undefined> {
-    try {
-      return await this.client.get<VmConfig>(await this.vmPath(vmid, '/config'));
-    } catch (err) {
-      if (isPveError(err, 'not-found')) return undefined;
-      throw err;
-    }
+  private config(vmid: number): Promise<VmConfig | undefined> {
+    return readVmConfig(this.api, vmid);
   }
 
-  private async vms(): Promise<Resource[]> {
-    return this.client.get<Resource[]>('/cluster/resources', { type: 'vm' });
+  private async vms(): Promise<ClusterVm[]> {
+    return this.client.get<ClusterVm[]>('/cluster/resources', { type: 'vm' });
   }
 
   /** Errors retrying cannot fix (parameters, permissions, missing template) keep Proxmox's text but stop retries. */
@@ -153,45 +148,18 @@ export class ProxmoxBackend implements SandboxBackend {
   }
 
   async allocate(owner: Owner, attempt: number): Promise<number> {
-    return this.guard(async () => {
-      const key = owner.workflowId;
-      const vms = await this.vms();
-      const tag = ownerTag(owner.workflowId);
-      for (const vm of vms.filter((v) => tagsOf(v.tags).includes(tag))) {
-        const mark = parseOwner((await this.config(vm.vmid))?.description);
-        if (mark?.workflowId === owner.workflowId && mark.attempt === attempt) return vm.vmid; // a retry after a crash
-      }
-      const now = Date.now();
-      for (const [vmid, p] of this.pending) {
-        if (now - p.at > PENDING_TTL_MS) this.pending.delete(vmid);
-        else if (p.key === key && p.attempt === attempt) return vmid;
-      }
-      const used = new Set(vms.map((v) => v.vmid));
-      const { min, max } = this.options.vmidRange;
-      const size = max - min + 1;
-      // A random starting point makes workers that allocate at the same moment rarely pick the same VMID;
-      // the clone is what really reserves it, and a loser gets VmidConflict and allocates again.
-      const offset = Math.floor(Math.random() * size);
-      for (let i = 0; i < size; i++) {
-        const vmid = min + ((offset + i) % size);
-        if (used.has(vmid) || this.pending.has(vmid)) continue;
-        this.pending.set(vmid, { key, attempt, at: now });
-        return vmid;
-      }
-      throw new Error(`no free VMID in ${min}-${max}: ${used.size} VMs on the cluster`);
-    });
+    return this.guard(() => this.vmids.allocate(owner, attempt));
   }
 
   async clone(
-    vmid: number,
+    { vmid, owner }: VmRef,
     profile: ResolvedProfile,
-    owner: Owner,
     attemptOfCall?: number,
     job: CloneJob = {},
   ): Promise<void> {
     return this.guard(async () => {
       // From the call: a worker restarted since the allocation has no pending entry and would mark attempt 0.
-      const attempt = attemptOfCall ?? this.pending.get(vmid)?.attempt ?? 0;
+      const attempt = attemptOfCall ?? this.vmids.attemptOf(vmid) ?? 0;
       if (await this.adoptExisting(vmid, owner)) return;
       const templateVmid = profile.templateVmid;
       if (templateVmid === undefined) throw new PermanentBackendError(`profile ${profile.name} has no templateVmid`);
@@ -229,13 +197,13 @@ export class ProxmoxBackend implements SandboxBackend {
         ) {
           // Someone else's clone got this VMID first — unless it was our own earlier try.
           if (await this.adoptExisting(vmid, owner)) return;
-          this.pending.delete(vmid);
+          this.vmids.release(vmid);
           throw new VmidConflictError(`VMID ${vmid} was taken by another clone (${err.pveMessage}); allocate again`);
         }
         throw err;
       }
       await this.markOwned(vmid, owner);
-      this.pending.delete(vmid);
+      this.vmids.release(vmid);
     });
   }
 
@@ -244,7 +212,7 @@ export class ProxmoxBackend implements SandboxBackend {
     const config = await this.configAfterClone(vmid);
     if (!config) return false;
     if (parseOwner(config.description)?.workflowId !== owner.workflowId) {
-      this.pending.delete(vmid);
+      this.vmids.release(vmid);
       throw new VmidConflictError(`VMID ${vmid} already exists and is not this job's; allocate again`);
     }
     await this.markOwned(vmid, owner);
@@ -269,57 +237,33 @@ export class ProxmoxBackend implements SandboxBackend {
   }
 
   /** Throws a PermanentBackendError naming what is wrong with the template (also used by `doctor`). */
-  async validateTemplate(templateVmid: number): Promise<VmConfig> {
-    let config: VmConfig | undefined;
-    try {
-      config = await this.client.get<VmConfig>(await this.vmPath(templateVmid, '/config'));
-    } catch (err) {
-      if (isPveError(err, 'not-found')) {
-        throw new PermanentBackendError(`template VM ${templateVmid} is missing: ${err.pveMessage}`);
-      }
-      throw err;
-    }
-    const problems: string[] = [];
-    if (Number(config.template) !== 1) problems.push('it is not a template (qm template)');
-    const agent = readProperty(config.agent ?? '0', AGENT_FORMAT);
-    if (typeof agent === 'string') problems.push(`its agent setting cannot be read (${agent})`);
-    else if (agent.enabled !== '1') problems.push('the QEMU guest agent is not enabled (agent: enabled=1)');
-    if (!driveEntries(config).some(([, drive]) => isCloudInitVolume(drive.file))) {
-      problems.push('it has no cloud-init drive');
-    }
-    if (problems.length > 0) {
-      throw new PermanentBackendError(`template VM ${templateVmid} cannot be used: ${problems.join('; ')}`);
-    }
-    return config;
+  validateTemplate(templateVmid: number): Promise<VmConfig> {
+    return validateTemplate(this.api, templateVmid);
   }
 
-  /** Start, stop and configure act only on VMs carrying our tag: a colliding foreign VMID is never touched. */
-  private async requireOurs(vmid: number): Promise<VmConfig> {
+  /**
+   * The one guard (ownership.ts) over the owner mark in the VM's description. Every VM method takes it: a
+   * colliding foreign VMID, or another job's VM on a reused one, is never touched.
+   */
+  private async requireOwned({ vmid, owner }: VmRef): Promise<VmConfig> {
     const config = await this.config(vmid);
-    if (!config) throw new PermanentBackendError(`VM ${vmid} does not exist`);
-    if (!tagsOf(config.tags).includes(AGENTLAB_TAG) || !parseOwner(config.description)) {
-      throw new PermanentBackendError(`VM ${vmid} is not an agentlab sandbox; refusing to touch it`);
-    }
-    return config;
+    requireOwner(`VM ${vmid}`, foundVm(config), owner);
+    return config!; // requireOwner refused a VM that does not exist
   }
 
-  async configure(vmid: number, profile: ResolvedProfile, job: GuestJob): Promise<{ tokenHash: string }> {
+  async configure(vm: VmRef, profile: ResolvedProfile, { bootstrap, localRepo }: GuestBoot): Promise<void> {
     return this.guard(async () => {
-      if (job.localRepo) {
+      if (localRepo) {
         throw new PermanentBackendError(
-          `${job.localRepo.path} is a repository on a host, which only the local backend can hand to a sandbox`,
+          `${localRepo.path} is a repository on a host, which only the local backend can hand to a sandbox`,
         );
       }
-      const config = await this.requireOurs(vmid);
-      if (profile.diskGb !== undefined) await this.growBootDisk(vmid, config, profile, profile.diskGb);
-      const token = randomBytes(32).toString('hex');
+      const { vmid } = vm;
+      const config = await this.requireOwned(vm);
+      if (profile.diskGb !== undefined) await growBootDisk(this.api, vmid, config, profile, profile.diskGb);
       // attachWorkspace ran before configure: the workspace's disk is in the config from the first boot.
       const workspace = isWorkspaceDrive(config[WORKSPACE_DISK]) ? { workspace: WORKSPACE_MOUNT } : {};
-      await writeSnippet(
-        this.options.snippetsDir,
-        { controllerUrl: job.controllerUrl, jobId: job.jobId, vmid, token, ...workspace },
-        profile.sshAuthorizedKeys,
-      );
+      await writeSnippet(this.options.snippetsDir, { ...bootstrap, ...workspace }, profile.sshAuthorizedKeys);
       await this.client.put(await this.vmPath(vmid, '/config'), {
         cores: profile.cores,
         memory: String(profile.memoryMb),
@@ -327,43 +271,13 @@ export class ProxmoxBackend implements SandboxBackend {
         cicustom: `user=${this.options.snippetStorage ?? 'local'}:snippets/${snippetName(vmid)}`,
         ciupgrade: false, // a package upgrade on first boot only slows the sandbox down
       });
-      return { tokenHash: createHash('sha256').update(token).digest('hex') };
     });
   }
 
-  /**
-   * Grows the clone's boot disk to the profile's `diskGb` (an absolute size) before its first boot, when
-   * cloud-init's growpart still extends the root filesystem over it. A retried configure finds the disk
-   * at that size already and leaves it: Proxmox accepts an equal size as a no-op, but a task is saved.
-   * A size below the template's is refused by Proxmox ("shrinking disks is not supported"), and by us for good.
-   */
-  private async growBootDisk(vmid: number, config: VmConfig, profile: ResolvedProfile, diskGb: number): Promise<void> {
-    const disk = bootDisk(config);
-    if (!disk) {
-      throw new PermanentBackendError(
-        `profile ${profile.name} sets resources.diskGb, but VM ${vmid} (template ${profile.templateVmid}) has no boot disk`,
-      );
-    }
-    if (disk.sizeBytes === diskGb * GIB) return;
-    try {
-      const upid = await this.client.put<string>(await this.vmPath(vmid, '/resize'), {
-        disk: disk.key,
-        size: `${diskGb}G`,
-      });
-      await this.wait(upid);
-    } catch (err) {
-      // Only the refused shrink is the profile's fault; any other failure keeps its own text and retry decision.
-      if (!(err instanceof PveError) || disk.sizeBytes <= diskGb * GIB) throw err;
-      throw new PermanentBackendError(
-        `profile ${profile.name} asks for a ${diskGb}G root disk, but template ${profile.templateVmid}'s ` +
-          `boot disk (${disk.key}) is ${disk.size}: Proxmox refused to resize it: ${err.pveMessage}`,
-      );
-    }
-  }
-
-  async start(vmid: number): Promise<void> {
+  async start(vm: VmRef): Promise<void> {
     return this.guard(async () => {
-      await this.requireOurs(vmid);
+      await this.requireOwned(vm);
+      const { vmid } = vm;
       try {
         await this.wait(await this.client.post<string>(await this.vmPath(vmid, '/status/start')));
       } catch (err) {
@@ -372,58 +286,32 @@ export class ProxmoxBackend implements SandboxBackend {
     });
   }
 
-  /**
-   * The IPv4 address of the guest's net0, found by its MAC (which Proxmox wrote into net0): a guest may bring
-   * up docker0 or another bridge before eth0 has its lease, and only net0 is on vmbr1. Link-local addresses
-   * (169.254/16) are what an interface has before DHCP answers; they are never the guest's address.
-   */
-  async guestAddress(vmid: number): Promise<string | undefined> {
-    return this.guard(async () => {
-      const config = await this.config(vmid);
-      if (!config) throw new PermanentBackendError(`VM ${vmid} does not exist`);
-      const net0 = readProperty(config.net0, NET_FORMAT);
-      const mac = typeof net0 === 'string' ? undefined : net0.macaddr?.toLowerCase();
-      if (!mac) throw new PermanentBackendError(`VM ${vmid} has no net0 with a MAC address (net0: ${config.net0})`);
-      let reply: {
-        result?: {
-          name: string;
-          'hardware-address'?: string;
-          'ip-addresses'?: { 'ip-address': string; 'ip-address-type': string }[];
-        }[];
-      };
-      try {
-        reply = await this.client.get(await this.vmPath(vmid, '/agent/network-get-interfaces'));
-      } catch (err) {
-        if (isPveError(err, 'agent-not-running')) return undefined; // still booting
-        if (err instanceof PveError && /^VM \d+ is not running$/.test(err.pveMessage)) return undefined;
-        throw err;
-      }
-      const nic = reply.result?.find((n) => n['hardware-address']?.toLowerCase() === mac);
-      const v4 = nic?.['ip-addresses']?.find(
-        (a) => a['ip-address-type'] === 'ipv4' && !a['ip-address'].startsWith('169.254.'),
-      );
-      return v4?.['ip-address'];
-    });
+  async guestAddress(vm: VmRef): Promise<string | undefined> {
+    return this.guard(async () => net0Address(this.api, vm.vmid, await this.requireOwned(vm)));
   }
 
-  async stop(vmid: number): Promise<void> {
+  async stop(vm: VmRef): Promise<void> {
     return this.guard(async () => {
-      await this.requireOurs(vmid);
+      await this.requireOwned(vm);
+      const { vmid } = vm;
       await this.wait(await this.client.post<string>(await this.vmPath(vmid, '/status/stop')));
     });
   }
 
-  async deleteBootstrap(vmid: number): Promise<void> {
-    await removeSnippet(this.options.snippetsDir, vmid);
+  /** Another job's VM on this VMID has its own snippet under this name: only this owner's (or none's) is removed. */
+  async deleteBootstrap(vm: VmRef): Promise<void> {
+    return this.guard(async () => {
+      requireOwner(`VM ${vm.vmid}`, foundVm(await this.config(vm.vmid)), vm.owner, { absentIsFine: true });
+      await removeSnippet(this.options.snippetsDir, vm.vmid);
+    });
   }
 
-  async destroy(vmid: number, owner: Owner): Promise<DestroyOutcome> {
+  async destroy({ vmid, owner }: VmRef): Promise<DestroyOutcome> {
     return this.guard(async () => {
       // A clone of ours that is still running (its earlier activity attempt failed while PVE went on)
       // carries no mark yet: judging it now would call it foreign and leak it once the clone finishes.
-      const config = await this.configAfterClone(vmid);
-      if (!config) return 'absent';
-      if (!isOwnedBy(config, owner)) return 'not-ours';
+      const state = ownership(foundVm(await this.configAfterClone(vmid)), owner);
+      if (state !== 'ours') return state;
       const status = await this.client.get<{ status: string }>(await this.vmPath(vmid, '/status/current'));
       // PVE refuses to destroy a running VM and never stops it by itself.
       if (status.status === 'running') {
@@ -443,23 +331,12 @@ export class ProxmoxBackend implements SandboxBackend {
     });
   }
 
-  /**
-   * Snapshot and rollback take the owner as destroy does: they act only on a VM whose description names
-   * this workflow, so a foreign VM (or another job's) on a reused VMID is refused, untouched.
-   */
-  private async requireOwnedBy(vmid: number, owner: Owner): Promise<void> {
-    const config = await this.config(vmid);
-    if (!config) throw new PermanentBackendError(`VM ${vmid} does not exist`);
-    if (!isOwnedBy(config, owner)) {
-      throw new PermanentBackendError(`VM ${vmid} is not the sandbox of ${owner.workflowId}; refusing to touch it`);
-    }
-  }
-
-  async snapshot(vmid: number, name: string, owner: Owner): Promise<void> {
+  async snapshot(vm: VmRef, name: string): Promise<void> {
     return this.guard(async () => {
       const badName = snapshotNameProblem(name);
       if (badName) throw new PermanentBackendError(badName);
-      await this.requireOwnedBy(vmid, owner);
+      await this.requireOwned(vm);
+      const { vmid, owner } = vm;
       try {
         const upid = await this.client.post<string>(await this.vmPath(vmid, '/snapshot'), {
           snapname: name,
@@ -475,9 +352,10 @@ export class ProxmoxBackend implements SandboxBackend {
     });
   }
 
-  async rollback(vmid: number, name: string, owner: Owner): Promise<void> {
+  async rollback(vm: VmRef, name: string): Promise<void> {
     return this.guard(async () => {
-      await this.requireOwnedBy(vmid, owner);
+      await this.requireOwned(vm);
+      const { vmid } = vm;
       // PVE's rollback task stops a running VM first (disk-only snapshot) and leaves it stopped (start=0).
       const path = (await this.vmPath(vmid)) + apiPath`/snapshot/${name}/rollback`;
       await this.wait(await this.client.post<string>(path));

@@ -1,7 +1,7 @@
 // Builds the Proxmox backend from the worker's config: the token secret comes from the env, the file or a file path.
 import { readFileSync } from 'node:fs';
 import type { AgentlabConfig } from '../../common/config';
-import { PermanentBackendError } from '../types';
+import { PermanentBackendError } from '../contract';
 import { ProxmoxBackend } from './backend';
 import { ProxmoxClient } from './client';
 

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { Owner } from '../../common/contract';
 import { credentialsIn } from '../../guest/git-input';
+import type { FoundVm } from '../ownership';
 
 export const AGENTLAB_TAG = 'agentlab';
 const DESCRIPTION_PREFIX = 'agentlab-owner: ';
@@ -67,10 +68,10 @@ export function parseOwner(description: unknown): OwnerMark | undefined {
 }
 
 /**
- * Ours for this owner: the description names exactly this workflow. The clone call itself writes the
- * description, so it is there from the VM's first complete config; the tags come from a later PUT that
- * may not have happened yet (an activity that failed in between), and are only the listing index.
+ * What ownership.ts judges of a VM's config: the owner mark in its description. The clone call itself writes
+ * the description, so the mark is there from the VM's first complete config; the tags come from a later PUT
+ * that may not have happened yet (an activity that failed in between), and are only the listing index.
  */
-export function isOwnedBy(config: { tags?: unknown; description?: unknown }, owner: Owner): boolean {
-  return parseOwner(config.description)?.workflowId === owner.workflowId;
+export function foundVm(config: { description?: unknown } | undefined): FoundVm {
+  return { exists: config !== undefined, markedBy: parseOwner(config?.description)?.workflowId };
 }

@@ -4,9 +4,6 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import type { GuestBootstrap } from '../../common/contract';
 
-/** What a Proxmox guest's bootstrap file holds; `workspace`: where the persistent workspace's disk is mounted. */
-export type Bootstrap = Pick<GuestBootstrap, 'controllerUrl' | 'jobId' | 'vmid' | 'token' | 'workspace'>;
-
 /** The workspace disk by its serial (WORKSPACE_SERIAL in workspaces.ts), as udev names a virtio-scsi disk. */
 const WORKSPACE_DEVICE = '/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_agentlab-workspace';
 
@@ -19,7 +16,7 @@ export const GUEST_USER = 'agent';
  * cicustom replaces PVE's generated user-data, so this file is all cloud-init gets. `authorizedKeys`:
  * operators' public keys for GUEST_USER (`sandbox ssh`); the distro's default user stays as it was.
  */
-export function renderUserData(bootstrap: Bootstrap, authorizedKeys: readonly string[] = []): string {
+export function renderUserData(bootstrap: GuestBootstrap, authorizedKeys: readonly string[] = []): string {
   const doc = {
     ...(authorizedKeys.length
       ? { users: ['default', { name: GUEST_USER, ssh_authorized_keys: [...authorizedKeys] }] }
@@ -47,7 +44,7 @@ export function renderUserData(bootstrap: Bootstrap, authorizedKeys: readonly st
 /** Written 0600 via a temp file and rename, so a guest never boots from a half-written token. */
 export async function writeSnippet(
   dir: string,
-  bootstrap: Bootstrap,
+  bootstrap: GuestBootstrap,
   authorizedKeys: readonly string[] = [],
 ): Promise<void> {
   const path = join(dir, snippetName(bootstrap.vmid));

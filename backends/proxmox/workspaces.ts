@@ -3,13 +3,13 @@
 // A volume belongs to the VMID in its name, so it needs a VM to belong to between jobs: destroying a job's VM
 // (purge, destroy-unreferenced-disks) would take any disk still in its config, detached (`unusedN`) or not.
 import { z } from 'zod';
-import type { Owner } from '../../common/contract';
 import { WORKSPACE_NAME_PATTERN, type WorkspaceRef } from '../../common/workspace';
 import { DRIVE_FORMAT, parsePropertyString } from '../../common/property-string';
-import { PermanentBackendError, type WorkspaceStorage } from '../types';
+import { PermanentBackendError, type VmRef, type WorkspaceStorage } from '../contract';
 import { apiPath, type ProxmoxClient } from './client';
 import { isPveError, PveError } from './errors';
-import { isOwnedBy, ownerTag, tagsOf } from './marks';
+import { foundVm, ownerTag, tagsOf } from './marks';
+import { ownership, requireOwner } from '../ownership';
 import type { VmConfig } from './drives';
 
 /** The config key the workspace has on the holder and on a job's VM. */
@@ -166,19 +166,16 @@ export class ProxmoxWorkspaces implements WorkspaceStorage {
    * Holder → the job's VM. Idempotent by where the volume is: still on the holder, it moves; on this VM
    * already (a retried attach), nothing to do; elsewhere, it is lost to us and we say so.
    */
-  async attach(vmid: number, owner: Owner, workspace: WorkspaceRef): Promise<void> {
+  async attach({ vmid, owner }: VmRef, workspace: WorkspaceRef): Promise<void> {
     return permanentIfPve(async () => {
       const holder = await this.requireHolder(workspace);
       const config = await this.config(vmid);
-      if (!config) throw new PermanentBackendError(`VM ${vmid} does not exist`);
-      if (!isOwnedBy(config, owner)) {
-        throw new PermanentBackendError(`VM ${vmid} is not the sandbox of ${owner.workflowId}; refusing to touch it`);
-      }
+      requireOwner(`VM ${vmid}`, foundVm(config), owner);
       if (holder.config[WORKSPACE_DISK] !== undefined) {
         await this.moveDisk(holder.vmid, vmid);
         return;
       }
-      if (!isWorkspaceDrive(config[WORKSPACE_DISK])) {
+      if (!isWorkspaceDrive(config![WORKSPACE_DISK])) {
         throw new PermanentBackendError(
           `workspace ${workspace.name}'s volume is neither on its holder VM ${holder.vmid} nor on VM ${vmid}`,
         );
@@ -190,12 +187,12 @@ export class ProxmoxWorkspaces implements WorkspaceStorage {
    * The job's VM → holder, before the VM is destroyed. The volume on the holder already (a retried detach,
    * or an attach that never happened) is success, whatever the VM has at scsi1; so is a VM that is gone.
    */
-  async detach(vmid: number, owner: Owner, workspace: WorkspaceRef): Promise<void> {
+  async detach({ vmid, owner }: VmRef, workspace: WorkspaceRef): Promise<void> {
     return permanentIfPve(async () => {
       const holder = await this.requireHolder(workspace);
       if (holder.config[WORKSPACE_DISK] !== undefined) return;
       const config = await this.config(vmid);
-      if (!config || !isOwnedBy(config, owner) || !isWorkspaceDrive(config[WORKSPACE_DISK])) return;
+      if (ownership(foundVm(config), owner) !== 'ours' || !isWorkspaceDrive(config![WORKSPACE_DISK])) return;
       const status = await this.client.get<{ status: string }>(this.vmPath(vmid, '/status/current'));
       // PVE moves no disk of a running VM to another ("detach first"); the sandbox is done with it anyway.
       if (status.status === 'running')

@@ -1,15 +1,23 @@
 // The `qemu` backend: a sandbox is a real VM on this host, QEMU booting the guest image (docs/qemu-guest.md)
 // from a qcow2 overlay, its NIC a tap on the agent bridge behind the local backend's egress policy.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import execa from 'execa';
 import type { Owner, ResolvedProfile } from '../../common/contract';
 import { snapshotNameProblem } from '../../common/snapshot-names';
-import type { LocalNetwork } from '../local-network';
-import { sandboxDir } from '../local';
+import type { LocalNetwork } from '../local/network';
+import { sandboxDir } from '../local/sandbox-dir';
 import { GIB } from '../proxmox/drives';
-import { PermanentBackendError, type DestroyOutcome, type GuestJob, type OwnedVm, type SandboxBackend } from '../types';
+import {
+  PermanentBackendError,
+  type DestroyOutcome,
+  type GuestBoot,
+  type OwnedVm,
+  type SandboxBackend,
+  type VmRef,
+} from '../contract';
+import { ownership, requireOwner, type FoundVm } from '../ownership';
 import { resolveAccelerator } from './accelerator';
 import { guestIpv4Addresses } from './guest-agent';
 import { ensureGuestImage, readGuestImage, type GuestImage } from './guest-image';
@@ -134,18 +142,24 @@ export class QemuBackend implements SandboxBackend {
     throw new Error(`no free VMID in ${this.options.vmidRange.min}-${this.options.vmidRange.max}`);
   }
 
-  private async requireOwned(vmid: number, owner?: Owner): Promise<OwnerRecord> {
-    const record = await readOwner(this.files(vmid));
-    if (!record) throw new PermanentBackendError(`QEMU VM ${vmid} does not exist`);
-    if (owner && record.workflowId !== owner.workflowId) {
-      throw new PermanentBackendError(`QEMU VM ${vmid} belongs to ${record.workflowId}, not ${owner.workflowId}`);
-    }
-    return record;
+  /** What ownership.ts judges: the VM's folder and its owner.json. */
+  private async found(vmid: number): Promise<FoundVm & { record?: OwnerRecord }> {
+    const files = this.files(vmid);
+    const record = await readOwner(files);
+    return { exists: record !== undefined || (await exists(files.dir)), markedBy: record?.workflowId, record };
+  }
+
+  /** The one guard (ownership.ts): only a VM whose owner.json names this owner's workflow is touched. */
+  private async requireOwned({ vmid, owner }: VmRef, options?: { absentIsFine?: boolean }): Promise<OwnerRecord> {
+    const found = await this.found(vmid);
+    requireOwner(`QEMU VM ${vmid}`, found, owner, options);
+    return found.record!; // requireOwner refused a VM without one (unless absentIsFine)
   }
 
   /** The overlay, grown to the profile's diskGb; made under a temporary name, so one that exists is whole. */
-  async clone(vmid: number, profile: ResolvedProfile, owner: Owner): Promise<void> {
-    await this.requireOwned(vmid, owner);
+  async clone(vm: VmRef, profile: ResolvedProfile): Promise<void> {
+    await this.requireOwned(vm);
+    const { vmid, owner } = vm;
     const files = this.files(vmid);
     if (await exists(files.disk)) return;
     const { image } = this.prepared();
@@ -167,13 +181,14 @@ export class QemuBackend implements SandboxBackend {
     await this.journal('clone', vmid, owner.jobId);
   }
 
-  async configure(vmid: number, profile: ResolvedProfile, job: GuestJob): Promise<{ tokenHash: string }> {
-    if (job.localRepo) {
+  async configure(vm: VmRef, profile: ResolvedProfile, { bootstrap, localRepo }: GuestBoot): Promise<void> {
+    if (localRepo) {
       throw new PermanentBackendError(
-        `${job.localRepo.path} is a repository on a host, which only the local backend can hand to a sandbox`,
+        `${localRepo.path} is a repository on a host, which only the local backend can hand to a sandbox`,
       );
     }
-    const record = await this.requireOwned(vmid);
+    const record = await this.requireOwned(vm);
+    const { vmid } = vm;
     const files = this.files(vmid);
     const { network } = this.options;
     const settings: VmSettings = {
@@ -188,17 +203,13 @@ export class QemuBackend implements SandboxBackend {
       nameservers: this.options.nameserver ? [this.options.nameserver] : [],
     };
     await writeFileAtomic(files.settings, JSON.stringify(settings));
-    const token = randomBytes(32).toString('hex');
-    await writeNoCloudSeed(files.seed, {
-      ...seedBase(settings),
-      bootstrap: { controllerUrl: job.controllerUrl, jobId: job.jobId, vmid, token },
-    });
-    return { tokenHash: createHash('sha256').update(token).digest('hex') };
+    await writeNoCloudSeed(files.seed, { ...seedBase(settings), bootstrap });
   }
 
   /** Idempotent: a VM whose QEMU is running is left as it is; QEMU's lock on the overlay forbids a second one. */
-  async start(vmid: number): Promise<void> {
-    await this.requireOwned(vmid);
+  async start(vm: VmRef): Promise<void> {
+    await this.requireOwned(vm);
+    const { vmid } = vm;
     const files = this.files(vmid);
     if (await runningQemu(files.pid, files.dir)) return;
     if (!(await exists(files.disk)))
@@ -234,18 +245,18 @@ export class QemuBackend implements SandboxBackend {
    * The address the seed assigned, once the guest agent reports it on the guest's NIC: the guest has booted and
    * networkd has configured eth0. undefined while it boots (the agent not up yet, or no address yet).
    */
-  async guestAddress(vmid: number): Promise<string | undefined> {
-    await this.requireOwned(vmid);
-    const files = this.files(vmid);
+  async guestAddress(vm: VmRef): Promise<string | undefined> {
+    await this.requireOwned(vm);
+    const files = this.files(vm.vmid);
     if (!(await runningQemu(files.pid, files.dir))) return undefined;
     const expected = (await readSettings(files)).cidr.split('/')[0]!;
     const found = await guestIpv4Addresses(files.qga, AGENT_QUERY_MS).catch((): string[] => []);
     return found.includes(expected) ? expected : undefined;
   }
 
-  async stop(vmid: number): Promise<void> {
-    await this.requireOwned(vmid);
-    await this.powerOff(vmid);
+  async stop(vm: VmRef): Promise<void> {
+    await this.requireOwned(vm);
+    await this.powerOff(vm.vmid);
   }
 
   private async powerOff(vmid: number): Promise<void> {
@@ -256,20 +267,20 @@ export class QemuBackend implements SandboxBackend {
   }
 
   /** Replaces the seed by a spent one: the same instance and network (a reboot must keep them), no token. */
-  async deleteBootstrap(vmid: number): Promise<void> {
-    const files = this.files(vmid);
+  async deleteBootstrap(vm: VmRef): Promise<void> {
+    await this.requireOwned(vm, { absentIsFine: true });
+    const files = this.files(vm.vmid);
     if (!(await exists(files.seed)) || !(await exists(files.settings))) return;
     await writeNoCloudSeed(files.seed, seedBase(await readSettings(files)));
   }
 
-  async destroy(vmid: number, owner: Owner): Promise<DestroyOutcome> {
-    const files = this.files(vmid);
-    const record = await readOwner(files);
-    if (!record) return (await exists(files.dir)) ? 'not-ours' : 'absent';
-    if (record.workflowId !== owner.workflowId) return 'not-ours';
+  async destroy({ vmid, owner }: VmRef): Promise<DestroyOutcome> {
+    const found = await this.found(vmid);
+    const state = ownership(found, owner);
+    if (state !== 'ours') return state;
     await this.powerOff(vmid);
-    await fs.rm(files.dir, { recursive: true, force: true });
-    await this.journal('destroy', vmid, record.jobId);
+    await fs.rm(this.files(vmid).dir, { recursive: true, force: true });
+    await this.journal('destroy', vmid, found.record!.jobId);
     return 'destroyed';
   }
 
@@ -289,11 +300,11 @@ export class QemuBackend implements SandboxBackend {
    * A qcow2 internal snapshot of the overlay: through QMP while QEMU runs (it holds the image's lock, so
    * qemu-img may not write it), with qemu-img when it is stopped. One already there is a retried call's.
    */
-  async snapshot(vmid: number, name: string, owner: Owner): Promise<void> {
+  async snapshot(vm: VmRef, name: string): Promise<void> {
     const problem = snapshotNameProblem(name);
     if (problem) throw new PermanentBackendError(problem);
-    await this.requireOwned(vmid, owner);
-    const files = this.files(vmid);
+    await this.requireOwned(vm);
+    const files = this.files(vm.vmid);
     if ((await snapshotNames(files.disk)).includes(name)) return;
     if (await runningQemu(files.pid, files.dir)) {
       await qmpCommand(files.qmp, 'blockdev-snapshot-internal-sync', { device: DISK_ID, name });
@@ -303,8 +314,9 @@ export class QemuBackend implements SandboxBackend {
   }
 
   /** Powers the VM off (a disk is never rolled back under a running guest), then applies the snapshot. */
-  async rollback(vmid: number, name: string, owner: Owner): Promise<void> {
-    await this.requireOwned(vmid, owner);
+  async rollback(vm: VmRef, name: string): Promise<void> {
+    await this.requireOwned(vm);
+    const { vmid } = vm;
     const files = this.files(vmid);
     if (!(await snapshotNames(files.disk)).includes(name)) {
       throw new PermanentBackendError(`QEMU VM ${vmid} has no snapshot '${name}'`);

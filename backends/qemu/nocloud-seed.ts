@@ -5,7 +5,8 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import execa from 'execa';
 import YAML from 'yaml';
-import { renderUserData, type Bootstrap } from '../proxmox/snippet';
+import type { GuestBootstrap } from '../../common/contract';
+import { renderUserData } from '../proxmox/snippet';
 
 /** cloud-init's network config, version 2 (netplan's schema); cloud-init renders it for systemd-networkd. */
 export type NetworkConfig = { version: 2; ethernets: Record<string, Record<string, unknown>> };
@@ -40,7 +41,7 @@ export function staticNetwork(
 
 export interface SeedContent {
   /** Absent: a spent seed, the same instance and network without the token (the VM may boot again). */
-  bootstrap?: Bootstrap;
+  bootstrap?: GuestBootstrap;
   /** cloud-init runs its once-per-instance modules again whenever this changes: one per VM. */
   instanceId: string;
   hostname: string;

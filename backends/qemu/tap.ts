@@ -1,6 +1,6 @@
 // A VM's NIC on the host: a persistent tap device, a port of the agent bridge, isolated from the other ports.
 import execa from 'execa';
-import { PORT_PREFIX } from '../local-network';
+import { PORT_PREFIX } from '../local/network';
 
 /**
  * `alvq<vmid>`: the local backend's port prefix, so the bridge ruleset's layer-2 rule (no frame between two

@@ -24,7 +24,7 @@ import { guestAgentCommand, guestIpv4Addresses } from '../../backends/qemu/guest
 import { createOverlay, ensureGuestImage, type GuestImage } from '../../backends/qemu/guest-image';
 import { dhcpNetwork, writeNoCloudSeed } from '../../backends/qemu/nocloud-seed';
 import { probeKvm, qemuArgs, type Accelerator } from '../../backends/qemu/qemu-command';
-import type { Bootstrap } from '../../backends/proxmox/snippet';
+import type { GuestBootstrap } from '../../common/contract';
 import { eventually } from '../support/stack';
 
 const TOOLS = ['qemu-system-x86_64', 'qemu-img', 'mmdebstrap', 'genisoimage'];
@@ -39,16 +39,16 @@ const GUEST_MAC = '52:54:00:a9:79:99';
 const BOOT_TIMEOUT_MS: Record<Accelerator, number> = { kvm: 120_000, tcg: 600_000 };
 
 /** A stand-in for the guest API: records the runner's bootstrap claim and refuses it (there is no job). */
-function bootstrapCatcher(): { server: Server; claim: Promise<{ body: Bootstrap; atMs: number }> } {
-  let resolveClaim: (claim: { body: Bootstrap; atMs: number }) => void = () => undefined;
-  const claim = new Promise<{ body: Bootstrap; atMs: number }>((resolve) => (resolveClaim = resolve));
+function bootstrapCatcher(): { server: Server; claim: Promise<{ body: GuestBootstrap; atMs: number }> } {
+  let resolveClaim: (claim: { body: GuestBootstrap; atMs: number }) => void = () => undefined;
+  const claim = new Promise<{ body: GuestBootstrap; atMs: number }>((resolve) => (resolveClaim = resolve));
   const server = createServer((req, res) => {
     const atMs = Date.now();
     let text = '';
     req.on('data', (chunk: Buffer) => (text += chunk.toString()));
     req.on('end', () => {
       if (req.method === 'POST' && req.url === '/v1/bootstrap')
-        resolveClaim({ body: JSON.parse(text) as Bootstrap, atMs });
+        resolveClaim({ body: JSON.parse(text) as GuestBootstrap, atMs });
       res.writeHead(403, { 'content-type': 'application/json' }).end('{"error":"boot test: no job here"}');
     });
   });
@@ -122,7 +122,7 @@ async function bootToRunner(image: GuestImage, accelerator: Accelerator, report:
     memoryMb: 1024,
     mac: GUEST_MAC,
   };
-  const bootstrap: Bootstrap = {
+  const bootstrap: GuestBootstrap = {
     controllerUrl: `http://${HOST_FROM_GUEST}:${port}`,
     jobId: `qemu-boot-${accelerator}`,
     vmid: 7999,

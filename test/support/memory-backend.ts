@@ -1,14 +1,17 @@
 // A SandboxBackend that keeps its VMs in memory: the fast workflow tests drive the real activities
 // (createActivities) against it, in-process, with faults and holds the test sets directly.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Owner, ResolvedProfile } from '../../common/contract';
 import {
   PermanentBackendError,
   type DestroyOutcome,
-  type GuestJob,
+  type GuestBoot,
   type OwnedVm,
   type SandboxBackend,
-} from '../../backends/types';
+  type VmRef,
+} from '../../backends/contract';
+import { ownership, requireOwner } from '../../backends/ownership';
+import { secretHash } from '../../common/bootstrap';
 
 export interface MemoryVm {
   vmid: number;
@@ -74,13 +77,11 @@ export class MemoryBackend implements SandboxBackend {
     this.calls.push({ op, vmid, jobId });
   }
 
-  private owned(vmid: number, owner?: Owner): MemoryVm {
+  /** The backends' one guard (backends/ownership.ts), over the VM's owner. */
+  private owned({ vmid, owner }: VmRef, options?: { absentIsFine?: boolean }): MemoryVm {
     const vm = this.vms.get(vmid);
-    if (!vm) throw new PermanentBackendError(`sandbox ${vmid} does not exist`);
-    if (owner && vm.owner.workflowId !== owner.workflowId) {
-      throw new PermanentBackendError(`sandbox ${vmid} belongs to ${vm.owner.workflowId}, not ${owner.workflowId}`);
-    }
-    return vm;
+    requireOwner(`sandbox ${vmid}`, { exists: vm !== undefined, markedBy: vm?.owner.workflowId }, owner, options);
+    return vm!;
   }
 
   async allocate(owner: Owner, attempt: number): Promise<number> {
@@ -99,8 +100,9 @@ export class MemoryBackend implements SandboxBackend {
     throw new Error(`no free VMID in ${this.range.min}-${this.range.max}`);
   }
 
-  async clone(vmid: number, _profile: ResolvedProfile, owner: Owner): Promise<void> {
-    this.owned(vmid, owner);
+  async clone(ref: VmRef): Promise<void> {
+    this.owned(ref);
+    const { vmid, owner } = ref;
     this.record('clone', vmid);
     await this.cloneGate;
     if (!this.journal.some((e) => e.op === 'clone' && e.vmid === vmid && e.jobId === owner.jobId)) {
@@ -108,40 +110,40 @@ export class MemoryBackend implements SandboxBackend {
     }
   }
 
-  async configure(vmid: number, _profile: ResolvedProfile, _job: GuestJob): Promise<{ tokenHash: string }> {
-    const vm = this.owned(vmid);
-    this.record('configure', vmid);
-    vm.token = randomBytes(32).toString('hex');
-    vm.tokenHash = createHash('sha256').update(vm.token).digest('hex');
-    return { tokenHash: vm.tokenHash };
+  /** Keeps the guest's copy of the token the activity minted, as a real VM's cloud-init data would. */
+  async configure(ref: VmRef, _profile: ResolvedProfile, { bootstrap }: GuestBoot): Promise<void> {
+    const vm = this.owned(ref);
+    this.record('configure', ref.vmid);
+    vm.token = bootstrap.token;
+    vm.tokenHash = secretHash(bootstrap.token);
   }
 
-  async start(vmid: number): Promise<void> {
-    this.owned(vmid).running = true;
-    this.record('start', vmid);
+  async start(ref: VmRef): Promise<void> {
+    this.owned(ref).running = true;
+    this.record('start', ref.vmid);
   }
 
-  async guestAddress(vmid: number): Promise<string | undefined> {
-    const vm = this.owned(vmid);
-    return vm.running && !this.faults.neverReady ? `127.0.0.${(vmid % 250) + 2}` : undefined;
+  async guestAddress(ref: VmRef): Promise<string | undefined> {
+    const vm = this.owned(ref);
+    return vm.running && !this.faults.neverReady ? `127.0.0.${(ref.vmid % 250) + 2}` : undefined;
   }
 
-  async stop(vmid: number): Promise<void> {
-    this.owned(vmid).running = false;
-    this.record('stop', vmid);
+  async stop(ref: VmRef): Promise<void> {
+    this.owned(ref).running = false;
+    this.record('stop', ref.vmid);
   }
 
-  async deleteBootstrap(vmid: number): Promise<void> {
-    const vm = this.vms.get(vmid);
+  async deleteBootstrap(ref: VmRef): Promise<void> {
+    const vm = this.owned(ref, { absentIsFine: true });
     if (vm) delete vm.token;
   }
 
-  async destroy(vmid: number, owner: Owner): Promise<DestroyOutcome> {
+  async destroy({ vmid, owner }: VmRef): Promise<DestroyOutcome> {
     this.record('destroy', vmid);
     if (this.faults.failDestroy) throw new Error(`injected fault: destroying sandbox ${vmid} failed`);
     const vm = this.vms.get(vmid);
-    if (!vm) return 'absent';
-    if (vm.owner.workflowId !== owner.workflowId) return 'not-ours';
+    const state = ownership({ exists: vm !== undefined, markedBy: vm?.owner.workflowId }, owner);
+    if (state !== 'ours') return state;
     this.vms.delete(vmid);
     this.journal.push({ op: 'destroy', vmid, jobId: owner.jobId });
     return 'destroyed';
@@ -151,17 +153,17 @@ export class MemoryBackend implements SandboxBackend {
     return [...this.vms.values()].map((vm) => ({ vmid: vm.vmid, ...vm.owner, running: vm.running }));
   }
 
-  async snapshot(vmid: number, name: string, owner: Owner): Promise<void> {
-    const vm = this.owned(vmid, owner);
-    this.record('snapshot', vmid);
+  async snapshot(ref: VmRef, name: string): Promise<void> {
+    const vm = this.owned(ref);
+    this.record('snapshot', ref.vmid);
     if (this.faults.failSnapshot) throw new Error(this.faults.failSnapshot);
     if (!vm.snapshots.includes(name)) vm.snapshots.push(name);
   }
 
-  async rollback(vmid: number, name: string, owner: Owner): Promise<void> {
-    const vm = this.owned(vmid, owner);
-    this.record('rollback', vmid);
-    if (!vm.snapshots.includes(name)) throw new PermanentBackendError(`sandbox ${vmid} has no snapshot ${name}`);
+  async rollback(ref: VmRef, name: string): Promise<void> {
+    const vm = this.owned(ref);
+    this.record('rollback', ref.vmid);
+    if (!vm.snapshots.includes(name)) throw new PermanentBackendError(`sandbox ${ref.vmid} has no snapshot ${name}`);
     vm.running = false;
   }
 

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import YAML from 'yaml';
 import { AesGcmCodec, dataConverter, loadCodecKey } from '../../common/codec';
-import { describeQuery, type JobDescription } from '../../common/contract';
+import { describeQuery, type BackendKind, type JobDescription } from '../../common/contract';
 
 const ROOT = join(__dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -65,7 +65,7 @@ export interface StackOptions {
   node?: string;
   local?: { cloneDelay?: string; bootDelay?: string };
   /** worker.backends (default: local only). */
-  backends?: ('local' | 'proxmox')[];
+  backends?: BackendKind[];
   /** Further top-level config sections, e.g. `proxmox:`. */
   extraConfig?: Record<string, unknown>;
   /**

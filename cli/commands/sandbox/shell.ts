@@ -1,6 +1,6 @@
 // `agentlab sandbox shell`: enter a local sandbox's namespaces as its agent user (on its host, as root).
 import type { Command } from 'commander';
-import { localEntry } from '../../../backends/local-entry';
+import { localEntry } from '../../../backends/local/entry';
 import type { CliContext } from '../../context';
 import { rejected } from '../../errors';
 import { runAction } from '../../run-action';

@@ -2,7 +2,7 @@
 // its history, and nothing else of the host (no other branch, no working tree, no config or hooks).
 import { promises as fs } from 'node:fs';
 import execa from 'execa';
-import { PermanentBackendError } from './types';
+import { PermanentBackendError } from '../contract';
 
 /** The one branch of the copy; the guest runner checks the pinned commit out of it. */
 const COPY_BRANCH_NAME = 'agentlab-base';

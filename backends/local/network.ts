@@ -3,8 +3,8 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import execa from 'execa';
-import { packageRoot } from '../common/paths';
-import { intToIpv4, ipv4ToInt } from '../common/ipv4';
+import { packageRoot } from '../../common/paths';
+import { intToIpv4, ipv4ToInt } from '../../common/ipv4';
 
 export interface LocalNetworkOptions {
   bridge: string;

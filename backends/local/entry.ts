@@ -3,9 +3,10 @@
 // sandbox's host as root, and takes nothing of the caller's environment inside.
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { SANDBOX_AGENT } from './local-host-view';
-import { SANDBOX_WORK_DIR, sandboxDir } from './local';
-import { PermanentBackendError } from './types';
+import { SANDBOX_AGENT } from './host-view';
+import { SANDBOX_WORK_DIR } from './jail';
+import { sandboxDir } from './sandbox-dir';
+import { PermanentBackendError } from '../contract';
 
 /** Where the shell starts: the agent's checkout when the sandbox has one; else the sandbox's own /tmp. */
 const SHELL_DIRS = [join(SANDBOX_WORK_DIR, 'repo'), '/tmp'];

@@ -2,9 +2,8 @@
 // in the sandbox that holds it. Nothing of the user's: the data dir is agentlab's, and the sandbox sees only this.
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import type { Owner } from '../common/contract';
-import { WORKSPACE_NAME_PATTERN, type WorkspaceRef } from '../common/workspace';
-import { PermanentBackendError, type WorkspaceStorage } from './types';
+import { WORKSPACE_NAME_PATTERN, type WorkspaceRef } from '../../common/workspace';
+import { PermanentBackendError, type VmRef, type WorkspaceStorage } from '../contract';
 
 /** The mark on a workspace's folder: the workflow that created it, and when. */
 interface WorkspaceMark {
@@ -26,9 +25,9 @@ export const workspacesRoot = (dataDir: string): string => join(dataDir, 'worksp
 export interface LocalWorkspaceHooks {
   dataDir: string;
   /** The sandbox's folder, once its owner mark matches (else PermanentBackendError). */
-  ownedSandboxDir(vmid: number, owner: Owner): Promise<string | undefined>;
+  ownedSandboxDir(vm: VmRef): Promise<string | undefined>;
   /** Powers the sandbox off: after a detach nothing of it may still write into the workspace. */
-  stop(vmid: number): Promise<void>;
+  stop(vm: VmRef): Promise<void>;
   /** Fault injection: waits before an attach or detach (tests crash the worker meanwhile). */
   delay(): Promise<void>;
 }
@@ -103,20 +102,20 @@ export class LocalWorkspaces implements WorkspaceStorage {
     await fs.rm(doomed, { recursive: true, force: true });
   }
 
-  async attach(vmid: number, owner: Owner, workspace: WorkspaceRef): Promise<void> {
+  async attach({ vmid, owner }: VmRef, workspace: WorkspaceRef): Promise<void> {
     await this.hooks.delay();
     const mark = await this.mark(workspace.name);
     if (mark?.workflowId !== workspace.workflowId) {
       throw new PermanentBackendError(`workspace ${workspace.name} has no storage on this host`);
     }
-    const dir = await this.hooks.ownedSandboxDir(vmid, owner);
+    const dir = await this.hooks.ownedSandboxDir({ vmid, owner });
     if (!dir) throw new PermanentBackendError(`sandbox ${vmid} does not exist`);
     const attached: AttachedWorkspace = { name: workspace.name, path: join(this.folder(workspace.name), 'data') };
     await fs.writeFile(join(dir, 'workspace.json'), JSON.stringify(attached));
   }
 
-  async detach(vmid: number, owner: Owner, workspace: WorkspaceRef): Promise<void> {
-    const dir = await this.hooks.ownedSandboxDir(vmid, owner);
+  async detach({ vmid, owner }: VmRef, workspace: WorkspaceRef): Promise<void> {
+    const dir = await this.hooks.ownedSandboxDir({ vmid, owner });
     if (!dir) return; // no sandbox, nothing attached
     const attached = await readAttachedWorkspace(dir);
     if (!attached) return;
@@ -124,7 +123,7 @@ export class LocalWorkspaces implements WorkspaceStorage {
     if (attached.name !== workspace.name) {
       throw new PermanentBackendError(`sandbox ${vmid} has workspace ${attached.name}, not ${workspace.name}`);
     }
-    await this.hooks.stop(vmid);
+    await this.hooks.stop({ vmid, owner });
     await fs.rm(join(dir, 'workspace.json'), { force: true });
   }
 }

@@ -1,5 +1,5 @@
 // The one interface every sandbox backend implements; the workflow never knows which one it drives.
-import type { BackendKind, Owner, ResolvedProfile } from '../common/contract';
+import type { BackendKind, GuestBootstrap, Owner, ResolvedProfile } from '../common/contract';
 import type { WorkspaceRef } from '../common/workspace';
 
 export interface OwnedVm {
@@ -11,10 +11,15 @@ export interface OwnedVm {
 
 export type DestroyOutcome = 'destroyed' | 'absent' | 'not-ours';
 
-/** What the guest needs to know of its job at boot, beside the token the backend mints. */
-export interface GuestJob {
-  jobId: string;
-  controllerUrl: string;
+/** A VM and the workflow that must own it: every VM method checks the VM's owner mark against it (ownership.ts). */
+export interface VmRef {
+  vmid: number;
+  owner: Owner;
+}
+
+/** What the guest boots with: the bootstrap the configure activity minted (common/bootstrap.ts), which the backend only writes. */
+export interface GuestBoot {
+  bootstrap: GuestBootstrap;
   /** A repository on this host: the backend gives the guest a copy of this commit, and nothing else of the host. */
   localRepo?: { path: string; commit: string };
 }
@@ -32,31 +37,31 @@ export interface SandboxBackend {
    * Creates the VM (or reuses it if this owner already created it) and marks it as ours.
    * `attempt`: the provisioning attempt the VMID was allocated for (absent in histories from before it was passed).
    */
-  clone(vmid: number, profile: ResolvedProfile, owner: Owner, attempt?: number, job?: CloneJob): Promise<void>;
+  clone(vm: VmRef, profile: ResolvedProfile, attempt?: number, job?: CloneJob): Promise<void>;
   /**
-   * Mints the one-time bootstrap token and writes it into the VM's cloud-init data; returns only its
-   * hash. The token itself is never an activity argument or result: those are workflow history.
+   * Writes the bootstrap where the guest reads it at first boot (cloud-init data, the sandbox's folder) and
+   * sizes the VM. The token is never an activity argument or result: those are workflow history.
    */
-  configure(vmid: number, profile: ResolvedProfile, job: GuestJob): Promise<{ tokenHash: string }>;
-  start(vmid: number): Promise<void>;
+  configure(vm: VmRef, profile: ResolvedProfile, guest: GuestBoot): Promise<void>;
+  start(vm: VmRef): Promise<void>;
   /** undefined while the guest is still booting. */
-  guestAddress(vmid: number): Promise<string | undefined>;
-  stop(vmid: number): Promise<void>;
-  /** Removes the cloud-init snippet that carries the (now spent) bootstrap token. */
-  deleteBootstrap(vmid: number): Promise<void>;
+  guestAddress(vm: VmRef): Promise<string | undefined>;
+  stop(vm: VmRef): Promise<void>;
+  /** Removes the bootstrap (the token is spent); a VM already gone is success. */
+  deleteBootstrap(vm: VmRef): Promise<void>;
   /** Destroys only a VM that carries this owner's mark; a missing VM is success. */
-  destroy(vmid: number, owner: Owner): Promise<DestroyOutcome>;
+  destroy(vm: VmRef): Promise<DestroyOutcome>;
   listOwned(): Promise<OwnedVm[]>;
-  /**
-   * A disk-only snapshot named `name` of a VM carrying this owner's mark (else PermanentBackendError).
-   * A snapshot of that name already there is success: it is a retried call's.
-   */
-  snapshot(vmid: number, name: string, owner: Owner): Promise<void>;
-  /** Puts the VM's disks back to snapshot `name`, leaving it stopped; only a VM carrying this owner's mark. */
-  rollback(vmid: number, name: string, owner: Owner): Promise<void>;
+  /** A disk-only snapshot named `name`. A snapshot of that name already there is success: it is a retried call's. */
+  snapshot(vm: VmRef, name: string): Promise<void>;
+  /** Puts the VM's disks back to snapshot `name`, leaving it stopped. */
+  rollback(vm: VmRef, name: string): Promise<void>;
   /** Persistent workspaces (docs/workspaces.md); a backend without them leaves these out. */
   workspaces?: WorkspaceStorage;
 }
+
+/** The backends a worker runs, by kind (backends/index.ts creates them). */
+export type Backends = Partial<Record<BackendKind, SandboxBackend>>;
 
 /**
  * A workspace's storage on its node. Every call is idempotent (activities retry after a crash), and the
@@ -67,9 +72,9 @@ export interface WorkspaceStorage {
   /** Deletes the storage (a missing one is success); never while a VM has it attached. */
   delete(workspace: WorkspaceRef): Promise<void>;
   /** Attaches it to a VM of this owner's (after the clone, before the first boot). */
-  attach(vmid: number, owner: Owner, workspace: WorkspaceRef): Promise<void>;
+  attach(vm: VmRef, workspace: WorkspaceRef): Promise<void>;
   /** Detaches it from the VM, before the VM is destroyed; a VM without it (or gone) is success. */
-  detach(vmid: number, owner: Owner, workspace: WorkspaceRef): Promise<void>;
+  detach(vm: VmRef, workspace: WorkspaceRef): Promise<void>;
 }
 
 /** A failure retrying cannot fix (missing template, backend not available here). */
