@@ -3,6 +3,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { agentBin, agentError, agentUsage, isAgentKind, prepareAgent, type AgentKind } from './agents';
 import type { Checkout } from './checkout';
 import { fileSize, writeFileAtomic, writeJsonFile } from './files';
@@ -12,7 +13,6 @@ import { processRunning, stopGroup } from './processes';
 import { valuesToRedact } from './redaction';
 import { chownTree, type AgentUser, type SecretEnv } from './secrets';
 import type { AgentRecord, AgentReport, GuestJob } from './state';
-import { sleep } from './time';
 
 const POLL_MS = 200;
 const PENDING_EXIT_GRACE_MS = 3000;

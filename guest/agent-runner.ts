@@ -7,8 +7,8 @@ import { errorMessage, log } from './log';
 import { parseArgs, type RunnerOptions } from './options';
 import { redactStream } from './redact-stream';
 import { Runner } from './runner';
-import { sleep } from './time';
 import * as fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const IDLE_RETRY_MS = 10_000;
 

@@ -1,9 +1,9 @@
 // HTTP to the host: one exchange, the retrying call, and the guest API's job routes.
 import * as http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobResult } from '../common/contract';
 import { PermanentError } from './errors';
 import { log } from './log';
-import { sleep } from './time';
 
 const REQUEST_TIMEOUT_MS = 60_000;
 const BACKOFF_START_MS = 250;

@@ -1,10 +1,10 @@
 // What the runner sends the host while the job runs: its phase (heartbeats) and agent.log as it grows.
 import * as fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PermanentError } from './errors';
 import { fileSize } from './files';
 import type { JobApi } from './host-api';
 import { errorMessage, log } from './log';
-import { sleep } from './time';
 
 const LOG_CHUNK_BYTES = 256 * 1024;
 const SHIP_INTERVAL_MS = 300;

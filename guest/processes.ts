@@ -1,7 +1,7 @@
 // Processes: Linux /proc where available (it tells zombies and reused pids apart from live agents),
 // and stopping a process group for good.
 import * as fs from 'node:fs';
-import { sleep } from './time';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const KILL_GRACE_MS = 5000;
 

@@ -6,6 +6,7 @@ import { ProxmoxBackend } from '../backends/proxmox/backend';
 import { PermanentBackendError } from '../backends/contract';
 import { simulatorData } from '../simulators/proxmox/data';
 import { PveSim } from '../simulators/proxmox/server';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 let sim: PveSim;
 let client: ProxmoxClient;
@@ -81,7 +82,7 @@ describe.each(['modern', 'legacy'] as const)('client against the simulator (%s e
     const booting = await rejection(client.get(vm(7001, '/agent/network-get-interfaces')));
     expect(booting).toMatchObject({ kind: 'agent-not-running' });
     expect(booting.pveMessage).toBe('QEMU guest agent is not running');
-    await new Promise((r) => setTimeout(r, 120));
+    await sleep(120);
     const nics = await client.get<{ result: { name: string }[] }>(vm(7001, '/agent/network-get-interfaces'));
     expect(nics.result.map((n) => n.name)).toEqual(['lo', 'eth0']);
 
@@ -112,7 +113,7 @@ describe.each(['modern', 'legacy'] as const)('client against the simulator (%s e
     });
     expect(taking).toMatch(/:qmsnapshot:7003:agentlab@pve!ci:$/);
     // While the task runs the config carries lock `snapshot`, and what checks the lock fails on it.
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     expect(await client.get(vm(7003, '/config'))).toMatchObject({ lock: 'snapshot' });
     const locked = await rejection(client.put(vm(7003, '/config'), { cores: 3 }));
     expect(locked).toMatchObject({ kind: 'locked' });
@@ -144,7 +145,7 @@ describe.each(['modern', 'legacy'] as const)('client against the simulator (%s e
     sim.state.latency.rollbackMs = 300;
     const rolling = await client.post<string>(vm(7003, '/snapshot/clean/rollback'));
     expect(rolling).toMatch(/:qmrollback:7003:/);
-    await new Promise((r) => setTimeout(r, 150));
+    await sleep(150);
     expect(sim.vm(7003)?.config.lock).toBe('rollback');
     await client.waitTask(rolling, fast);
     expect(sim.vm(7003)?.status).toBe('stopped');
@@ -169,7 +170,7 @@ describe.each(['modern', 'legacy'] as const)('client against the simulator (%s e
     sim.state.latency.deleteSnapshotMs = 300;
     const deleting = await client.delete<string>(vm(7003, '/snapshot/clean'));
     expect(deleting).toMatch(/:qmdelsnapshot:7003:/);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     expect(await client.get(vm(7003, '/snapshot'))).toEqual([
       expect.objectContaining({ name: 'clean', snapstate: 'delete' }),
       expect.objectContaining({ name: 'current' }),

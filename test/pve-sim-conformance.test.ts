@@ -7,6 +7,7 @@ import { ProxmoxClient } from '../backends/proxmox/client';
 import { simulatorData } from '../simulators/proxmox/data';
 import { PveSim } from '../simulators/proxmox/server';
 import { shapeProblems } from './support/schema-shape';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 type Digest = { paths: Record<string, Record<string, { returns: Parameters<typeof shapeProblems>[1] }>> };
 const digest = JSON.parse(readFileSync(simulatorData('pve-8.4-endpoints.compact.json'), 'utf8')) as Digest;
@@ -91,7 +92,7 @@ beforeEach(async () => {
   await client.put('/nodes/pve/qemu/101/config', { ipconfig0: 'ip=dhcp', ciuser: 'agent' });
   await client.waitTask(await client.post<string>('/nodes/pve/qemu/101/snapshot', { snapname: 'clean' }), fast);
   await client.waitTask(await client.post<string>('/nodes/pve/qemu/101/status/start'), fast);
-  await new Promise((r) => setTimeout(r, 60)); // booted: the agent answers
+  await sleep(60); // booted: the agent answers
 });
 
 afterEach(async () => {

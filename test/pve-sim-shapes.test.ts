@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProxmoxClient } from '../backends/proxmox/client';
 import { PveSim } from '../simulators/proxmox/server';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 let sim: PveSim;
 let client: ProxmoxClient;
@@ -136,7 +137,7 @@ test('config values typed as the schema says; net0 gets a MAC on write, which th
   expect(mac).toBeDefined();
 
   await client.waitTask(await client.post<string>('/nodes/pve/qemu/101/status/start'), fast);
-  await new Promise((r) => setTimeout(r, 60));
+  await sleep(60);
   type Nic = {
     name: string;
     'hardware-address': string;
@@ -156,7 +157,7 @@ test('config values typed as the schema says; net0 gets a MAC on write, which th
   expect(keys(eth0.statistics)).toEqual(
     'rx-bytes rx-dropped rx-errs rx-packets tx-bytes tx-dropped tx-errs tx-packets'.split(' '),
   );
-  await new Promise((r) => setTimeout(r, 260));
+  await sleep(260);
   const leased = (await read()).find((n) => n.name === 'eth0')!;
   expect(leased['ip-addresses'].map((a) => a['ip-address'])).toEqual([
     `10.77.0.101`,

@@ -12,6 +12,7 @@ import { macFor, vmFiles } from '../backends/qemu/vm-dir';
 import { qemuProcessesOf, runningQemu } from '../backends/qemu/vm-process';
 import type { ResolvedProfile } from '../common/contract';
 import { guestBoot } from './support/guest-boot';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const RANGE = { min: 7100, max: 7103 };
 const owner = { jobId: 'job-a', workflowId: 'wf-a' };
@@ -36,7 +37,7 @@ describe('qemu backend parts', () => {
     const ours = fake(vmDir);
     const other = fake(join(dir, '7101'));
     try {
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await sleep(300);
       writeFileSync(pidFile, `${ours.pid}\n`);
       expect(await runningQemu(pidFile, vmDir)).toBe(ours.pid);
       expect(await qemuProcessesOf(vmDir)).toEqual([ours.pid]); // found without the pidfile too
