@@ -172,7 +172,15 @@ describe('guest API refusals', () => {
     // No credential at all: 401.
     expect((await call(jobUrl('guest-api-b', 'heartbeat'), { method: 'POST', body: '{}' })).status).toBe(401);
 
-    await sleep(500); // a signal, had one been sent, would have landed by now
+    // The guest API answers only after its signal is in the history (it awaits it), so the history is
+    // final for these requests: no signal from outside a workflow (admission's slotGranted is one) reached B.
+    const history = await stack.client.workflow.getHandle('guest-api-b').fetchHistory();
+    const fromClients = (history.events ?? []).filter(
+      (e) =>
+        e.workflowExecutionSignaledEventAttributes &&
+        !e.workflowExecutionSignaledEventAttributes.externalWorkflowExecution,
+    );
+    expect(fromClients.map((e) => e.workflowExecutionSignaledEventAttributes?.signalName)).toEqual([]);
     expect(snapshot(await stack.describe('guest-api-b'))).toEqual(before);
     const jobDir = join(stack.dataDir, 'jobs', 'guest-api-b');
     expect(existsSync(join(jobDir, 'agent.log')) ? readFileSync(join(jobDir, 'agent.log'), 'utf8') : '').toBe('');
