@@ -140,7 +140,7 @@ async function run(): Promise<void> {
       const report = JSON.parse(readFileSync(join(dataDir, 'jobs', ids[i]!, 'artifacts', 'report.json'), 'utf8')) as {
         durationSeconds?: number;
       };
-      times.push(jobTimes(await handle.fetchHistory(), (report.durationSeconds ?? 0) * 1000));
+      times.push(jobTimes(await handle.fetchHistory(), (report.durationSeconds ?? 0) * 1000, byHost));
     }
     /** One figure of the jobs' times at percentile `p`, in whole units. */
     const timeAt = (key: keyof JobTimes, p: number) =>
@@ -184,7 +184,7 @@ async function run(): Promise<void> {
       console.log(
         `  orchestration:   p50 ${result.overheadP50Ms} ms, p90 ${result.overheadP90Ms} ms (of which waiting ` +
           `in task queues p50 ${result.queueWaitP50Ms} ms); backend p50 ${result.backendP50Ms} ms; agent p50 ${result.agentP50Ms} ms; ` +
-          `waiting for capacity p50 ${result.admissionWaitP50Ms} ms, max ${result.admissionWaitMaxMs} ms`,
+          `${byHost ? 'waiting for capacity' : 'admission round trip (in the overhead)'} p50 ${result.admissionWaitP50Ms} ms, max ${result.admissionWaitMaxMs} ms`,
       );
       console.log(
         `  CPU ${result.cpuSecondsPerJob} s per job (worker ${cpuSplit.worker}, sandboxes and tools ` +

@@ -22,28 +22,36 @@ export interface JobTimes {
   wallMs: number;
   /** Backend activities, from started to completed (their own work, retries included). */
   backendMs: number;
-  /** Every activity and workflow task, from scheduled to started: time spent waiting for a worker. */
+  /** Every activity and workflow task once admitted, from scheduled to started: time spent waiting for a worker. */
   queueWaitMs: number;
   agentMs: number;
-  /** From asking its host for a slot to being granted one: waiting for capacity, not orchestration. */
+  /**
+   * From the start to the host's slot: the job could not run before it, whatever the orchestration did (at 500
+   * jobs most of it is the line; the start's own tasks are in it too). Not counted as overhead.
+   */
   admissionWaitMs: number;
   /** Wall minus backend, agent and admission: Temporal, the worker and the guest runner around the agent. */
   overheadMs: number;
   events: number;
 }
 
-export function jobTimes(history: History, agentMs: number): JobTimes {
+/**
+ * `waitedForCapacity`: the jobs outnumbered the host's slots, so the time before a slot is the line's, not the
+ * orchestration's. When every job is admitted at once, the admission round trip is orchestration and stays in.
+ */
+export function jobTimes(history: History, agentMs: number, waitedForCapacity: boolean): JobTimes {
   const events = history.events ?? [];
   const scheduledAt = new Map<string, { at: number; backend: boolean }>();
+  const admitted = events.some((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'slotGranted');
   let backendMs = 0;
   let queueWaitMs = 0;
-  let admissionAskedAt: number | undefined;
   let admissionWaitMs = 0;
+  let granted = !(waitedForCapacity && admitted);
   for (const event of events) {
-    if (event.activityTaskScheduledEventAttributes?.activityType?.name === 'requestAdmission')
-      admissionAskedAt ??= at(event);
-    if (event.workflowExecutionSignaledEventAttributes?.signalName === 'slotGranted' && admissionAskedAt !== undefined)
-      admissionWaitMs = Math.max(0, at(event) - admissionAskedAt);
+    if (event.workflowExecutionSignaledEventAttributes?.signalName === 'slotGranted') {
+      admissionWaitMs = at(event) - at(events[0]!);
+      granted = true;
+    }
     const id = String(event.eventId);
     const activity = event.activityTaskScheduledEventAttributes;
     if (activity)
@@ -52,7 +60,7 @@ export function jobTimes(history: History, agentMs: number): JobTimes {
     const started = event.activityTaskStartedEventAttributes ?? event.workflowTaskStartedEventAttributes;
     const scheduled = started && scheduledAt.get(String(started.scheduledEventId));
     if (scheduled) {
-      queueWaitMs += at(event) - scheduled.at;
+      if (granted) queueWaitMs += at(event) - scheduled.at;
       if (event.activityTaskStartedEventAttributes && scheduled.backend)
         scheduledAt.set(`started-${started.scheduledEventId}`, { at: at(event), backend: true });
     }
@@ -70,7 +78,7 @@ export function jobTimes(history: History, agentMs: number): JobTimes {
     queueWaitMs,
     agentMs,
     admissionWaitMs,
-    overheadMs: wallMs - backendMs - agentMs - admissionWaitMs,
+    overheadMs: wallMs - backendMs - agentMs - (waitedForCapacity ? admissionWaitMs : 0),
     events: events.length,
   };
 }
