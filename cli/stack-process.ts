@@ -6,6 +6,7 @@ import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSy
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentlabConfig } from '../common/config';
+import { isAlive } from '../common/process-alive';
 import { CliError, ExitCode } from './errors';
 import { portHolder, portInUse } from './port-holder';
 
@@ -28,13 +29,13 @@ export interface StartedProcess {
 }
 
 export function readPid(config: AgentlabConfig, name: string): number | undefined {
+  let pid: number;
   try {
-    const pid = Number(readFileSync(pidFile(config, name), 'utf8'));
-    process.kill(pid, 0);
-    return pid;
+    pid = Number(readFileSync(pidFile(config, name), 'utf8'));
   } catch {
     return undefined;
   }
+  return isAlive(pid) ? pid : undefined;
 }
 
 export async function spawnDetached(

@@ -10,6 +10,7 @@ import type { Owner, ResolvedProfile } from '../../common/contract';
 import { agentsBinDir, SANDBOX_AGENTS_DIR } from '../../common/agent-tools';
 import { agentRunnerPath } from '../../common/paths';
 import { snapshotNameProblem } from '../../common/snapshot-names';
+import { isAlive } from '../../common/process-alive';
 import { WORKSPACE_MOUNT } from '../../common/workspace';
 import {
   PermanentBackendError,
@@ -35,7 +36,6 @@ import { copyRepository } from './repository';
 import {
   exists,
   foundSandbox,
-  isAlive,
   journal,
   readBootRecord,
   readFaults,

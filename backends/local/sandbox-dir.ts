@@ -3,6 +3,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Owner } from '../../common/contract';
+import { isAlive } from '../../common/process-alive';
 import type { FoundVm } from '../ownership';
 
 export const sandboxesRoot = (dataDir: string): string => join(dataDir, 'sandboxes');
@@ -69,15 +70,6 @@ export async function journal(root: string, op: 'clone' | 'destroy', vmid: numbe
 export async function sandboxVmids(root: string): Promise<number[]> {
   await fs.mkdir(root, { recursive: true });
   return (await fs.readdir(root)).filter((e) => /^\d+$/.test(e)).map(Number);
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export async function exists(path: string): Promise<boolean> {

@@ -3,6 +3,7 @@
 import { promises as fs } from 'node:fs';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isAlive } from '../../common/process-alive';
 
 /** Whether `pid` is a QEMU whose arguments name a file in `vmDir`. */
 async function isQemuOf(pid: number, vmDir: string): Promise<boolean> {
@@ -29,15 +30,6 @@ export async function qemuProcessesOf(vmDir: string): Promise<number[]> {
   return found;
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 /** Powers the VM off: SIGTERM (QEMU exits at once, as on a pulled plug), SIGKILL if it is still there after 5 s. */
 export async function killQemu(pid: number): Promise<void> {
   for (const [signal, waitMs] of [
@@ -50,8 +42,8 @@ export async function killQemu(pid: number): Promise<void> {
       return; // already gone
     }
     const deadline = Date.now() + waitMs;
-    while (alive(pid) && Date.now() < deadline) await sleep(50);
-    if (!alive(pid)) return;
+    while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+    if (!isAlive(pid)) return;
   }
   throw new Error(`QEMU process ${pid} survived SIGKILL`);
 }

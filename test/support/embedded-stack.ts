@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import execa from 'execa';
 import YAML from 'yaml';
+import { isAlive } from '../../common/process-alive';
 import { CLI, freePort } from './stack';
 
 export interface EmbeddedStack {
@@ -56,15 +57,6 @@ export function agentlab(
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function readOr(path: string, fallback: string): string {
   try {
     return readFileSync(path, 'utf8');
@@ -88,7 +80,7 @@ export function liveProcesses(stack: EmbeddedStack): number[] {
     .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
     .filter((pid) => `${readOr(`/proc/${pid}/cmdline`, '')}${readOr(`/proc/${pid}/environ`, '')}`.includes(stack.home))
     .map(Number);
-  return [...new Set([...fromPidFiles, ...naming])].filter((pid) => pid > 0 && alive(pid));
+  return [...new Set([...fromPidFiles, ...naming])].filter((pid) => pid > 0 && isAlive(pid));
 }
 
 export function portFree(port: number): Promise<boolean> {
