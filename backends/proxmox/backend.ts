@@ -16,7 +16,7 @@ import {
 import { ownership, requireOwner } from '../ownership';
 import { apiPath, type ProxmoxClient } from './client';
 import { templateDiskStorage, type VmConfig } from './drives';
-import { isPveError, PveError } from './errors';
+import { isPveError, permanentIfPve, PveError } from './errors';
 import { net0Address } from './guest-address';
 import { AGENTLAB_TAG, foundVm, ownerDescription, ownerTag, parseOwner, tagsOf, vmName, type VmLabel } from './marks';
 import { KeyedSemaphore } from './semaphore';
@@ -137,18 +137,8 @@ export class ProxmoxBackend implements SandboxBackend {
     return this.client.get<ClusterVm[]>('/cluster/resources', { type: 'vm' });
   }
 
-  /** Errors retrying cannot fix (parameters, permissions, missing template) keep Proxmox's text but stop retries. */
-  private async guard<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (err) {
-      if (err instanceof PveError && !err.retryable) throw new PermanentBackendError(err.message);
-      throw err;
-    }
-  }
-
   async allocate(owner: Owner, attempt: number): Promise<number> {
-    return this.guard(() => this.vmids.allocate(owner, attempt));
+    return permanentIfPve(() => this.vmids.allocate(owner, attempt));
   }
 
   async clone(
@@ -157,7 +147,7 @@ export class ProxmoxBackend implements SandboxBackend {
     attemptOfCall?: number,
     job: CloneJob = {},
   ): Promise<void> {
-    return this.guard(async () => {
+    return permanentIfPve(async () => {
       // From the call: a worker restarted since the allocation has no pending entry and would mark attempt 0.
       const attempt = attemptOfCall ?? this.vmids.attemptOf(vmid) ?? 0;
       if (await this.adoptExisting(vmid, owner)) return;
@@ -252,7 +242,7 @@ export class ProxmoxBackend implements SandboxBackend {
   }
 
   async configure(vm: VmRef, profile: ResolvedProfile, { bootstrap, localRepo }: GuestBoot): Promise<void> {
-    return this.guard(async () => {
+    return permanentIfPve(async () => {
       if (localRepo) {
         throw new PermanentBackendError(
           `${localRepo.path} is a repository on a host, which only the local backend can hand to a sandbox`,
@@ -275,7 +265,7 @@ export class ProxmoxBackend implements SandboxBackend {
   }
 
   async start(vm: VmRef): Promise<void> {
-    return this.guard(async () => {
+    return permanentIfPve(async () => {
       await this.requireOwned(vm);
       const { vmid } = vm;
       try {
@@ -287,11 +277,11 @@ export class ProxmoxBackend implements SandboxBackend {
   }
 
   async guestAddress(vm: VmRef): Promise<string | undefined> {
-    return this.guard(async () => net0Address(this.api, vm.vmid, await this.requireOwned(vm)));
+    return permanentIfPve(async () => net0Address(this.api, vm.vmid, await this.requireOwned(vm)));
   }
 
   async stop(vm: VmRef): Promise<void> {
-    return this.guard(async () => {
+    return permanentIfPve(async () => {
       await this.requireOwned(vm);
       const { vmid } = vm;
       await this.wait(await this.client.post<string>(await this.vmPath(vmid, '/status/stop')));
@@ -300,14 +290,14 @@ export class ProxmoxBackend implements SandboxBackend {
 
   /** Another job's VM on this VMID has its own snippet under this name: only this owner's (or none's) is removed. */
   async deleteBootstrap(vm: VmRef): Promise<void> {
-    return this.guard(async () => {
+    return permanentIfPve(async () => {
       requireOwner(`VM ${vm.vmid}`, foundVm(await this.config(vm.vmid)), vm.owner, { absentIsFine: true });
       await removeSnippet(this.options.snippetsDir, vm.vmid);
     });
   }
 
   async destroy({ vmid, owner }: VmRef): Promise<DestroyOutcome> {
-    return this.guard(async () => {
+    return permanentIfPve(async () => {
       // A clone of ours that is still running (its earlier activity attempt failed while PVE went on)
       // carries no mark yet: judging it now would call it foreign and leak it once the clone finishes.
       const state = ownership(foundVm(await this.configAfterClone(vmid)), owner);
@@ -332,7 +322,7 @@ export class ProxmoxBackend implements SandboxBackend {
   }
 
   async snapshot(vm: VmRef, name: string): Promise<void> {
-    return this.guard(async () => {
+    return permanentIfPve(async () => {
       const badName = snapshotNameProblem(name);
       if (badName) throw new PermanentBackendError(badName);
       await this.requireOwned(vm);
@@ -353,7 +343,7 @@ export class ProxmoxBackend implements SandboxBackend {
   }
 
   async rollback(vm: VmRef, name: string): Promise<void> {
-    return this.guard(async () => {
+    return permanentIfPve(async () => {
       await this.requireOwned(vm);
       const { vmid } = vm;
       // PVE's rollback task stops a running VM first (disk-only snapshot) and leaves it stopped (start=0).
@@ -368,7 +358,7 @@ export class ProxmoxBackend implements SandboxBackend {
    * teardown destroys that one; a reconciler acting on this list must not guess).
    */
   async listOwned(): Promise<OwnedVm[]> {
-    return this.guard(async () => {
+    return permanentIfPve(async () => {
       const owned: OwnedVm[] = [];
       // This node's VMs only: another node's are its own worker's to reconcile (and only it can read their config).
       const ours = (await this.vms()).filter((v) => v.node === this.node && tagsOf(v.tags).includes(AGENTLAB_TAG));

@@ -1,4 +1,5 @@
 // Proxmox API errors: one class, a kind per failure we act on (with its retry decision), Proxmox's own text.
+import { PermanentBackendError } from '../contract';
 
 /** Each failure we act on, and whether asking again later can heal it. */
 const KINDS = {
@@ -105,4 +106,17 @@ export function classifyPveError(pveMessage: string, details: PveErrorDetails = 
   if (/^snapshot name '.*' already used$/.test(text)) return new PveError('snapshot-exists', text, details);
   if (/^snapshot '.*' does not exist$/.test(text)) return new PveError('snapshot-missing', text, details);
   return new PveError('other', text, details);
+}
+
+/**
+ * Proxmox's refusals that retrying cannot fix (parameters, permissions, a missing VM or template) keep Proxmox's
+ * text but stop the activity's retries.
+ */
+export async function permanentIfPve<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof PveError && !err.retryable) throw new PermanentBackendError(err.message);
+    throw err;
+  }
 }

@@ -7,7 +7,7 @@ import { WORKSPACE_NAME_PATTERN, type WorkspaceRef } from '../../common/workspac
 import { DRIVE_FORMAT, parsePropertyString } from '../../common/property-string';
 import { PermanentBackendError, type VmRef, type WorkspaceStorage } from '../contract';
 import { apiPath, type ProxmoxClient } from './client';
-import { isPveError, PveError } from './errors';
+import { isPveError, permanentIfPve, PveError } from './errors';
 import { foundVm, ownerTag, tagsOf } from './marks';
 import { ownership, requireOwner } from '../ownership';
 import type { VmConfig } from './drives';
@@ -205,16 +205,6 @@ export class ProxmoxWorkspaces implements WorkspaceStorage {
       }
       await this.moveDisk(vmid, holder.vmid);
     });
-  }
-}
-
-/** Proxmox's refusals that retrying cannot fix (parameters, a missing VM) stop the activity's retries, text kept. */
-async function permanentIfPve<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    if (err instanceof PveError && !err.retryable) throw new PermanentBackendError(err.message);
-    throw err;
   }
 }
 
