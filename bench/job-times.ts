@@ -42,15 +42,15 @@ export interface JobTimes {
 export function jobTimes(history: History, agentMs: number, waitedForCapacity: boolean): JobTimes {
   const events = history.events ?? [];
   const scheduledAt = new Map<string, { at: number; backend: boolean }>();
-  const admitted = events.some((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'slotGranted');
   let backendMs = 0;
   let queueWaitMs = 0;
+  /** The part of queueWaitMs before the slot was granted. */
+  let queueWaitBeforeSlotMs = 0;
   let admissionWaitMs = 0;
-  let granted = !(waitedForCapacity && admitted);
   for (const event of events) {
     if (event.workflowExecutionSignaledEventAttributes?.signalName === 'slotGranted') {
       admissionWaitMs = at(event) - at(events[0]!);
-      granted = true;
+      queueWaitBeforeSlotMs = queueWaitMs;
     }
     const id = String(event.eventId);
     const activity = event.activityTaskScheduledEventAttributes;
@@ -60,7 +60,7 @@ export function jobTimes(history: History, agentMs: number, waitedForCapacity: b
     const started = event.activityTaskStartedEventAttributes ?? event.workflowTaskStartedEventAttributes;
     const scheduled = started && scheduledAt.get(String(started.scheduledEventId));
     if (scheduled) {
-      if (granted) queueWaitMs += at(event) - scheduled.at;
+      queueWaitMs += at(event) - scheduled.at;
       if (event.activityTaskStartedEventAttributes && scheduled.backend)
         scheduledAt.set(`started-${started.scheduledEventId}`, { at: at(event), backend: true });
     }
@@ -75,7 +75,7 @@ export function jobTimes(history: History, agentMs: number, waitedForCapacity: b
   return {
     wallMs,
     backendMs,
-    queueWaitMs,
+    queueWaitMs: waitedForCapacity ? queueWaitMs - queueWaitBeforeSlotMs : queueWaitMs,
     agentMs,
     admissionWaitMs,
     overheadMs: wallMs - backendMs - agentMs - (waitedForCapacity ? admissionWaitMs : 0),
