@@ -6,31 +6,17 @@ import { ProxmoxBackend, VmidConflictError } from '../backends/proxmox/backend';
 import { ProxmoxClient } from '../backends/proxmox/client';
 import { ownerDescription, parseOwner, vmName } from '../backends/proxmox/marks';
 import { PermanentBackendError } from '../backends/contract';
-import type { Owner, ResolvedProfile } from '../common/contract';
+import type { Owner } from '../common/contract';
 import { PveSim, type StartEvent } from '../simulators/proxmox/server';
 import { guestBoot } from './support/guest-boot';
+import { pveTestProfile } from './support/pve-stack';
 
 let sim: PveSim;
 let snippetsDir: string;
 const clients: ProxmoxClient[] = [];
 const started: StartEvent[] = [];
 
-const profile: ResolvedProfile = {
-  name: 'yolo-ephemeral',
-  backend: 'proxmox',
-  node: 'pve',
-  ttlMs: 3_600_000,
-  maxTtlMs: 86_400_000,
-  keepalive: false,
-  agentTimeoutMs: 0,
-  provisioningAttempts: 3,
-  bootTimeoutMs: 60_000,
-  bootstrapTimeoutMs: 60_000,
-  teardownAttempts: 3,
-  cores: 4,
-  memoryMb: 6144,
-  templateVmid: 9000,
-};
+const profile = pveTestProfile({ cores: 4, memoryMb: 6144 });
 const owner = (n: number | string): Owner => ({ jobId: `job-${n}`, workflowId: `job-${n}` });
 
 function backend(range = { min: 7000, max: 7099 }, temporal?: { uiUrl: string; namespace: string }): ProxmoxBackend {

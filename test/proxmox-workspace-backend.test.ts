@@ -9,32 +9,18 @@ import { ProxmoxBackend } from '../backends/proxmox/backend';
 import { ProxmoxClient } from '../backends/proxmox/client';
 import { snippetName } from '../backends/proxmox/snippet';
 import { PermanentBackendError } from '../backends/contract';
-import type { Owner, ResolvedProfile } from '../common/contract';
+import type { Owner } from '../common/contract';
 import type { WorkspaceRef } from '../common/workspace';
 import { PveSim } from '../simulators/proxmox/server';
 import { guestBoot } from './support/guest-boot';
+import { pveTestProfile } from './support/pve-stack';
 
 let sim: PveSim;
 let client: ProxmoxClient;
 let snippetsDir: string;
 let b: ProxmoxBackend;
 
-const profile: ResolvedProfile = {
-  name: 'yolo-ephemeral',
-  backend: 'proxmox',
-  node: 'pve',
-  ttlMs: 3_600_000,
-  maxTtlMs: 86_400_000,
-  keepalive: false,
-  agentTimeoutMs: 0,
-  provisioningAttempts: 3,
-  bootTimeoutMs: 60_000,
-  bootstrapTimeoutMs: 60_000,
-  teardownAttempts: 3,
-  cores: 2,
-  memoryMb: 2048,
-  templateVmid: 9000,
-};
+const profile = pveTestProfile({ cores: 2, memoryMb: 2048 });
 const ws: WorkspaceRef = {
   name: 'ws',
   backend: 'proxmox',

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ResolvedProfile } from '../../common/contract';
 import { agentRunnerPath } from '../../common/paths';
 import { PveSim, type PveSimOptions } from '../../simulators/proxmox/server';
 import { TestStack } from './stack';
@@ -10,6 +11,25 @@ import { TestStack } from './stack';
 /** Outside the worker's range (7000-7999): the foreign VM must never be touched. */
 export const FOREIGN_VMID = 150;
 export const TEMPLATE_VMID = 9000;
+
+/** A resolved yolo-ephemeral profile on node `pve`, for driving the backend directly; `resources` as the test needs. */
+export function pveTestProfile(resources: { cores: number; memoryMb: number }): ResolvedProfile {
+  return {
+    name: 'yolo-ephemeral',
+    backend: 'proxmox',
+    node: 'pve',
+    ttlMs: 3_600_000,
+    maxTtlMs: 86_400_000,
+    keepalive: false,
+    agentTimeoutMs: 0,
+    provisioningAttempts: 3,
+    bootTimeoutMs: 60_000,
+    bootstrapTimeoutMs: 60_000,
+    teardownAttempts: 3,
+    ...resources,
+    templateVmid: TEMPLATE_VMID,
+  };
+}
 
 export interface PveStack {
   sim: PveSim;
